@@ -1,0 +1,38 @@
+# Two entry points for a fresh machine: `make demo` (the main job) and `make test`.
+# Both create .venv and install the project when missing; they are quick when it is already there.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test taxonomy-bundle bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, from the CPU wheel on disk, so no dependency pulls a CUDA build.
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/loopbaan demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Maintainers only: rebuild the compact taxonomy copy from ../shared/data (needs that folder).
+taxonomy-bundle: $(STAMP)
+	$(BIN)/python scripts/build_taxonomy_bundle.py --source ../shared/data --out features/taxonomy_data
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_generate.py
+
+clean:
+	rm -rf $(VENV) .loopbaan

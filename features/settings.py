@@ -1,0 +1,60 @@
+"""The one typed settings object, built once (``Settings()``) and passed down.
+
+Every field can be set from the environment with the ``LOOPBAAN_`` prefix, e.g. ``LOOPBAAN_HOME``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_home() -> Path:
+    """``.loopbaan/`` in the checkout when running from one, else in the working directory."""
+    if (_PROJECT_ROOT / "pyproject.toml").is_file():
+        return _PROJECT_ROOT / ".loopbaan"
+    return Path.cwd() / ".loopbaan"
+
+
+class Settings(BaseSettings):
+    """Where loopbaan keeps its data, stores and reports, and how it reaches MLflow."""
+
+    model_config = SettingsConfigDict(env_prefix="LOOPBAAN_", frozen=True, extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="Folder holding data, stores, reports and logs.")
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking server URI; default is a sqlite database under home."
+    )
+    seed: int = Field(default=42, description="Default random seed for generation and training.")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def population_dir(self) -> Path:
+        return self.data_dir / "population"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.home / "audit" / "audit.jsonl"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').as_posix()}"

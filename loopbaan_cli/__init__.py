@@ -1,0 +1,1 @@
+"""The `loopbaan` command line: thin calls into the packages. Nothing imports it."""

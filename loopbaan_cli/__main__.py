@@ -1,0 +1,3 @@
+from loopbaan_cli.main import app
+
+app(prog_name="loopbaan")

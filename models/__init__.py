@@ -1,0 +1,1 @@
+"""Candidate retrieval, rankers, baselines, ranking metrics, MLflow tracking and registry (imports features/)."""

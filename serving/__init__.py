@@ -1,0 +1,1 @@
+"""The BentoML suggestion service, explanations, auth, audit and the citizen's site (imports models/, features/)."""
