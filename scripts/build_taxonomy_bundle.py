@@ -70,7 +70,7 @@ def _write(frame: pd.DataFrame, path: Path) -> str:
 
 
 def build(source: Path, out: Path) -> dict[str, int]:
-    v111, nl, en121 = source / "esco-v1.1.1", source / "esco-v1.2.1" / "nl", source / "esco-v1.2.1" / "en"
+    v111, nl = source / "esco-v1.1.1", source / "esco-v1.2.1" / "nl"
     occ_en = _read(v111 / "occupations_en.csv")
     occ_nl = _first_by_uri(_read(nl / "occupations_nl.csv"))
     occupations = pd.DataFrame(
@@ -158,7 +158,6 @@ def build(source: Path, out: Path) -> dict[str, int]:
             "label_nl": isco_en["conceptUri"].map(isco_nl["preferredLabel"]).replace("", None),
         }
     )
-    del en121  # v1.2.1 English adds nothing the v1.1.1 export lacks for our tables.
 
     out.mkdir(parents=True, exist_ok=True)
     tables = {

@@ -8,14 +8,16 @@ level met, related experience); a negative value means fewer hires than equally 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from features.population.behaviour import STEREOTYPE_SHARE, pair_dot
+from features.population.behaviour import STEREOTYPE_SHARE, experience_years, pair_dot
 from features.population.occupations import EDUCATION_LEVELS, female_share
+from features.profiles import profile_matrix
 from features.taxonomy import Taxonomy
 
 GROUPS = {
@@ -36,12 +38,7 @@ def _applications(tables: Mapping[str, pd.DataFrame], taxonomy: Taxonomy, as_of_
     vacancy_pos = pd.Index(tables["vacancies"]["vacancy_id"])
 
     comp = taxonomy.competency_index
-    profiles = tables["profiles"]
-    held = sparse.csr_matrix(
-        (np.ones(len(profiles), dtype=np.float32),
-         (citizen_pos.get_indexer(profiles["citizen_id"]), comp.get_indexer(profiles["competency_uri"].astype(str)))),
-        shape=(len(citizen_pos), len(comp)))
-    held.data[:] = 1.0
+    held = profile_matrix(profiles=tables["profiles"], citizen_ids=citizen_pos.to_numpy(), taxonomy=taxonomy)
     links = tables["vacancy_competencies"]
     links = links[links["relation"] == "essential"]
     required = sparse.csr_matrix(
@@ -60,12 +57,7 @@ def _applications(tables: Mapping[str, pd.DataFrame], taxonomy: Taxonomy, as_of_
     women_share = np.array([female_share(code)[0] for code in vacancy_isco])
     own_share = np.where(sen["gender"].to_numpy() == "woman", women_share, 1 - women_share)
 
-    periods = tables["work_periods"]
-    end = periods["end_date"].astype("datetime64[s]").fillna(pd.Timestamp(f"{as_of_year}-06-30"))
-    years = (end - periods["start_date"].astype("datetime64[s]")).dt.days / 365.25
-    experience = pd.DataFrame({"citizen_id": periods["citizen_id"],
-                               "isco": isco.reindex(periods["occupation_uri"]).to_numpy(), "years": years}
-                              ).groupby(["citizen_id", "isco"])["years"].sum()
+    experience = experience_years(tables["work_periods"], isco, date(as_of_year, 6, 30))
     related = experience.reindex(pd.MultiIndex.from_arrays([applied["citizen_id"], vacancy_isco])).fillna(0.0)
 
     levels = pd.Index(EDUCATION_LEVELS)

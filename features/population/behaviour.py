@@ -96,13 +96,12 @@ def simulate_outcomes(
     )
 
 
-def _experience_years(work_periods: pd.DataFrame, model: OccupationModel, as_of: date) -> pd.Series:
-    """Years worked per (citizen, ISCO unit group), as a Series indexed by (citizen_id, isco_group)."""
+def experience_years(work_periods: pd.DataFrame, isco_by_uri: pd.Series, as_of: date) -> pd.Series:
+    """Years worked per (citizen, ISCO unit group), as a Series indexed by (citizen_id, isco)."""
     end = work_periods["end_date"].astype("datetime64[s]").fillna(pd.Timestamp(as_of))
     years = (end - work_periods["start_date"].astype("datetime64[s]")).dt.days / 365.25
-    isco = pd.Series(model.frame["isco_group"].to_numpy(), index=model.frame["uri"].to_numpy())
     frame = pd.DataFrame({"citizen_id": work_periods["citizen_id"],
-                          "isco": isco.reindex(work_periods["occupation_uri"]).to_numpy(), "years": years})
+                          "isco": isco_by_uri.reindex(work_periods["occupation_uri"]).to_numpy(), "years": years})
     return frame.groupby(["citizen_id", "isco"])["years"].sum()
 
 
@@ -138,7 +137,8 @@ def _job_outcomes(*, rng, people, profile, target, work_periods, model, vacancie
     excess = np.maximum(distance / p["max_commute_km"].to_numpy()[rows] - 1.0, 0.0)
     vacancy_isco = model.frame["isco_group"].to_numpy()[vacancy_occupation[vacancy]]
     same_isco = vacancy_isco == model.frame["isco_group"].to_numpy()[target[rows]]
-    experience = _experience_years(work_periods, model, as_of)
+    isco_by_uri = pd.Series(model.frame["isco_group"].to_numpy(), index=model.frame["uri"].to_numpy())
+    experience = experience_years(work_periods, isco_by_uri, as_of)
     years = experience.reindex(pd.MultiIndex.from_arrays([p["citizen_id"].to_numpy()[rows], vacancy_isco]))
     years = np.nan_to_num(years.to_numpy(dtype=np.float64), nan=0.0)
     education = pd.Index(EDUCATION_LEVELS).get_indexer(p["education"].to_numpy()[rows])
