@@ -30,6 +30,12 @@ class Settings(BaseSettings):
         default=None, description="MLflow tracking server URI; default is a sqlite database under home."
     )
     seed: int = Field(default=42, description="Default random seed for generation and training.")
+    cache_home: Path | None = Field(
+        default=None, description="Folder for derived caches (text embeddings); default is <home>/cache."
+    )
+    allow_challenger: bool = Field(
+        default=False, description="Serve the challenger when a kind has no champion yet (said in every response)."
+    )
 
     @property
     def data_dir(self) -> Path:
@@ -41,7 +47,7 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        return self.home / "cache"
+        return self.cache_home or self.home / "cache"
 
     @property
     def reports_dir(self) -> Path:

@@ -10,6 +10,7 @@ import typer
 
 from features.settings import Settings
 from loopbaan_cli._errors import user_errors
+from loopbaan_cli.model_commands import compare, train
 
 app = typer.Typer(
     name="loopbaan",
@@ -24,6 +25,8 @@ taxonomy_app = typer.Typer(help="Inspect the competency taxonomy (ESCO) or impor
                            no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(taxonomy_app, name="taxonomy")
+app.command("train")(train)
+app.command("compare")(compare)
 
 DEMO_CITIZENS = 20_000
 

@@ -23,6 +23,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One text-embedding cache for the whole session (embedding every competency takes ~20 s)."""
+    folder = tmp_path_factory.mktemp("embedding-cache")
+    os.environ["LOOPBAAN_CACHE_HOME"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def small_population_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from features.population import PopulationConfig, generate_to
@@ -31,3 +39,18 @@ def small_population_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_to(PopulationConfig(citizens=SMALL_CITIZENS, seed=7, vacancies=800, trainings=300), out=out,
                 progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_home(small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A settings home where all three kinds were trained once on the small population (MLflow included)."""
+    from features.population import PopulationStore
+    from features.settings import Settings
+    from models.training import train_kind
+
+    home = tmp_path_factory.mktemp("trained-home")
+    settings = Settings(home=home)
+    store = PopulationStore(small_population_dir)
+    for kind in ("jobs", "trainings", "careers"):
+        train_kind(kind, store=store, settings=settings, progress=False)
+    return home

@@ -151,8 +151,8 @@ def _job_outcomes(*, rng, people, profile, target, work_periods, model, vacancie
                           | (items["full_time"].to_numpy()[vacancy] & p["prefers_part_time"].to_numpy()[rows]))
     seeker = p["status"].to_numpy()[rows] == "job_seeker"
 
-    apply_logit = (-2.6 + 3.0 * coverage + 0.8 * same_isco - 1.5 * excess - 1.0 * ~licence_ok
-                   - 0.8 * hours_clash + 0.6 * seeker + 0.5 * p["motivation"].to_numpy()[rows] - 0.04 * position)
+    apply_logit = (-2.4 + 3.0 * coverage + 0.8 * same_isco - 2.5 * excess - 1.5 * ~licence_ok
+                   - 1.2 * hours_clash + 0.6 * seeker + 0.5 * p["motivation"].to_numpy()[rows] - 0.04 * position)
     applied = rng.random(n) < sigmoid(apply_logit)
 
     hire_logit = (-2.2 + 3.0 * coverage + 0.7 * education_fit + 1.0 * dutch_ok + 0.15 * np.minimum(years, 10)

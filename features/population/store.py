@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import uuid
@@ -115,6 +116,15 @@ class PopulationStore:
         if name not in cache:
             cache[name] = read_table(self.folder, name)
         return cache[name]
+
+    def digest(self) -> str:
+        """SHA-256 over every table file: the dataset identity logged with each model run."""
+        total = hashlib.sha256()
+        for name in sorted(SCHEMAS):
+            path = self.folder / f"{name}.parquet"
+            total.update(name.encode())
+            total.update(hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b"missing")
+        return total.hexdigest()
 
     def check(self) -> dict[str, int]:
         """Read every table (validating its schema) and return the row counts."""

@@ -1,0 +1,225 @@
+"""Query contexts: what the models may know of a citizen at a moment, built from career data only.
+
+A context row is one citizen at one date (or an anonymous profile): the competencies held on that
+date, the last occupation and how long ago it ended, years of experience per occupational group, and
+the practical circumstances the barriers need (home, commute range, licence, Dutch level, education,
+care duties). Sensitive attributes are never read here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from features.errors import LoopbaanError
+from features.population.occupations import EDUCATION_LEVELS
+from features.population.store import PopulationStore
+from features.taxonomy import Taxonomy
+
+ERR_UNKNOWN_CITIZEN = "citizen {citizen_id} is not in the population: check the id"
+ERR_NO_COMPETENCIES = ("an anonymous profile needs at least one known competency or a job title; "
+                       "unknown competency ids: {unknown}")
+_CIRCUMSTANCES = ("lat", "lon", "max_commute_km", "education_level", "dutch_level", "driving_licence",
+                  "care_duties", "prefers_part_time")
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """One row per query; ``profile`` and ``experience`` are sparse, rows aligned with ``queries``."""
+
+    queries: pd.DataFrame  # citizen_id (-1 for anonymous), as_of, plus the _CIRCUMSTANCES columns
+    profile: sparse.csr_matrix  # queries × competencies, 1 = held
+    experience: sparse.csr_matrix  # queries × ISCO unit groups (taxonomy order of isco_groups), years
+    last_occupation: np.ndarray  # taxonomy occupation position, -1 when never worked
+    years_since_last_job: np.ndarray  # NaN when never worked
+    target_occupation: np.ndarray  # the occupation a training should serve: last one (or typed title), -1
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def take(self, rows: np.ndarray) -> QueryContext:
+        rows = np.asarray(rows)
+        return QueryContext(queries=self.queries.iloc[rows].reset_index(drop=True), profile=self.profile[rows],
+                            experience=self.experience[rows], last_occupation=self.last_occupation[rows],
+                            years_since_last_job=self.years_since_last_job[rows],
+                            target_occupation=self.target_occupation[rows])
+
+
+def isco_groups(taxonomy: Taxonomy) -> pd.Index:
+    """The ISCO unit groups of the taxonomy, in a fixed order (columns of ``QueryContext.experience``)."""
+    return pd.Index(sorted(taxonomy.occupations["isco_group"].fillna("").unique()))
+
+
+def occupation_isco_position(taxonomy: Taxonomy) -> np.ndarray:
+    return isco_groups(taxonomy).get_indexer(taxonomy.occupations["isco_group"].fillna(""))
+
+
+def _days(values) -> np.ndarray:
+    return np.asarray(values, dtype="datetime64[D]").astype(np.int64)
+
+
+def contexts_from_store(*, store: PopulationStore, taxonomy: Taxonomy, citizen_ids: np.ndarray,
+                        as_of: np.ndarray | date) -> QueryContext:
+    """Contexts of ``citizen_ids``, each on its date (evidence and work dated on or before it only)."""
+    citizen_ids = np.asarray(citizen_ids, dtype=np.int64)
+    n = len(citizen_ids)
+    when = np.broadcast_to(np.asarray(np.datetime64(as_of, "D") if isinstance(as_of, date) else as_of,
+                                      dtype="datetime64[D]"), (n,)).astype("datetime64[D]")
+    citizens = store.table("citizens").set_index("citizen_id")
+    missing = ~pd.Index(citizen_ids).isin(citizens.index)
+    if missing.any():
+        raise LoopbaanError(ERR_UNKNOWN_CITIZEN.format(citizen_id=int(citizen_ids[missing][0])))
+    row = citizens.loc[citizen_ids]
+    queries = pd.DataFrame({
+        "citizen_id": citizen_ids, "as_of": when,
+        "lat": row["lat"].to_numpy(), "lon": row["lon"].to_numpy(),
+        "max_commute_km": row["max_commute_km"].to_numpy(dtype=np.float64),
+        "education_level": pd.Index(EDUCATION_LEVELS).get_indexer(row["education"]).astype(np.float64),
+        "dutch_level": row["dutch_level"].to_numpy(dtype=np.float64),
+        "driving_licence": row["driving_licence"].to_numpy(dtype=np.float64),
+        "care_duties": row["care_duties"].to_numpy(dtype=np.float64),
+        "prefers_part_time": row["prefers_part_time"].to_numpy(dtype=np.float64),
+    })
+    profile = _profile_as_of(store=store, taxonomy=taxonomy, citizen_ids=citizen_ids, when=when)
+    experience, last, since = _work_as_of(store=store, taxonomy=taxonomy, citizen_ids=citizen_ids, when=when)
+    return QueryContext(queries=queries, profile=profile, experience=experience, last_occupation=last,
+                        years_since_last_job=since, target_occupation=last.copy())
+
+
+def _query_rows(table: pd.DataFrame, citizen_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query row, table row) for every table row of each query's citizen (queries may repeat a citizen)."""
+    table_citizens = table["citizen_id"].to_numpy()
+    order = np.argsort(table_citizens, kind="stable")
+    sorted_citizens = table_citizens[order]
+    start = np.searchsorted(sorted_citizens, citizen_ids, side="left")
+    stop = np.searchsorted(sorted_citizens, citizen_ids, side="right")
+    lengths = stop - start
+    query = np.repeat(np.arange(len(citizen_ids)), lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return query, order[np.repeat(start, lengths) + offsets]
+
+
+def _profile_as_of(*, store, taxonomy, citizen_ids, when) -> sparse.csr_matrix:
+    profiles = store.table("profiles")
+    query, rows = _query_rows(profiles, citizen_ids)
+    dated = _days(profiles["evidence_date"].to_numpy()[rows]) <= when.astype(np.int64)[query]
+    uri = profiles["competency_uri"]
+    if isinstance(uri.dtype, pd.CategoricalDtype):
+        code_to_column = taxonomy.competency_index.get_indexer(uri.cat.categories.astype(str))
+        column = code_to_column[uri.cat.codes.to_numpy()[rows]]
+    else:
+        column = taxonomy.competency_index.get_indexer(uri.to_numpy()[rows])
+    keep = dated & (column >= 0)
+    matrix = sparse.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (query[keep], column[keep])),
+                               shape=(len(citizen_ids), len(taxonomy.competencies)))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def _work_as_of(*, store, taxonomy, citizen_ids, when):
+    periods = store.table("work_periods")
+    query, rows = _query_rows(periods, citizen_ids)
+    today = when.astype(np.int64)[query]
+    start = _days(periods["start_date"].to_numpy()[rows])
+    end_values = periods["end_date"].to_numpy()[rows]
+    end = np.where(pd.isna(end_values), today, _days(pd.Series(end_values).fillna(pd.Timestamp(0)).to_numpy()))
+    begun = start <= today
+    query, rows, start, end, today = query[begun], rows[begun], start[begun], end[begun], today[begun]
+    end = np.minimum(end, today)
+    occupation = taxonomy.occupation_index.get_indexer(periods["occupation_uri"].to_numpy()[rows])
+    isco = occupation_isco_position(taxonomy)
+    known = occupation >= 0
+    experience = sparse.csr_matrix(
+        (((end - start) / 365.25)[known], (query[known], isco[occupation[known]])),
+        shape=(len(citizen_ids), len(isco_groups(taxonomy))))
+    experience.sum_duplicates()
+
+    last = np.full(len(citizen_ids), -1, dtype=np.int64)
+    since = np.full(len(citizen_ids), np.nan)
+    if len(query):
+        order = np.lexsort((start, query))  # the latest period of each query comes last
+        final = order[np.r_[query[order][1:] != query[order][:-1], True]]
+        last[query[final]] = occupation[final]
+        since[query[final]] = np.maximum(today[final] - end[final], 0) / 365.25
+    return experience.tocsr(), last, since
+
+
+def anonymous_context(*, taxonomy: Taxonomy, competency_uris: list[str], occupation: int | None = None,
+                      as_of: date) -> QueryContext:
+    """A context from a list of competencies and/or an occupation the citizen typed; nothing else is known.
+
+    Unknown circumstances (home, Dutch level, licence...) are NaN: the models treat them as missing and no
+    barrier is claimed for them. The typed occupation's essential competencies count as held.
+    """
+    columns = taxonomy.competency_index.get_indexer(pd.Index(competency_uris, dtype=object))
+    unknown = [uri for uri, column in zip(competency_uris, columns, strict=True) if column < 0]
+    held = set(columns[columns >= 0].tolist())
+    if occupation is not None:
+        essential = taxonomy.relation_matrix("essential")
+        held |= set(essential.indices[essential.indptr[occupation]:essential.indptr[occupation + 1]].tolist())
+    if unknown or not held:
+        raise LoopbaanError(ERR_NO_COMPETENCIES.format(unknown=", ".join(unknown[:5]) or "none"))
+    return profile_contexts(taxonomy=taxonomy, held=[np.array(sorted(held), dtype=np.int64)],
+                            target_occupation=np.array([-1 if occupation is None else int(occupation)]), as_of=as_of)
+
+
+def profile_contexts(*, taxonomy: Taxonomy, held: list[np.ndarray], target_occupation: np.ndarray,
+                     as_of: date) -> QueryContext:
+    """Anonymous contexts, one per array of held competency columns; nothing else is known about them."""
+    lengths = np.array([len(columns) for columns in held], dtype=np.int64)
+    rows = np.repeat(np.arange(len(held)), lengths)
+    columns = np.concatenate(held) if len(held) else np.zeros(0, dtype=np.int64)
+    profile = sparse.csr_matrix((np.ones(len(columns), dtype=np.float32), (rows, columns)),
+                                shape=(len(held), len(taxonomy.competencies)))
+    profile.sum_duplicates()
+    profile.data[:] = 1.0
+    queries = pd.DataFrame({"citizen_id": np.full(len(held), -1, dtype=np.int64),
+                            "as_of": np.full(len(held), np.datetime64(as_of, "D")),
+                            **{name: np.full(len(held), np.nan) for name in _CIRCUMSTANCES}})
+    return QueryContext(queries=queries, profile=profile,
+                        experience=sparse.csr_matrix((len(held), len(isco_groups(taxonomy))), dtype=np.float64),
+                        last_occupation=np.full(len(held), -1, dtype=np.int64),
+                        years_since_last_job=np.full(len(held), np.nan),
+                        target_occupation=np.asarray(target_occupation, dtype=np.int64))
+
+
+def with_target(context: QueryContext, target_occupation: np.ndarray) -> QueryContext:
+    return replace(context, target_occupation=np.asarray(target_occupation, dtype=np.int64))
+
+
+def stack_contexts(contexts: list[QueryContext]) -> QueryContext:
+    """One context holding the rows of several, in order."""
+    return QueryContext(
+        queries=pd.concat([context.queries for context in contexts], ignore_index=True),
+        profile=sparse.vstack([context.profile for context in contexts]).tocsr(),
+        experience=sparse.vstack([context.experience for context in contexts]).tocsr(),
+        last_occupation=np.concatenate([context.last_occupation for context in contexts]),
+        years_since_last_job=np.concatenate([context.years_since_last_job for context in contexts]),
+        target_occupation=np.concatenate([context.target_occupation for context in contexts]),
+    )
+
+
+def cold_start_context(*, taxonomy: Taxonomy, competency_uris: list[str] | None = None, title: str | None = None,
+                       as_of: date) -> tuple[QueryContext, str | None]:
+    """A context for someone without career data: a few competencies and/or a typed job title.
+
+    The title is matched to the best occupation by its Dutch and English labels; returns the context and
+    the URI of the occupation the title was read as (None without a title).
+    """
+    from features.title_matching import title_matcher
+
+    occupation, uri = None, None
+    if title is not None and title.strip():
+        matches = title_matcher(taxonomy).search(title, k=1)
+        if matches:
+            occupation, uri = matches[0].occupation, matches[0].uri
+    if occupation is None and not competency_uris:
+        raise LoopbaanError("give a few competencies or a job title that resembles an occupation; "
+                            f"nothing matched {title!r}" if title else ERR_NO_COMPETENCIES.format(unknown="none"))
+    return anonymous_context(taxonomy=taxonomy, competency_uris=list(competency_uris or []), occupation=occupation,
+                             as_of=as_of), uri

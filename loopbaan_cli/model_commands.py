@@ -1,0 +1,107 @@
+"""`loopbaan train` and `loopbaan compare`: the data scientist's commands, thin calls into ``models``."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from features.errors import LoopbaanError
+from features.settings import Settings
+from loopbaan_cli._errors import user_errors
+
+KINDS = ("jobs", "trainings", "careers")
+
+
+class KindChoice(str, Enum):
+    jobs = "jobs"
+    trainings = "trainings"
+    careers = "careers"
+    all = "all"
+
+
+def _kinds(choice: KindChoice) -> tuple[str, ...]:
+    return KINDS if choice is KindChoice.all else (choice.value,)
+
+
+def _mlflow_errors(action):
+    """MLflow failures (an unreachable tracking server, a locked database) as one clear line."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return action()
+    except MlflowException as error:
+        settings = Settings()
+        raise LoopbaanError(f"MLflow at {settings.mlflow_tracking_uri} failed: {error.message}. Check "
+                            "LOOPBAAN_TRACKING_URI (unset it to use the local store under LOOPBAAN_HOME).") from None
+
+
+@user_errors
+def train(
+    kind: Annotated[KindChoice, typer.Option(help="Which ranker to train.")] = KindChoice.all,
+    data: Annotated[Path | None, typer.Option(help="Population folder (default: <home>/data/population).")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", help="LightGBM parameter as key=value, repeatable (e.g. --param learning_rate=0.1).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train the rankers, evaluate them on held-out citizens against the baselines, and register each in MLflow.
+
+    Every run logs parameters, the dataset digest, metrics of the model and the baselines, a feature-importance
+    and a SHAP summary plot, and the model; the new version gets the alias 'challenger' (only `promote` sets
+    'champion').
+    """
+    from features.population.store import PopulationStore
+    from models.ranker import parse_params
+    from models.training import train_kind
+
+    try:
+        params = parse_params(param or [])
+    except ValueError as error:
+        raise LoopbaanError(str(error)) from None
+    settings = Settings()
+    store = PopulationStore(data or settings.population_dir)
+    for name in _kinds(kind):
+        result = _mlflow_errors(lambda name=name: train_kind(name, store=store, settings=settings, params=params,
+                                                             progress=not quiet, echo=typer.echo))
+        seconds = sum(result.timings_s.values())
+        typer.echo(f"{name}: done in {seconds:.1f} s")
+    typer.echo(f"compare the versions with `loopbaan compare`; MLflow UI: mlflow ui --backend-store-uri "
+               f"{settings.mlflow_tracking_uri}")
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+@user_errors
+def compare(
+    kind: Annotated[KindChoice, typer.Option(help="Which kind to show.")] = KindChoice.all,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+) -> None:
+    """Show the registered versions and recent runs side by side, with the baselines and who holds which alias."""
+    from models.comparison import METRIC_KEYS, comparison
+
+    settings = Settings()
+    result = _mlflow_errors(lambda: comparison(_kinds(kind), settings=settings))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    header = f"{'':12s} {'aliases':22s} " + " ".join(f"{key:>10s}" for key in METRIC_KEYS.values())
+    for name, entry in result.items():
+        typer.echo(f"\n{entry['registered_model']}")
+        if not entry["versions"]:
+            typer.echo(f"  no registered versions yet: run `loopbaan train --kind {name}`")
+            continue
+        typer.echo(header)
+        for version in entry["versions"]:
+            aliases = ",".join(version["aliases"]) or "-"
+            typer.echo(f"{'v' + version['version']:12s} {aliases:22s} "
+                       + " ".join(f"{_cell(version['metrics'][key]):>10s}" for key in METRIC_KEYS.values()))
+        for baseline, metrics in entry["baselines"].items():
+            typer.echo(f"{baseline:12s} {'(baseline, newest run)':22s} "
+                       + " ".join(f"{_cell(metrics.get(key)):>10s}" for key in METRIC_KEYS.values()))
+        typer.echo("recent runs: " + ", ".join(f"{run['run_name']} ({run['status'].lower()}, ndcg@10 "
+                                                 f"{_cell(run['metrics']['ndcg@10'])})" for run in entry["runs"][:5]))

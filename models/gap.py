@@ -1,0 +1,84 @@
+"""Gap analysis: which essential competencies match, which are missing, readiness, and bridging trainings.
+
+Readiness of a job or career step:
+- ``ready`` when the citizen holds at least ``READY_SHARE`` of its essential competencies;
+- ``bridgeable`` when every missing essential competency is taught by some training in the catalogue;
+- ``stretch`` otherwise.
+Bridging trainings: up to ``MAX_BRIDGING``, chosen greedily, each time the training that covers the most
+still-missing competencies, the shortest one among equals.
+
+A training itself is ``ready`` when the citizen meets its Dutch-language entry level (or it is unknown),
+``bridgeable`` when one level short (a language course bridges that), else ``stretch``; its "missing"
+competencies are what it would teach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from features.items import ItemCatalogue
+
+READY_SHARE = 0.8
+MAX_BRIDGING = 3
+READINESS = ("ready", "bridgeable", "stretch")
+
+
+@dataclass(frozen=True)
+class Gap:
+    matched: np.ndarray  # competency columns
+    missing: np.ndarray
+    readiness: str
+    bridging: list[int] = field(default_factory=list)  # training positions, in the order chosen
+    uncovered_after_bridging: int = 0
+
+
+class GapAnalyzer:
+    """Gap analysis against a training catalogue (the one that offers the bridging trainings)."""
+
+    def __init__(self, *, trainings: ItemCatalogue, max_bridging: int = MAX_BRIDGING) -> None:
+        self.trainings = trainings
+        self.max_bridging = max_bridging
+        self._taught_by = trainings.essential.T.tocsr()  # competency → trainings teaching it
+        self._teachable = np.diff(self._taught_by.indptr) > 0
+        self._hours = np.nan_to_num(trainings.attributes["duration_hours"].to_numpy(dtype=np.float64), nan=0.0)
+
+    def bridging(self, missing: np.ndarray) -> tuple[list[int], int]:
+        """Up to ``max_bridging`` trainings covering the most missing competencies for the least duration."""
+        remaining = {int(column) for column in missing if self._teachable[column]}
+        chosen: list[int] = []
+        while remaining and len(chosen) < self.max_bridging:
+            columns = np.fromiter(remaining, dtype=np.int64)
+            covers = np.asarray(self._taught_by[columns].sum(axis=0)).ravel()
+            if covers.max() <= 0:
+                break
+            best = np.flatnonzero(covers == covers.max())
+            pick = int(best[np.argmin(self._hours[best])])
+            chosen.append(pick)
+            remaining -= set(self.trainings.essential.indices[
+                self.trainings.essential.indptr[pick]:self.trainings.essential.indptr[pick + 1]].tolist())
+        unteachable = int((~self._teachable[missing]).sum()) if len(missing) else 0
+        return chosen, len(remaining) + unteachable
+
+    def analyse(self, *, held: sparse.csr_matrix, essential: np.ndarray, kind: str,
+                dutch_gap: float = 0.0, with_bridging: bool = True) -> Gap:
+        """Gap of one (query, item) pair: ``held`` is the query's 1 × competencies row, ``essential`` the item's columns."""
+        held_columns = held.indices
+        is_held = np.isin(essential, held_columns)
+        matched, missing = essential[is_held], essential[~is_held]
+        if kind == "trainings":
+            gap = 0.0 if dutch_gap is None or np.isnan(dutch_gap) else dutch_gap
+            readiness = "ready" if gap <= 0 else "bridgeable" if gap <= 1 else "stretch"
+            return Gap(matched=matched, missing=missing, readiness=readiness)
+        share = len(matched) / max(len(essential), 1)
+        bridging, uncovered = self.bridging(missing) if len(missing) and with_bridging else ([], 0)
+        if share >= READY_SHARE:
+            readiness = "ready"
+        elif self._teachable[missing].all():
+            readiness = "bridgeable"
+        else:
+            readiness = "stretch"
+        return Gap(matched=matched, missing=missing, readiness=readiness, bridging=bridging,
+                   uncovered_after_bridging=uncovered)

@@ -1,0 +1,115 @@
+"""MLflow: where runs and models live, one experiment and one registered model per kind, aliases.
+
+Default: a sqlite database and local artifacts under the settings' home; ``LOOPBAAN_TRACKING_URI``
+points at a tracking server instead. Training sets only the ``challenger`` alias; ``champion`` is moved by
+the promotion command of the fairness gate alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from features.errors import LoopbaanError
+from features.settings import Settings
+from models.ranker import ScoringModel
+
+MODEL_PREFIX = "loopbaan-"
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+ALIASES = (CHAMPION, CHALLENGER)
+
+ERR_NO_MODEL = ("no model version of {name} holds the alias '{alias}'; train one with "
+                "`loopbaan train --kind {kind}`")
+
+
+def registered_name(kind: str) -> str:
+    return f"{MODEL_PREFIX}{kind}"
+
+
+def experiment_name(kind: str) -> str:
+    return f"{MODEL_PREFIX}{kind}"
+
+
+def configure(settings: Settings):
+    """Point MLflow at the settings' tracking store and return a client for it."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    if settings.tracking_uri is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+
+
+def ensure_experiment(client, kind: str, settings: Settings) -> str:
+    experiment = client.get_experiment_by_name(experiment_name(kind))
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if settings.tracking_uri is None:
+        folder = settings.artifacts_dir / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        location = folder.resolve().as_uri()
+    return client.create_experiment(experiment_name(kind), artifact_location=location,
+                                    tags={"kind": kind, "project": "loopbaan"})
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: ScoringModel
+    name: str
+    version: str
+    alias: str
+    run_id: str
+
+    @property
+    def info(self) -> dict:
+        return {"name": self.name, "version": self.version, "alias": self.alias, "run_id": self.run_id}
+
+
+def load_model(kind: str, *, alias: str, settings: Settings) -> LoadedModel:
+    """The booster of the version of ``loopbaan-<kind>`` that holds ``alias``."""
+    import mlflow.lightgbm
+    from mlflow.exceptions import MlflowException
+
+    client = configure(settings)
+    name = registered_name(kind)
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        raise LoopbaanError(ERR_NO_MODEL.format(name=name, alias=alias, kind=kind)) from None
+    booster = mlflow.lightgbm.load_model(f"models:/{name}@{alias}")
+    return LoadedModel(model=ScoringModel(kind=kind, booster=booster), name=name, version=str(version.version),
+                       alias=alias, run_id=version.run_id)
+
+
+def model_versions(client, kind: str) -> list[dict]:
+    """Every registered version of a kind, newest first, with aliases, tags and its run's metrics."""
+    from mlflow.exceptions import MlflowException
+
+    name = registered_name(kind)
+    try:
+        registered = client.get_registered_model(name)
+    except MlflowException:
+        return []
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (registered.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    out = []
+    for version in client.search_model_versions(f"name = '{name}'"):
+        run = client.get_run(version.run_id) if version.run_id else None
+        out.append({"version": str(version.version), "aliases": sorted(aliases.get(str(version.version), [])),
+                    "run_id": version.run_id, "created": version.creation_timestamp,
+                    "tags": dict(version.tags or {}), "metrics": dict(run.data.metrics) if run else {}})
+    return sorted(out, key=lambda entry: -int(entry["version"]))
+
+
+def recent_runs(client, kind: str, *, limit: int = 10) -> list[dict]:
+    experiment = client.get_experiment_by_name(experiment_name(kind))
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=limit)
+    return [{"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
+             "start_time": run.info.start_time, "metrics": dict(run.data.metrics), "params": dict(run.data.params)}
+            for run in runs]

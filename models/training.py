@@ -1,0 +1,138 @@
+"""Train one kind end to end and track it: data → ranker → evaluation → MLflow run → registry (challenger)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+from features.feature_registry import features_for
+from features.population.store import PopulationStore
+from features.settings import Settings
+from models import tracking
+from models.datasets import CAREER_CANDIDATES, RankingData, build_ranking_data
+from models.evaluation import occupation_recovery, ranking_report, suggestion_report
+from models.plots import importance_figure, shap_summary_figure
+from models.ranker import ScoringModel, SuggestionRanker
+from models.resources import load_resources
+from models.suggest import Suggester
+
+PIP_REQUIREMENTS = ["lightgbm==4.7.0", "numpy==2.4.6", "pandas==3.1.1", "scikit-learn==1.9.1"]
+SHAP_SAMPLE = 2_000
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    kind: str
+    run_id: str
+    version: str
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def _flat(prefix: str, metrics: dict) -> dict[str, float]:
+    return {f"{prefix}{key}": float(value) for key, value in metrics.items() if np.isfinite(value)}
+
+
+def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params: dict | None = None,
+               progress: bool = True, echo: Callable[[str], None] = lambda line: None) -> TrainingResult:
+    """Train, evaluate on held-out citizens, log to MLflow, register as ``loopbaan-<kind>`` with alias challenger."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    resources = load_resources(kind, store=store, settings=settings)
+    data = build_ranking_data(resources, seed=settings.seed, progress=progress)
+    timings["data_s"] = time.perf_counter() - started
+    sizes = {role: (len(ranking.labels), ranking.n_groups) for role, ranking in data.sets.items()}
+    echo(f"{kind}: data ready in {timings['data_s']:.1f} s (train {sizes['train'][1]:,} queries / "
+         f"{sizes['train'][0]:,} pairs, valid {sizes['valid'][1]:,}, test {sizes['test'][1]:,} held-out queries)")
+
+    started = time.perf_counter()
+    train, valid = data.sets["train"], data.sets["valid"]
+    ranker = SuggestionRanker(kind=kind, params=params, seed=settings.seed).fit(
+        train.features, train.labels, group=train.group_sizes(), eval_X=valid.features, eval_y=valid.labels,
+        eval_group=valid.group_sizes(), progress=progress)
+    timings["fit_s"] = time.perf_counter() - started
+    model = ScoringModel(kind=kind, booster=ranker.booster_)
+
+    started = time.perf_counter()
+    as_of = date.fromisoformat(store.manifest["config"]["as_of"])
+    report = ranking_report(data=data, model=model, catalogue_size=len(resources.catalogue), seed=settings.seed)
+    suggester = Suggester(resources=resources, model=model)
+    metrics = {**report["model"], **suggestion_report(suggester=suggester, citizen_ids=data.split["test"],
+                                                        as_of=as_of, seed=settings.seed)}
+    if kind == "careers":
+        hits = occupation_recovery(suggester=suggester, occupations=np.arange(len(resources.catalogue)),
+                                   seed=settings.seed + 1, as_of=as_of)
+        metrics["occupation_recovery_at_10"] = float(hits.mean())
+    timings["evaluate_s"] = time.perf_counter() - started
+    baselines = {name: values for name, values in report.items() if name != "model"}
+    best = max(baselines, key=lambda name: baselines[name]["ndcg_at_10"])
+    metrics["lift_over_best_baseline"] = metrics["ndcg_at_10"] / max(baselines[best]["ndcg_at_10"], 1e-12) - 1.0
+    echo(f"{kind}: NDCG@10 {metrics['ndcg_at_10']:.3f} on held-out citizens vs best baseline {best} "
+         f"{baselines[best]['ndcg_at_10']:.3f} ({metrics['lift_over_best_baseline']:+.1%}); "
+         f"best iteration {ranker.best_iteration_}, fit {timings['fit_s']:.1f} s")
+
+    started = time.perf_counter()
+    run_id, version = _log_run(kind=kind, settings=settings, store=store, data=data, ranker=ranker, model=model,
+                               metrics=metrics, baselines=baselines, timings=timings)
+    timings["log_s"] = time.perf_counter() - started
+    echo(f"{kind}: registered {tracking.registered_name(kind)} version {version} as '{tracking.CHALLENGER}' "
+         f"(run {run_id})")
+    return TrainingResult(kind=kind, run_id=run_id, version=version, metrics=metrics, baselines=baselines,
+                          timings_s=timings)
+
+
+def _log_run(*, kind: str, settings: Settings, store: PopulationStore, data: RankingData, ranker: SuggestionRanker,
+             model: ScoringModel, metrics: dict, baselines: dict, timings: dict) -> tuple[str, str]:
+    import matplotlib.pyplot as plt
+    import mlflow
+    import mlflow.lightgbm
+    from mlflow.models import infer_signature
+
+    client = tracking.configure(settings)
+    experiment_id = tracking.ensure_experiment(client, kind, settings)
+    train, valid = data.sets["train"], data.sets["valid"]
+    columns = list(features_for(kind))
+    config = store.manifest["config"]
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
+        mlflow.log_params({**{f"lgbm.{key}": value for key, value in ranker.params.items()},
+                           "kind": kind, "seed": settings.seed, "dataset_digest": store.digest(),
+                           "population_citizens": config["citizens"], "population_seed": config["seed"],
+                           "population_as_of": config["as_of"], "population_bias": str(config.get("bias")),
+                           "features": ",".join(columns), "train_queries": train.n_groups,
+                           "valid_queries": valid.n_groups, "test_queries": data.sets["test"].n_groups,
+                           "time_cutoff": str(data.time_cutoff), "career_candidates": CAREER_CANDIDATES,
+                           "best_iteration": ranker.best_iteration_})
+        dataset = mlflow.data.from_pandas(train.features.head(10_000), name=f"{kind}-train",
+                                          digest=store.digest()[:32])
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_metrics(_flat("", metrics))
+        for name, values in baselines.items():
+            mlflow.log_metrics(_flat(f"baseline_{name}_", values))
+        mlflow.log_metrics({f"time_{key}": value for key, value in timings.items()})
+        mlflow.set_tags({"kind": kind, "synthetic_data": "true", "population_folder": str(store.folder),
+                         "best_baseline": max(
+            baselines, key=lambda name: baselines[name]["ndcg_at_10"])})
+
+        figure = importance_figure(names=columns, gains=ranker.booster_.feature_importance("gain"), kind=kind)
+        mlflow.log_figure(figure, "feature_importance.png")
+        sample = valid.features.sample(min(SHAP_SAMPLE, len(valid.features)), random_state=settings.seed)
+        figure = shap_summary_figure(contributions=model.contributions(sample), features=sample, kind=kind)
+        mlflow.log_figure(figure, "shap_summary.png")
+        plt.close(figure)
+
+        example = valid.features[columns].head(5)
+        info = mlflow.lightgbm.log_model(
+            ranker.booster_, name="model", signature=infer_signature(example, model.predict(example)),
+            input_example=example, pip_requirements=PIP_REQUIREMENTS,
+            registered_model_name=tracking.registered_name(kind))
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(tracking.registered_name(kind), tracking.CHALLENGER, version)
+        client.set_model_version_tag(tracking.registered_name(kind), version, "ndcg_at_10",
+                                     f"{metrics['ndcg_at_10']:.4f}")
+        client.set_model_version_tag(tracking.registered_name(kind), version, "dataset_digest", store.digest())
+        return run.info.run_id, version
