@@ -154,7 +154,8 @@ def anonymous_context(*, taxonomy: Taxonomy, competency_uris: list[str], occupat
     """A context from a list of competencies and/or an occupation the citizen typed; nothing else is known.
 
     Unknown circumstances (home, Dutch level, licence...) are NaN: the models treat them as missing and no
-    barrier is claimed for them. The typed occupation's essential competencies count as held.
+    barrier is claimed for them. The typed occupation counts as the last one (so a career step moves on from
+    it), and its essential competencies as held.
     """
     columns = taxonomy.competency_index.get_indexer(pd.Index(competency_uris, dtype=object))
     unknown = [uri for uri, column in zip(competency_uris, columns, strict=True) if column < 0]
@@ -164,8 +165,10 @@ def anonymous_context(*, taxonomy: Taxonomy, competency_uris: list[str], occupat
         held |= set(essential.indices[essential.indptr[occupation]:essential.indptr[occupation + 1]].tolist())
     if unknown or not held:
         raise LoopbaanError(ERR_NO_COMPETENCIES.format(unknown=", ".join(unknown[:5]) or "none"))
-    return profile_contexts(taxonomy=taxonomy, held=[np.array(sorted(held), dtype=np.int64)],
-                            target_occupation=np.array([-1 if occupation is None else int(occupation)]), as_of=as_of)
+    typed = -1 if occupation is None else int(occupation)
+    context = profile_contexts(taxonomy=taxonomy, held=[np.array(sorted(held), dtype=np.int64)],
+                               target_occupation=np.array([typed]), as_of=as_of)
+    return replace(context, last_occupation=np.array([typed], dtype=np.int64))
 
 
 def profile_contexts(*, taxonomy: Taxonomy, held: list[np.ndarray], target_occupation: np.ndarray,
@@ -186,10 +189,6 @@ def profile_contexts(*, taxonomy: Taxonomy, held: list[np.ndarray], target_occup
                         last_occupation=np.full(len(held), -1, dtype=np.int64),
                         years_since_last_job=np.full(len(held), np.nan),
                         target_occupation=np.asarray(target_occupation, dtype=np.int64))
-
-
-def with_target(context: QueryContext, target_occupation: np.ndarray) -> QueryContext:
-    return replace(context, target_occupation=np.asarray(target_occupation, dtype=np.int64))
 
 
 def stack_contexts(contexts: list[QueryContext]) -> QueryContext:

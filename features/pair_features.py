@@ -89,7 +89,7 @@ class PairFeaturizer:
         wanted = set(self.columns)
         if wanted & {"related_experience_years", "same_isco_group", "last_job_similarity"}:
             values.update(self._career_features(context, query_rows, items, start, stop, local))
-        if wanted & {"commute_km", "commute_excess"}:
+        if wanted & {"commute_km", "commute_excess"}:  # online items are 0 km away
             distance = haversine_km(queries["lat"].to_numpy(), queries["lon"].to_numpy(),
                                     attributes["lat"].to_numpy(), attributes["lon"].to_numpy())
             distance = np.where(attributes["online"].to_numpy(dtype=bool), 0.0, distance)
@@ -122,7 +122,7 @@ class PairFeaturizer:
             similarity[known] = np.asarray(left.multiply(right).sum(axis=1)).ravel()
         return {
             "related_experience_years": years,
-            "same_isco_group": (last_isco == item_isco).astype(float),
+            "same_isco_group": np.where(last >= 0, (last_isco == item_isco).astype(float), np.nan),
             "last_job_similarity": similarity,
             "years_since_last_job": context.years_since_last_job[query_rows],
         }

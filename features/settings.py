@@ -33,9 +33,6 @@ class Settings(BaseSettings):
     cache_home: Path | None = Field(
         default=None, description="Folder for derived caches (text embeddings); default is <home>/cache."
     )
-    allow_challenger: bool = Field(
-        default=False, description="Serve the challenger when a kind has no champion yet (said in every response)."
-    )
 
     @property
     def data_dir(self) -> Path:

@@ -113,8 +113,10 @@ def demo(
     citizens: Annotated[int, typer.Option(min=50, help="Population size when one must be generated.")] = DEMO_CITIZENS,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 42,
 ) -> None:
-    """Run the main job on the embedded defaults (for now: the population; reused when it exists)."""
+    """Run the main job on the embedded defaults: the population, then the three rankers (both reused when present)."""
     from features.population import PopulationConfig, PopulationStore, generate_to
+    from models import tracking
+    from models.training import train_kind
 
     settings = Settings()
     folder = settings.population_dir
@@ -125,5 +127,16 @@ def demo(
     else:
         typer.echo(f"population: generating {citizens:,} citizens (seed {seed}) into {folder}")
         generate_to(PopulationConfig(citizens=citizens, seed=seed), out=folder)
+        store = PopulationStore(folder)
     typer.echo(f"data sheet: {folder / 'datasheet.md'}")
-    typer.echo("next: the rankers, the service and the site arrive with the models, service and site issues.")
+    client = tracking.configure(settings)
+    digest = store.digest()
+    for kind in ("jobs", "trainings", "careers"):
+        current = [version for version in tracking.model_versions(client, kind)
+                   if version["tags"].get("dataset_digest") == digest]
+        if current:
+            typer.echo(f"{kind}: reusing loopbaan-{kind} version {current[0]['version']} (trained on this population)")
+            continue
+        train_kind(kind, store=store, settings=settings, echo=typer.echo)
+    typer.echo(f"models: `loopbaan compare`; MLflow UI: mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
+    typer.echo("next: the service, the fairness gate and the site arrive with their issues.")

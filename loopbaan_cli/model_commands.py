@@ -64,8 +64,13 @@ def train(
     settings = Settings()
     store = PopulationStore(data or settings.population_dir)
     for name in _kinds(kind):
-        result = _mlflow_errors(lambda name=name: train_kind(name, store=store, settings=settings, params=params,
-                                                             progress=not quiet, echo=typer.echo))
+        try:
+            result = _mlflow_errors(lambda name=name: train_kind(name, store=store, settings=settings, params=params,
+                                                                 progress=not quiet, echo=typer.echo))
+        except KeyboardInterrupt:
+            typer.secho(f"interrupted while training {name}: its MLflow run, if started, is marked failed, and no "
+                        "alias was moved; the kinds trained before it are registered.", err=True)
+            raise typer.Exit(130) from None
         seconds = sum(result.timings_s.values())
         typer.echo(f"{name}: done in {seconds:.1f} s")
     typer.echo(f"compare the versions with `loopbaan compare`; MLflow UI: mlflow ui --backend-store-uri "

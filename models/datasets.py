@@ -10,11 +10,12 @@ suggestions too: a profile holding a random 30-90% of one occupation's essential
 its optional ones and up to five unrelated ones, labelled with that occupation. They are added to the
 train and valid sets only; the test set holds real moves of held-out citizens.
 
-Citizens are split ``train``/``valid``/``test`` (70/15/15, seeded) so no citizen is in two splits. Career
-moves are also split in time: train and valid use moves before the cutoff, test only moves on or after it.
-Job and training outcomes span one month of sessions (one per citizen), so for them the citizen split is
-the whole split. Groups without any positive item are dropped (they carry no ranking signal and NDCG is
-undefined on them).
+Every split is by citizen and by time, so no citizen is in two splits and nothing is learnt from the future:
+- jobs and trainings: citizens are ordered by the date of their first session (seeded order within a day)
+  and cut 70/15/15 into train/valid/test, so no training session is later than a test session;
+- careers: citizens are split 70/15/15 at random (seeded); train and valid use the moves before the time
+  cutoff, test only the held-out citizens' moves on or after it.
+Groups without any positive item are dropped (they carry no ranking signal and NDCG is undefined on them).
 """
 
 from __future__ import annotations
@@ -80,6 +81,19 @@ def split_citizens(citizen_ids: np.ndarray, *, seed: int) -> dict[str, np.ndarra
     return {role: np.sort(part) for role, part in zip(ROLES, parts, strict=True)}
 
 
+def split_by_session_time(outcomes: pd.DataFrame, *, seed: int) -> tuple[dict[str, np.ndarray], date]:
+    """Citizens with outcomes, cut 70/15/15 in the order of their first session; also the test split's first day."""
+    first = outcomes.groupby("citizen_id")["shown_date"].min()
+    days = first.to_numpy().astype("datetime64[D]").astype(np.int64)
+    order = np.lexsort((np.random.default_rng(seed).random(len(first)), days))
+    bounds = np.cumsum([round(share * len(first)) for share in SPLIT_SHARES[:-1]])
+    parts = np.split(order, bounds)
+    split = {role: np.sort(first.index.to_numpy()[part]) for role, part in zip(ROLES, parts, strict=True)}
+    test_days = days[parts[2]]
+    start = int(test_days.min()) if len(test_days) else int(days.max(initial=0))
+    return split, date.fromordinal(date(1970, 1, 1).toordinal() + start)
+
+
 def _limit_groups(frame: pd.DataFrame, key: str, limit: int, rng: np.random.Generator) -> pd.DataFrame:
     keys = frame[key].unique()
     if len(keys) <= limit:
@@ -106,7 +120,7 @@ def _logged_set(resources: KindResources, *, role: str, outcomes: pd.DataFrame, 
     return RankingSet(role=role, features=features, labels=outcomes["label"].to_numpy(dtype=np.int32),
                       group=query_rows, item_positions=outcomes["item"].to_numpy(),
                       citizen_ids=outcomes["citizen_id"].to_numpy(),
-                      dates=np.full(len(outcomes), np.datetime64(as_of, "D")), queries=len(citizens))
+                      dates=outcomes["shown_date"].to_numpy().astype("datetime64[D]"), queries=len(citizens))
 
 
 def _candidate_set(resources: KindResources, *, role: str, context: QueryContext, positive: np.ndarray,
@@ -188,12 +202,12 @@ def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = 
     if len(citizens) == 0:
         raise LoopbaanError(f"the population in {store.folder} has no citizens: generate one with "
                             "`loopbaan data generate`")
-    split = split_citizens(citizens, seed=seed)
     as_of = date.fromisoformat(store.manifest["config"]["as_of"])
     rng = np.random.default_rng(seed)
     sets: dict[str, RankingSet] = {}
     cutoff = None
     if resources.kind == "careers":
+        split = split_citizens(citizens, seed=seed)
         moves = career_moves(resources)
         if moves.empty:
             raise LoopbaanError(ERR_NO_OUTCOMES.format(folder=store.folder, what="career moves", role="any"))
@@ -212,6 +226,9 @@ def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = 
             ("job_outcomes", "vacancy_id", "applied", "hired") if resources.kind == "jobs"
             else ("training_outcomes", "training_id", "enrolled", "completed"))
         outcomes = store.table(table)
+        if outcomes.empty:
+            raise LoopbaanError(ERR_NO_OUTCOMES.format(folder=store.folder, what=table.replace("_", " "), role="any"))
+        split, cutoff = split_by_session_time(outcomes, seed=seed)
         for role in ROLES:
             mine = outcomes[outcomes["citizen_id"].isin(split[role])]
             label = mine[positive].to_numpy(dtype=np.int32) + mine[strong].to_numpy(dtype=np.int32)

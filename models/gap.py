@@ -1,9 +1,9 @@
 """Gap analysis: which essential competencies match, which are missing, readiness, and bridging trainings.
 
 Readiness of a job or career step:
-- ``ready`` when the citizen holds at least ``READY_SHARE`` of its essential competencies;
-- ``bridgeable`` when every missing essential competency is taught by some training in the catalogue;
-- ``stretch`` otherwise.
+- ``ready`` when the citizen holds at least ``READY_SHARE`` of its essential competencies (or it has none);
+- ``bridgeable`` when the bridging trainings shown with it cover every missing essential competency;
+- ``stretch`` otherwise (something missing is taught nowhere, or needs more than ``MAX_BRIDGING`` trainings).
 Bridging trainings: up to ``MAX_BRIDGING``, chosen greedily, each time the training that covers the most
 still-missing competencies, the shortest one among equals.
 
@@ -62,8 +62,7 @@ class GapAnalyzer:
         unteachable = int((~self._teachable[missing]).sum()) if len(missing) else 0
         return chosen, len(remaining) + unteachable
 
-    def analyse(self, *, held: sparse.csr_matrix, essential: np.ndarray, kind: str,
-                dutch_gap: float = 0.0, with_bridging: bool = True) -> Gap:
+    def analyse(self, *, held: sparse.csr_matrix, essential: np.ndarray, kind: str, dutch_gap: float = 0.0) -> Gap:
         """Gap of one (query, item) pair: ``held`` is the query's 1 × competencies row, ``essential`` the item's columns."""
         held_columns = held.indices
         is_held = np.isin(essential, held_columns)
@@ -72,11 +71,11 @@ class GapAnalyzer:
             gap = 0.0 if dutch_gap is None or np.isnan(dutch_gap) else dutch_gap
             readiness = "ready" if gap <= 0 else "bridgeable" if gap <= 1 else "stretch"
             return Gap(matched=matched, missing=missing, readiness=readiness)
-        share = len(matched) / max(len(essential), 1)
-        bridging, uncovered = self.bridging(missing) if len(missing) and with_bridging else ([], 0)
+        share = len(matched) / len(essential) if len(essential) else 1.0
+        bridging, uncovered = self.bridging(missing) if len(missing) else ([], 0)
         if share >= READY_SHARE:
             readiness = "ready"
-        elif self._teachable[missing].all():
+        elif uncovered == 0:
             readiness = "bridgeable"
         else:
             readiness = "stretch"

@@ -22,11 +22,13 @@ def importance_figure(*, names: list[str], gains: np.ndarray, kind: str):
 def shap_summary_figure(*, contributions: np.ndarray, features: pd.DataFrame, kind: str):
     """SHAP beeswarm from exact tree contributions (``pred_contrib``; last column is the base value).
 
-    shap draws on pyplot's current figure; the caller closes it after logging.
+    shap draws on pyplot's current figure, so a new one is opened for it (a caller's open figure is left
+    alone); the caller closes the returned figure after logging.
     """
     import matplotlib.pyplot as plt
     import shap
 
+    plt.figure()
     shap.summary_plot(contributions[:, :-1], features, show=False, max_display=len(features.columns),
                       plot_size=(8, 0.35 * len(features.columns) + 1.5))
     figure = plt.gcf()

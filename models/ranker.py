@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from features.errors import LoopbaanError
 from features.feature_registry import features_for, monotone_constraints
 
 DEFAULT_PARAMS: dict[str, float | int | str] = {
@@ -28,29 +29,53 @@ DEFAULT_PARAMS: dict[str, float | int | str] = {
     "reg_lambda": 1.0,
     "early_stopping_rounds": 50,
 }
-TUNABLE_PARAMS = frozenset({*DEFAULT_PARAMS, "max_depth", "min_split_gain", "reg_alpha", "max_bin", "min_child_weight",
-                            "lambdarank_truncation_level", "lambdarank_norm", "n_jobs"})
+OBJECTIVES = ("lambdarank", "rank_xendcg")
 _INT_PARAMS = {"n_estimators", "num_leaves", "min_child_samples", "subsample_freq", "early_stopping_rounds",
-               "max_depth", "n_jobs", "max_bin"}
+               "max_depth", "max_bin", "lambdarank_truncation_level"}
+_FLOAT_PARAMS = {"learning_rate", "subsample", "colsample_bytree", "reg_lambda", "reg_alpha", "min_split_gain",
+                 "min_child_weight"}
+_BOOL_PARAMS = {"lambdarank_norm"}
+TUNABLE_PARAMS = frozenset({"objective", *_INT_PARAMS, *_FLOAT_PARAMS, *_BOOL_PARAMS})
+_AT_LEAST_ONE = {"n_estimators", "early_stopping_rounds", "subsample_freq", "lambdarank_truncation_level"}
+_POSITIVE = {"learning_rate", "subsample", "colsample_bytree"}
 
 
-def parse_params(pairs: list[str]) -> dict[str, float | int | str]:
-    """``["learning_rate=0.1", "num_leaves=63"]`` → typed values; raises ValueError with the bad pair."""
-    parsed: dict[str, float | int | str] = {}
+def _parse_value(key: str, raw: str) -> float | int | str | bool:
+    if key == "objective":
+        if raw not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {raw!r}")
+        return raw
+    if key in _BOOL_PARAMS:
+        if raw.lower() not in ("true", "false"):
+            raise ValueError(f"parameter {key} needs true or false, not {raw!r}")
+        return raw.lower() == "true"
+    try:
+        value: float | int = int(raw) if key in _INT_PARAMS else float(raw)
+    except ValueError:
+        kind = "a whole number" if key in _INT_PARAMS else "a number"
+        raise ValueError(f"parameter {key} needs {kind}, not {raw!r}") from None
+    if key in _AT_LEAST_ONE and value < 1:
+        raise ValueError(f"parameter {key} must be at least 1, not {raw}")
+    if (key in _POSITIVE and value <= 0) or value < 0:
+        raise ValueError(f"parameter {key} must be positive, not {raw}")
+    if key in ("num_leaves",) and value < 2:
+        raise ValueError(f"parameter {key} must be at least 2, not {raw}")
+    if key in ("subsample", "colsample_bytree") and value > 1:
+        raise ValueError(f"parameter {key} is a share and must be at most 1, not {raw}")
+    return value
+
+
+def parse_params(pairs: list[str]) -> dict[str, float | int | str | bool]:
+    """``["learning_rate=0.1", "num_leaves=63"]`` → typed, range-checked values; ValueError names the bad pair."""
+    parsed: dict[str, float | int | str | bool] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key or not raw.strip():
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key or not raw:
             raise ValueError(f"parameter {pair!r} is not key=value (e.g. learning_rate=0.1)")
-        raw = raw.strip()
         if key not in TUNABLE_PARAMS:
             raise ValueError(f"unknown parameter {key!r}; tunable: {', '.join(sorted(TUNABLE_PARAMS))}")
-        try:
-            parsed[key] = int(raw) if key in _INT_PARAMS else float(raw)
-        except ValueError:
-            if key in _INT_PARAMS:
-                raise ValueError(f"parameter {key} needs a whole number, not {raw!r}") from None
-            parsed[key] = {"true": True, "false": False}.get(raw.lower(), raw)
+        parsed[key] = _parse_value(key, raw)
     return parsed
 
 
@@ -75,9 +100,13 @@ class SuggestionRanker:
         model = lgb.LGBMRanker(random_state=self.seed, n_jobs=self.n_jobs, verbose=-1,
                                monotone_constraints=monotone_constraints(self.kind),
                                monotone_constraints_method="advanced", **params)
-        model.fit(X[columns], y, group=group, eval_X=(eval_X[columns],), eval_y=(eval_y,), eval_group=[eval_group],
-                  eval_at=[10], callbacks=callbacks)
-        bar.close()
+        try:
+            model.fit(X[columns], y, group=group, eval_X=(eval_X[columns],), eval_y=(eval_y,), eval_group=[eval_group],
+                      eval_at=[10], callbacks=callbacks)
+        except lgb.basic.LightGBMError as error:
+            raise LoopbaanError(f"LightGBM refused the training parameters: {error}") from None
+        finally:
+            bar.close()
         self.booster_ = model.booster_
         self.best_iteration_ = int(model.best_iteration_ or model.booster_.current_iteration())
         self.feature_names_ = columns

@@ -110,16 +110,16 @@ class Suggester:
                            contributions=self.model.contributions(frame))
 
     def readiness(self, context: QueryContext, ranked: RankedLists) -> np.ndarray:
-        """Readiness of every ranked item (no bridging search: cheap enough for evaluation)."""
-        return np.array([self._gap(context, int(row), int(item), values, bridging=False).readiness
+        """Readiness of every ranked item."""
+        return np.array([self._gap(context, int(row), int(item), values).readiness
                          for row, item, values in zip(ranked.query_rows, ranked.item_positions,
                                                       ranked.features.to_dict("records"), strict=True)])
 
-    def _gap(self, context: QueryContext, row: int, item: int, values: dict, *, bridging: bool = True) -> Gap:
+    def _gap(self, context: QueryContext, row: int, item: int, values: dict) -> Gap:
         essential = self.resources.catalogue.essential
         columns = essential.indices[essential.indptr[item]:essential.indptr[item + 1]]
         return self.resources.gaps.analyse(held=context.profile[row], essential=columns, kind=self.resources.kind,
-                                           dutch_gap=values.get("dutch_gap", 0.0), with_bridging=bridging)
+                                           dutch_gap=values.get("dutch_gap", 0.0))
 
     def suggest(self, context: QueryContext, *, k: int = 10, language: str = "nl",
                 top_n: int = DEFAULT_CANDIDATES) -> list[list[Suggestion]]:

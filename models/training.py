@@ -77,8 +77,8 @@ def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params:
          f"best iteration {ranker.best_iteration_}, fit {timings['fit_s']:.1f} s")
 
     started = time.perf_counter()
-    run_id, version = _log_run(kind=kind, settings=settings, store=store, data=data, ranker=ranker, model=model,
-                               metrics=metrics, baselines=baselines, timings=timings)
+    run_id, version = _log_run(kind=kind, settings=settings, store=store, digest=store.digest(), data=data,
+                               ranker=ranker, model=model, metrics=metrics, baselines=baselines, timings=timings)
     timings["log_s"] = time.perf_counter() - started
     echo(f"{kind}: registered {tracking.registered_name(kind)} version {version} as '{tracking.CHALLENGER}' "
          f"(run {run_id})")
@@ -86,8 +86,9 @@ def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params:
                           timings_s=timings)
 
 
-def _log_run(*, kind: str, settings: Settings, store: PopulationStore, data: RankingData, ranker: SuggestionRanker,
-             model: ScoringModel, metrics: dict, baselines: dict, timings: dict) -> tuple[str, str]:
+def _log_run(*, kind: str, settings: Settings, store: PopulationStore, digest: str, data: RankingData,
+             ranker: SuggestionRanker, model: ScoringModel, metrics: dict, baselines: dict,
+             timings: dict) -> tuple[str, str]:
     import matplotlib.pyplot as plt
     import mlflow
     import mlflow.lightgbm
@@ -100,7 +101,7 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, data: Ran
     config = store.manifest["config"]
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
         mlflow.log_params({**{f"lgbm.{key}": value for key, value in ranker.params.items()},
-                           "kind": kind, "seed": settings.seed, "dataset_digest": store.digest(),
+                           "kind": kind, "seed": settings.seed, "dataset_digest": digest,
                            "population_citizens": config["citizens"], "population_seed": config["seed"],
                            "population_as_of": config["as_of"], "population_bias": str(config.get("bias")),
                            "features": ",".join(columns), "train_queries": train.n_groups,
@@ -108,7 +109,7 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, data: Ran
                            "time_cutoff": str(data.time_cutoff), "career_candidates": CAREER_CANDIDATES,
                            "best_iteration": ranker.best_iteration_})
         dataset = mlflow.data.from_pandas(train.features.head(10_000), name=f"{kind}-train",
-                                          digest=store.digest()[:32])
+                                          digest=digest[:32])
         mlflow.log_input(dataset, context="training")
         mlflow.log_metrics(_flat("", metrics))
         for name, values in baselines.items():
@@ -123,7 +124,7 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, data: Ran
         sample = valid.features.sample(min(SHAP_SAMPLE, len(valid.features)), random_state=settings.seed)
         figure = shap_summary_figure(contributions=model.contributions(sample), features=sample, kind=kind)
         mlflow.log_figure(figure, "shap_summary.png")
-        plt.close(figure)
+        plt.close(figure)  # the pyplot figure shap drew on, opened for it alone
 
         example = valid.features[columns].head(5)
         info = mlflow.lightgbm.log_model(
@@ -134,5 +135,5 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, data: Ran
         client.set_registered_model_alias(tracking.registered_name(kind), tracking.CHALLENGER, version)
         client.set_model_version_tag(tracking.registered_name(kind), version, "ndcg_at_10",
                                      f"{metrics['ndcg_at_10']:.4f}")
-        client.set_model_version_tag(tracking.registered_name(kind), version, "dataset_digest", store.digest())
+        client.set_model_version_tag(tracking.registered_name(kind), version, "dataset_digest", digest)
         return run.info.run_id, version

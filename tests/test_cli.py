@@ -24,11 +24,12 @@ def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 def test_help_lists_the_commands(isolated_home: Path) -> None:
     result = run("--help", home=isolated_home)
     assert result.returncode == 0
-    for command in ("data", "taxonomy", "demo"):
+    for command in ("data", "taxonomy", "demo", "train", "compare"):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", [["data", "generate"], ["data", "check"], ["taxonomy", "info"], ["demo"]])
+@pytest.mark.parametrize("command", [["data", "generate"], ["data", "check"], ["taxonomy", "info"], ["demo"], ["train"],
+                                     ["compare"]])
 def test_every_command_has_help(command: list[str], isolated_home: Path) -> None:
     result = run(*command, "--help", home=isolated_home)
     assert result.returncode == 0 and "Usage" in result.stdout
@@ -94,3 +95,14 @@ def test_output_over_a_foreign_folder_is_refused(isolated_home: Path, tmp_path: 
     result = run("data", "generate", "--citizens", "100", "--out", str(foreign), "-q", home=isolated_home)
     assert result.returncode == 2 and "is not a loopbaan population folder" in result.stderr
     assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+@pytest.mark.slow
+def test_demo_generates_trains_and_then_reuses(isolated_home: Path) -> None:
+    first = run("demo", "--citizens", "1500", "--seed", "3", home=isolated_home)
+    assert first.returncode == 0, first.stderr
+    for kind in ("jobs", "trainings", "careers"):
+        assert f"registered loopbaan-{kind} version 1 as 'challenger'" in first.stdout
+    second = run("demo", home=isolated_home)
+    assert second.returncode == 0, second.stderr
+    assert "population: reusing" in second.stdout and second.stdout.count("reusing loopbaan-") == 3

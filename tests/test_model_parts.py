@@ -113,6 +113,16 @@ def test_readiness_rules() -> None:
     gap = gaps.analyse(held=_held([0, 1, 2, 3, 4]), essential=np.arange(8), kind="jobs")
     assert gap.readiness == "bridgeable" and sorted(gap.missing.tolist()) == [5, 6, 7]
     assert sorted(gap.matched.tolist()) == [0, 1, 2, 3, 4] and gap.uncovered_after_bridging == 0
+    # an item without essential competencies asks nothing: ready
+    assert gaps.analyse(held=_held([1]), essential=np.array([], dtype=int), kind="jobs").readiness == "ready"
+
+
+def test_bridgeable_only_when_the_shown_trainings_close_the_gap() -> None:
+    gaps = GapAnalyzer(trainings=_training_catalogue([[1], [2], [3], [4]], [10, 10, 10, 10]))
+    three = gaps.analyse(held=_held([0]), essential=np.arange(4), kind="jobs")
+    assert three.readiness == "bridgeable" and len(three.bridging) == 3 and three.uncovered_after_bridging == 0
+    four = gaps.analyse(held=_held([0]), essential=np.arange(5), kind="jobs")  # needs four trainings
+    assert four.readiness == "stretch" and len(four.bridging) == 3 and four.uncovered_after_bridging == 1
 
 
 def test_training_readiness_follows_the_dutch_entry_level() -> None:
@@ -148,8 +158,13 @@ def test_citizen_split_is_disjoint_complete_and_seeded() -> None:
 def test_parse_params_types_values_and_rejects_bad_pairs() -> None:
     assert parse_params(["learning_rate=0.1", "num_leaves=63", "objective=rank_xendcg"]) == {
         "learning_rate": 0.1, "num_leaves": 63, "objective": "rank_xendcg"}
+    assert parse_params(["lambdarank_truncation_level=5", "lambdarank_norm=false"]) == {
+        "lambdarank_truncation_level": 5, "lambdarank_norm": False}
     for bad, message in (("learning_rate", "key=value"), ("colour=red", "unknown parameter"),
-                         ("num_leaves=many", "whole number")):
+                         ("num_leaves=many", "whole number"), ("learning_rate=abc", "needs a number"),
+                         ("n_estimators=0", "at least 1"), ("subsample=1.5", "at most 1"),
+                         ("reg_lambda=-1", "positive"), ("objective=regression", "objective must be one of"),
+                         ("lambdarank_norm=maybe", "true or false")):
         with pytest.raises(ValueError, match=message):
             parse_params([bad])
 

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.citizens import cold_start_context, contexts_from_store
@@ -23,6 +24,8 @@ from models.evaluation import occupation_recovery
 from models.resources import load_resources
 from models.suggest import Suggester
 from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow  # trains all three kinds once per session (about a minute)
 
 KINDS = ("jobs", "trainings", "careers")
 AS_OF = date(2026, 6, 30)
@@ -94,6 +97,10 @@ def test_every_suggestion_is_explained_exactly(kind: str, language: str, suggest
             explanation = suggestion.explanation
             total = explanation.base_value + sum(part.contribution for part in explanation.contributions)
             assert total == pytest.approx(suggestion.score, abs=1e-6)
+            # the score is the model's own prediction for the feature values shown in the explanation
+            shown = pd.DataFrame([{part.feature: np.nan if part.value is None else part.value
+                                   for part in explanation.contributions}])
+            assert suggester.model.predict(shown)[0] == pytest.approx(suggestion.score, abs=1e-6)
             assert {part.feature for part in explanation.contributions} == set(features_for(kind))
             effects = [abs(part.contribution) for part in explanation.contributions]
             assert effects == sorted(effects, reverse=True)
@@ -171,6 +178,16 @@ def test_splits_do_not_leak(store: PopulationStore, settings: Settings) -> None:
     assert (test_set.dates >= cutoff).all()
 
 
+@pytest.mark.parametrize("kind", ["jobs", "trainings"])
+def test_logged_outcomes_split_by_citizen_and_time(kind: str, store: PopulationStore, settings: Settings) -> None:
+    data = build_ranking_data(load_resources(kind, store=store, settings=settings), seed=3)
+    roles = {role: set(ranking.citizen_ids.tolist()) for role, ranking in data.sets.items()}
+    assert not roles["train"] & roles["test"] and not roles["valid"] & roles["test"]
+    assert not roles["train"] & roles["valid"]
+    assert data.sets["train"].dates.max() <= data.sets["test"].dates.min()
+    assert data.sets["valid"].dates.max() <= data.sets["test"].dates.min()
+
+
 def test_profiles_as_of_a_date_hold_only_earlier_evidence(store: PopulationStore) -> None:
     from features.esco import load_esco
 
@@ -240,6 +257,9 @@ def test_train_cli_on_a_fresh_home_registers_a_challenger(isolated_home: Path, s
     (["train", "--kind", "pets"], "is not one of"),
     (["train", "--data", "/no/such/folder"], "no population at /no/such/folder"),
     (["train", "--param", "learning_rate"], "is not key=value"),
+    (["train", "--param", "learning_rate=abc"], "needs a number"),
+    (["train", "--param", "n_estimators=0"], "at least 1"),
+    (["train", "--param", "objective=regression"], "objective must be one of"),
 ])
 def test_train_bad_input_gets_a_message_not_a_traceback(args, message, isolated_home: Path) -> None:
     result = _cli(*args, home=isolated_home)
