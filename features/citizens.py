@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -49,11 +50,13 @@ class QueryContext:
                             target_occupation=self.target_occupation[rows])
 
 
+@lru_cache(maxsize=4)
 def isco_groups(taxonomy: Taxonomy) -> pd.Index:
     """The ISCO unit groups of the taxonomy, in a fixed order (columns of ``QueryContext.experience``)."""
     return pd.Index(sorted(taxonomy.occupations["isco_group"].fillna("").unique()))
 
 
+@lru_cache(maxsize=4)
 def occupation_isco_position(taxonomy: Taxonomy) -> np.ndarray:
     return isco_groups(taxonomy).get_indexer(taxonomy.occupations["isco_group"].fillna(""))
 
@@ -62,76 +65,102 @@ def _days(values) -> np.ndarray:
     return np.asarray(values, dtype="datetime64[D]").astype(np.int64)
 
 
+@dataclass(frozen=True)
+class _CareerIndex:
+    """A store's career data as arrays sorted by citizen, built once per store (queries then cost microseconds)."""
+
+    citizens: pd.Index  # citizen ids, row order of ``circumstances``
+    circumstances: np.ndarray  # citizens × _CIRCUMSTANCES, float64
+    evidence_citizens: np.ndarray  # sorted
+    evidence_days: np.ndarray
+    evidence_columns: np.ndarray  # competency column, -1 when not in the taxonomy
+    period_citizens: np.ndarray  # sorted
+    period_start: np.ndarray
+    period_end: np.ndarray  # -1 for an ongoing period
+    period_occupation: np.ndarray  # taxonomy position, -1 when unknown
+
+
+def _career_index(store: PopulationStore, taxonomy: Taxonomy) -> _CareerIndex:
+    citizens = store.table("citizens")
+    circumstances = np.column_stack([
+        citizens["lat"].to_numpy(dtype=np.float64), citizens["lon"].to_numpy(dtype=np.float64),
+        citizens["max_commute_km"].to_numpy(dtype=np.float64),
+        pd.Index(EDUCATION_LEVELS).get_indexer(citizens["education"]).astype(np.float64),
+        *(citizens[name].to_numpy(dtype=np.float64)
+          for name in ("dutch_level", "driving_licence", "care_duties", "prefers_part_time")),
+    ])
+    profiles = store.table("profiles")
+    order = np.argsort(profiles["citizen_id"].to_numpy(), kind="stable")
+    uri = profiles["competency_uri"]
+    if isinstance(uri.dtype, pd.CategoricalDtype):
+        columns = taxonomy.competency_index.get_indexer(uri.cat.categories.astype(str))[uri.cat.codes.to_numpy()]
+    else:
+        columns = taxonomy.competency_index.get_indexer(uri.to_numpy())
+    periods = store.table("work_periods")
+    period_order = np.argsort(periods["citizen_id"].to_numpy(), kind="stable")
+    end = periods["end_date"]
+    return _CareerIndex(
+        citizens=pd.Index(citizens["citizen_id"].to_numpy()), circumstances=circumstances,
+        evidence_citizens=profiles["citizen_id"].to_numpy()[order],
+        evidence_days=_days(profiles["evidence_date"].to_numpy())[order], evidence_columns=columns[order],
+        period_citizens=periods["citizen_id"].to_numpy()[period_order],
+        period_start=_days(periods["start_date"].to_numpy())[period_order],
+        period_end=np.where(end.isna().to_numpy(), -1, _days(end.fillna(pd.Timestamp(0)).to_numpy()))[period_order],
+        period_occupation=taxonomy.occupation_index.get_indexer(periods["occupation_uri"].to_numpy())[period_order],
+    )
+
+
 def contexts_from_store(*, store: PopulationStore, taxonomy: Taxonomy, citizen_ids: np.ndarray,
                         as_of: np.ndarray | date) -> QueryContext:
     """Contexts of ``citizen_ids``, each on its date (evidence and work dated on or before it only)."""
+    index: _CareerIndex = store.derived(f"career-index:{taxonomy.source}", lambda s: _career_index(s, taxonomy))
     citizen_ids = np.asarray(citizen_ids, dtype=np.int64)
     n = len(citizen_ids)
     when = np.broadcast_to(np.asarray(np.datetime64(as_of, "D") if isinstance(as_of, date) else as_of,
                                       dtype="datetime64[D]"), (n,)).astype("datetime64[D]")
-    citizens = store.table("citizens").set_index("citizen_id")
-    missing = ~pd.Index(citizen_ids).isin(citizens.index)
-    if missing.any():
-        raise LoopbaanError(ERR_UNKNOWN_CITIZEN.format(citizen_id=int(citizen_ids[missing][0])))
-    row = citizens.loc[citizen_ids]
-    queries = pd.DataFrame({
-        "citizen_id": citizen_ids, "as_of": when,
-        "lat": row["lat"].to_numpy(), "lon": row["lon"].to_numpy(),
-        "max_commute_km": row["max_commute_km"].to_numpy(dtype=np.float64),
-        "education_level": pd.Index(EDUCATION_LEVELS).get_indexer(row["education"]).astype(np.float64),
-        "dutch_level": row["dutch_level"].to_numpy(dtype=np.float64),
-        "driving_licence": row["driving_licence"].to_numpy(dtype=np.float64),
-        "care_duties": row["care_duties"].to_numpy(dtype=np.float64),
-        "prefers_part_time": row["prefers_part_time"].to_numpy(dtype=np.float64),
-    })
-    profile = _profile_as_of(store=store, taxonomy=taxonomy, citizen_ids=citizen_ids, when=when)
-    experience, last, since = _work_as_of(store=store, taxonomy=taxonomy, citizen_ids=citizen_ids, when=when)
+    rows = index.citizens.get_indexer(citizen_ids)
+    if (rows < 0).any():
+        raise LoopbaanError(ERR_UNKNOWN_CITIZEN.format(citizen_id=int(citizen_ids[rows < 0][0])))
+    queries = pd.DataFrame(index.circumstances[rows], columns=list(_CIRCUMSTANCES))
+    queries.insert(0, "as_of", when)
+    queries.insert(0, "citizen_id", citizen_ids)
+    days = when.astype(np.int64)
+    profile = _profile_as_of(index, citizen_ids=citizen_ids, days=days, n_competencies=len(taxonomy.competencies))
+    experience, last, since = _work_as_of(index, taxonomy=taxonomy, citizen_ids=citizen_ids, days=days)
     return QueryContext(queries=queries, profile=profile, experience=experience, last_occupation=last,
                         years_since_last_job=since, target_occupation=last.copy())
 
 
-def _query_rows(table: pd.DataFrame, citizen_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(query row, table row) for every table row of each query's citizen (queries may repeat a citizen)."""
-    table_citizens = table["citizen_id"].to_numpy()
-    order = np.argsort(table_citizens, kind="stable")
-    sorted_citizens = table_citizens[order]
+def _query_rows(sorted_citizens: np.ndarray, citizen_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query row, sorted-table row) for every table row of each query's citizen (queries may repeat a citizen)."""
     start = np.searchsorted(sorted_citizens, citizen_ids, side="left")
     stop = np.searchsorted(sorted_citizens, citizen_ids, side="right")
     lengths = stop - start
     query = np.repeat(np.arange(len(citizen_ids)), lengths)
     offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return query, order[np.repeat(start, lengths) + offsets]
+    return query, np.repeat(start, lengths) + offsets
 
 
-def _profile_as_of(*, store, taxonomy, citizen_ids, when) -> sparse.csr_matrix:
-    profiles = store.table("profiles")
-    query, rows = _query_rows(profiles, citizen_ids)
-    dated = _days(profiles["evidence_date"].to_numpy()[rows]) <= when.astype(np.int64)[query]
-    uri = profiles["competency_uri"]
-    if isinstance(uri.dtype, pd.CategoricalDtype):
-        code_to_column = taxonomy.competency_index.get_indexer(uri.cat.categories.astype(str))
-        column = code_to_column[uri.cat.codes.to_numpy()[rows]]
-    else:
-        column = taxonomy.competency_index.get_indexer(uri.to_numpy()[rows])
-    keep = dated & (column >= 0)
+def _profile_as_of(index: _CareerIndex, *, citizen_ids, days, n_competencies: int) -> sparse.csr_matrix:
+    query, rows = _query_rows(index.evidence_citizens, citizen_ids)
+    column = index.evidence_columns[rows]
+    keep = (index.evidence_days[rows] <= days[query]) & (column >= 0)
     matrix = sparse.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (query[keep], column[keep])),
-                               shape=(len(citizen_ids), len(taxonomy.competencies)))
+                               shape=(len(citizen_ids), n_competencies))
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
     return matrix
 
 
-def _work_as_of(*, store, taxonomy, citizen_ids, when):
-    periods = store.table("work_periods")
-    query, rows = _query_rows(periods, citizen_ids)
-    today = when.astype(np.int64)[query]
-    start = _days(periods["start_date"].to_numpy()[rows])
-    end_values = periods["end_date"].to_numpy()[rows]
-    end = np.where(pd.isna(end_values), today, _days(pd.Series(end_values).fillna(pd.Timestamp(0)).to_numpy()))
+def _work_as_of(index: _CareerIndex, *, taxonomy, citizen_ids, days):
+    query, rows = _query_rows(index.period_citizens, citizen_ids)
+    today = days[query]
+    start = index.period_start[rows]
+    end = np.where(index.period_end[rows] < 0, today, index.period_end[rows])
     begun = start <= today
     query, rows, start, end, today = query[begun], rows[begun], start[begun], end[begun], today[begun]
     end = np.minimum(end, today)
-    occupation = taxonomy.occupation_index.get_indexer(periods["occupation_uri"].to_numpy()[rows])
+    occupation = index.period_occupation[rows]
     isco = occupation_isco_position(taxonomy)
     known = occupation >= 0
     experience = sparse.csr_matrix(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,13 @@ class Settings(BaseSettings):
         default=None, description="MLflow tracking server URI; default is a sqlite database under home."
     )
     seed: int = Field(default=42, description="Default random seed for generation and training.")
+    secret: SecretStr | None = Field(
+        default=None, description="Key that signs citizen tokens and pseudonymises audit records; default: a random "
+        "key kept in <home>/secret.key (created on first use, readable by the owner only)."
+    )
+    allow_challenger: bool = Field(
+        default=False, description="Serve the challenger when a kind has no champion yet (said in every response)."
+    )
     cache_home: Path | None = Field(
         default=None, description="Folder for derived caches (text embeddings); default is <home>/cache."
     )

@@ -11,6 +11,7 @@ import typer
 from features.settings import Settings
 from loopbaan_cli._errors import user_errors
 from loopbaan_cli.model_commands import compare, train
+from loopbaan_cli.service_commands import serve, token
 
 app = typer.Typer(
     name="loopbaan",
@@ -27,6 +28,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(taxonomy_app, name="taxonomy")
 app.command("train")(train)
 app.command("compare")(compare)
+app.command("serve")(serve)
+app.command("token")(token)
 
 DEMO_CITIZENS = 20_000
 

@@ -36,3 +36,20 @@ def baseline_scores(*, name: str, features: pd.DataFrame, item_positions: np.nda
     if name == "semantic":
         return features["semantic_similarity"].to_numpy()
     raise ValueError(f"unknown baseline {name!r}: choose one of {', '.join(BASELINES)}")
+
+
+def outcome_popularity(*, store, catalogue) -> np.ndarray:
+    """Positive outcomes per catalogue item over the whole population (for non-personalised lists)."""
+    if catalogue.kind == "careers":
+        moves = store.table("transitions")
+        positions = catalogue.position_of(moves["to_occupation_uri"])
+        weights = np.ones(len(positions))
+    else:
+        table, id_column, positive, strong = (
+            ("job_outcomes", "vacancy_id", "applied", "hired") if catalogue.kind == "jobs"
+            else ("training_outcomes", "training_id", "enrolled", "completed"))
+        outcomes = store.table(table)
+        positions = catalogue.position_of(outcomes[id_column])
+        weights = outcomes[positive].to_numpy(dtype=float) + outcomes[strong].to_numpy(dtype=float)
+    known = positions >= 0
+    return np.bincount(positions[known], weights=weights[known], minlength=len(catalogue))

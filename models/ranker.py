@@ -30,6 +30,7 @@ DEFAULT_PARAMS: dict[str, float | int | str] = {
     "early_stopping_rounds": 50,
 }
 OBJECTIVES = ("lambdarank", "rank_xendcg")
+SMALL_BATCH_ROWS = 5_000
 _INT_PARAMS = {"n_estimators", "num_leaves", "min_child_samples", "subsample_freq", "early_stopping_rounds",
                "max_depth", "max_bin", "lambdarank_truncation_level"}
 _FLOAT_PARAMS = {"learning_rate", "subsample", "colsample_bytree", "reg_lambda", "reg_alpha", "min_split_gain",
@@ -129,8 +130,13 @@ class ScoringModel:
         return X[self.feature_names].to_numpy(dtype=np.float64)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(self._matrix(X))
+        return self.booster.predict(self._matrix(X), num_threads=_threads(len(X)))
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """(n, features + 1): per-feature contributions, last column the base value; rows sum to the score."""
-        return self.booster.predict(self._matrix(X), pred_contrib=True)
+        return self.booster.predict(self._matrix(X), pred_contrib=True, num_threads=_threads(len(X)))
+
+
+def _threads(rows: int) -> int:
+    """One thread for a request-sized batch (starting OpenMP threads costs more than it saves), else all."""
+    return 1 if rows < SMALL_BATCH_ROWS else 0

@@ -88,6 +88,13 @@ class Suggester:
         self.resources = resources
         self.model = model
         self.model_info = model_info or {}
+        taxonomy = resources.taxonomy
+        self._competency_uris = taxonomy.competencies["uri"].to_numpy()
+        self._competency_labels = {language: taxonomy.competency_labels(language).to_numpy() for language in ("nl", "en")}
+        self._titles = {language: resources.catalogue.titles[f"title_{language}"].to_numpy() for language in ("nl", "en")}
+        self._training_titles = {language: resources.trainings.titles[f"title_{language}"].to_numpy()
+                                 for language in ("nl", "en")}
+        self._training_hours = resources.trainings.attributes["duration_hours"].to_numpy(dtype=np.float64)
 
     def rank(self, context: QueryContext, *, k: int = 10, top_n: int = DEFAULT_CANDIDATES) -> RankedLists:
         """The ``k`` best items per query, grouped by query, best first."""
@@ -143,7 +150,7 @@ class Suggester:
         gap = self._gap(context, row, item, values)
         return Suggestion(
             rank=rank, item_id=str(resources.catalogue.ids[item]),
-            title=str(resources.catalogue.titles.iloc[item][f"title_{language}"]), kind=resources.kind,
+            title=str(self._titles[language][item]), kind=resources.kind,
             score=float(contribution.sum()), readiness=gap.readiness,
             matched_competencies=self._competencies(gap.matched, language),
             missing_competencies=self._competencies(gap.missing, language),
@@ -155,9 +162,10 @@ class Suggester:
         )
 
     def _competencies(self, columns: np.ndarray, language: str) -> list[dict]:
-        taxonomy = self.resources.taxonomy
-        uris = taxonomy.competencies["uri"].to_numpy()[columns]
-        return [{"id": uri, "label": taxonomy.competency_label(uri, language)} for uri in uris]
+        columns = np.asarray(columns, dtype=np.int64)
+        labels = self._competency_labels[language][columns]
+        return [{"id": str(uri), "label": str(label)} for uri, label in zip(self._competency_uris[columns], labels,
+                                                                             strict=True)]
 
     def _bridging(self, gap: Gap, language: str) -> list[dict]:
         trainings = self.resources.trainings
@@ -168,8 +176,8 @@ class Suggester:
             covers = [column for column in taught.tolist() if column in missing]
             missing -= set(covers)
             out.append({"training_id": str(trainings.ids[position]),
-                        "title": str(trainings.titles.iloc[position][f"title_{language}"]),
-                        "duration_hours": float(trainings.attributes["duration_hours"].iloc[position]),
+                        "title": str(self._training_titles[language][position]),
+                        "duration_hours": float(self._training_hours[position]),
                         "covers": self._competencies(np.array(covers, dtype=np.int64), language)})
         return out
 

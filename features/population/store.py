@@ -117,6 +117,13 @@ class PopulationStore:
             cache[name] = read_table(self.folder, name)
         return cache[name]
 
+    def derived(self, name: str, build):
+        """A value derived from the tables (an index, a lookup), built once per store by ``build(store)``."""
+        cache = self.__dict__.setdefault("_derived", {})
+        if name not in cache:
+            cache[name] = build(self)
+        return cache[name]
+
     def digest(self) -> str:
         """SHA-256 over every table file: the dataset identity logged with each model run."""
         total = hashlib.sha256()

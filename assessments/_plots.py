@@ -1,0 +1,110 @@
+"""Plots of the report as inline PNG (base64 data URIs); figures are built without pyplot's global state."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from assessments.metric_catalogue import METRIC_BY_NAME
+
+_PASS, _FAIL, _GREY = "#2e7d32", "#c62828", "#9e9e9e"
+
+
+def _encode(figure: Figure) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def groups_figure(result: dict, breakdowns: list[str], *, threshold: float | None = None) -> str:
+    """Per-group estimates with their confidence intervals, one panel per breakdown; small groups in grey."""
+    info = METRIC_BY_NAME[result["metric"]]
+    panels = [key for key in breakdowns if key in result.get("breakdowns", {})]
+    figure = Figure(figsize=(3.0 * max(len(panels), 1), 2.9))
+    for index, key in enumerate(panels):
+        axis = figure.add_subplot(1, len(panels), index + 1)
+        groups = [group for group in result["breakdowns"][key]["groups"] if group["value"] is not None]
+        values = np.array([group["value"] for group in groups])
+        low = np.array([group["ci"][0] if group["ci"][0] is not None else group["value"] for group in groups])
+        high = np.array([group["ci"][1] if group["ci"][1] is not None else group["value"] for group in groups])
+        colours = [_PASS if group["judged"] else _GREY for group in groups]
+        positions = np.arange(len(groups))
+        axis.barh(positions, values, color=colours, alpha=0.8)
+        axis.errorbar(values, positions, xerr=[np.maximum(values - low, 0), np.maximum(high - values, 0)],
+                      fmt="none", ecolor="black", capsize=2, linewidth=0.8)
+        if threshold is not None:
+            axis.axvline(threshold, color=_FAIL, linestyle="--", linewidth=1)
+        axis.set_yticks(positions, [group["group"] for group in groups], fontsize=7)
+        axis.invert_yaxis()
+        axis.set_title(key.replace("+", " × ").replace("_", " "), fontsize=8)
+        axis.tick_params(axis="x", labelsize=7)
+    figure.suptitle(info.title, fontsize=9)
+    figure.tight_layout()
+    return _encode(figure)
+
+
+def checks_figure(checks: list[dict]) -> str:
+    """The worst finding of every judged check against its threshold (ratio checks: higher is better)."""
+    rows = []
+    for check in checks:
+        values = [finding["value"] for finding in check["findings"] if finding.get("judged")]
+        if not values:
+            continue
+        worst = min(values) if check["rule"] == "min_ratio" else max(values)
+        rows.append((check["name"], worst, check["threshold"], check["status"], check["rule"]))
+    figure = Figure(figsize=(7.5, 0.32 * max(len(rows), 1) + 0.9))
+    axis = figure.add_subplot(1, 1, 1)
+    for position, (_, worst, threshold, status, _) in enumerate(rows):
+        colour = _FAIL if status == "fail" else "#ef6c00" if status == "inconclusive" else _PASS
+        axis.plot([worst], [position], "o", color=colour)
+        axis.plot([threshold], [position], "|", color="black", markersize=12)
+    axis.set_yticks(range(len(rows)), [f"{name} ({'ratio ≥' if rule == 'min_ratio' else 'value ≤'})"
+                                       for name, *_, rule in rows], fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlabel("worst finding (dot) against the threshold (bar)", fontsize=8)
+    axis.tick_params(axis="x", labelsize=7)
+    figure.tight_layout()
+    return _encode(figure)
+
+
+def trend_figure(trend: list[dict], names: list[str]) -> str:
+    """The worst finding of each enforced check over the assessments of the kind."""
+    figure = Figure(figsize=(7.5, 3.0))
+    axis = figure.add_subplot(1, 1, 1)
+    labels = [f"v{entry['version']}\n{entry['assessed_at'][5:16]}" for entry in trend]
+    for name in names:
+        values = [entry["worst"].get(name, np.nan) for entry in trend]
+        if np.isfinite(values).any():
+            axis.plot(range(len(trend)), values, marker="o", label=name, linewidth=1)
+    axis.set_xticks(range(len(trend)), labels, fontsize=6)
+    axis.tick_params(axis="y", labelsize=7)
+    axis.legend(fontsize=6, ncol=2, loc="best")
+    axis.set_ylabel("worst finding", fontsize=8)
+    figure.tight_layout()
+    return _encode(figure)
+
+
+def tradeoff_figure(points: list[dict], *, fairness_label: str, threshold: float | None) -> str:
+    """Accuracy (NDCG@10 on held-out outcomes) against fairness for each re-ranking strength."""
+    figure = Figure(figsize=(5.5, 3.4))
+    axis = figure.add_subplot(1, 1, 1)
+    x = [point["ndcg_at_10"] for point in points]
+    y = [point["fairness"] for point in points]
+    axis.plot(x, y, "-o", color="#1565c0")
+    for point in points:
+        marker = "*" if point.get("chosen") else ""
+        axis.annotate(f"p={point['proportion']:g}{marker}", (point["ndcg_at_10"], point["fairness"]), fontsize=7,
+                      textcoords="offset points", xytext=(4, 4))
+    if threshold is not None:
+        axis.axhline(threshold, color=_FAIL, linestyle="--", linewidth=1)
+    axis.set_xlabel("accuracy: NDCG@10 on held-out outcomes", fontsize=8)
+    axis.set_ylabel(fairness_label, fontsize=8)
+    axis.tick_params(labelsize=7)
+    figure.tight_layout()
+    return _encode(figure)

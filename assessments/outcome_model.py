@@ -1,0 +1,193 @@
+"""Outcome models: the estimated chance that acting on a suggestion succeeds, fitted on historical records.
+
+Jobs: hired after applying; trainings: completed after enrolling (career steps have no such outcome).
+Both are logistic regressions on the ranker's own pair features, fitted on the training and validation
+splits' records of citizens who acted:
+
+- the **blind** model sees the pair features only (qualifications, distance, language, hours...). It defines
+  a "good opportunity" (a chance in the policy's top share) and it is what the re-ranker may use in the
+  service, which never sees sensitive attributes;
+- the **aware** model adds the citizen's sensitive attributes (age band, origin, disability, gender, and
+  whether the occupation is gender-atypical for them). Comparing its estimate with the estimate for an
+  equally qualified citizen without those traits shows how much the historical outcomes penalise a group:
+  ``outcome_chance_adjusted``. It is a measuring instrument of the assessment only, never a model input.
+
+Each model is a plain linear form (weights on standardised columns, with missing-value indicators), so it
+can be stored as JSON next to a model version and re-applied anywhere with numpy alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.population.behaviour import STEREOTYPE_SHARE
+from models.datasets import RankingData
+
+REFERENCE = {"age_band": "35-44", "origin": "belgian", "gender": "man"}
+AGE_TERMS = ("18-24", "25-34", "45-54", "55-64")
+ORIGIN_TERMS = ("eu", "non_eu")
+SENSITIVE_TERMS = (*(f"age_{band}" for band in AGE_TERMS), *(f"origin_{origin}" for origin in ORIGIN_TERMS),
+                   "disability", "woman", "gender_atypical")
+OUTCOME = {"jobs": "hired after applying", "trainings": "completed after enrolling"}
+MIN_RECORDS = 50
+REGULARISATION = 1.0
+
+
+def own_gender_share(gender: np.ndarray, female_share: np.ndarray) -> np.ndarray:
+    """Share of the citizen's own gender among the workers of the item's occupation."""
+    return np.where(np.asarray(gender) == "woman", female_share, 1.0 - np.asarray(female_share))
+
+
+def atypical(gender: np.ndarray, female_share: np.ndarray) -> np.ndarray:
+    """True where the citizen's gender holds less than STEREOTYPE_SHARE of the occupation's jobs."""
+    return own_gender_share(gender, female_share) < STEREOTYPE_SHARE
+
+
+def sensitive_terms(people: pd.DataFrame, female_share: np.ndarray) -> pd.DataFrame:
+    """0/1 columns per sensitive trait (reference: man, 35-44, Belgian, no arbeidshandicap, typical occupation)."""
+    out = {f"age_{band}": (people["age_band"].to_numpy() == band) for band in AGE_TERMS}
+    out.update({f"origin_{origin}": (people["origin"].to_numpy() == origin) for origin in ORIGIN_TERMS})
+    out["disability"] = people["disability"].to_numpy().astype(bool)
+    out["woman"] = people["gender"].to_numpy() == "woman"
+    out["gender_atypical"] = atypical(people["gender"].to_numpy(), female_share)
+    return pd.DataFrame({name: np.asarray(values, dtype=np.float64) for name, values in out.items()})
+
+
+@dataclass(frozen=True)
+class LinearChance:
+    """P(success) = sigmoid(intercept + Σ weight · (x - mean) / scale); NaN inputs count as 0 plus an indicator."""
+
+    columns: list[str]
+    indicators: list[str]
+    mean: list[float]
+    scale: list[float]
+    weights: list[float]
+    intercept: float
+    good_threshold: float  # chance at or above which an item is a good opportunity
+    covariance: list[list[float]] | None = None  # of (weights, intercept) on the standardised scale
+
+    def standardised(self, frame: pd.DataFrame) -> np.ndarray:
+        return (self.design(frame) - np.asarray(self.mean)) / np.asarray(self.scale)
+
+    def design(self, frame: pd.DataFrame) -> np.ndarray:
+        values = frame[self.columns].to_numpy(dtype=np.float64)
+        flags = frame[self.indicators].isna().to_numpy(dtype=np.float64) if self.indicators else np.zeros((len(frame), 0))
+        return np.hstack([np.nan_to_num(values, nan=0.0), flags])
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return _sigmoid(self.standardised(frame) @ np.asarray(self.weights) + self.intercept)
+
+    def draws(self, count: int, *, seed: int) -> np.ndarray:
+        """(count, weights + 1) parameter vectors drawn from the fit's normal approximation (last: intercept)."""
+        centre = np.r_[self.weights, self.intercept]
+        if self.covariance is None:
+            return np.tile(centre, (count, 1))
+        return np.random.default_rng(seed).multivariate_normal(centre, np.asarray(self.covariance), size=count,
+                                                               method="eigh")
+
+    def to_dict(self, *, with_covariance: bool = True) -> dict:
+        data = asdict(self)
+        if not with_covariance:
+            data["covariance"] = None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LinearChance:
+        return cls(**data)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -35.0, 35.0)))
+
+
+def _covariance(standardised: np.ndarray, weights: np.ndarray, intercept: float) -> list[list[float]]:
+    """Inverse of the penalised log-likelihood's Hessian at the fit (the intercept is not penalised)."""
+    design = np.hstack([standardised, np.ones((len(standardised), 1))])
+    p = _sigmoid(design @ np.r_[weights, intercept])
+    hessian = design.T @ (design * (p * (1.0 - p))[:, None])
+    hessian[np.diag_indices(len(weights))] += 1.0 / REGULARISATION
+    return np.linalg.pinv(hessian).tolist()
+
+
+def fit_linear_chance(frame: pd.DataFrame, success: np.ndarray, *, good_quantile: float, seed: int) -> LinearChance:
+    from sklearn.linear_model import LogisticRegression
+
+    columns = list(frame.columns)
+    indicators = [name for name in columns if frame[name].isna().any()]
+    partial = LinearChance(columns=columns, indicators=indicators, mean=[], scale=[], weights=[], intercept=0.0,
+                           good_threshold=0.5)
+    design = partial.design(frame)
+    mean = design.mean(axis=0)
+    scale = design.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    regression = LogisticRegression(C=REGULARISATION, max_iter=1_000, random_state=seed)
+    standardised = (design - mean) / scale
+    regression.fit(standardised, success)
+    weights, intercept = regression.coef_[0], float(regression.intercept_[0])
+    fitted = LinearChance(columns=columns, indicators=indicators, mean=mean.tolist(), scale=scale.tolist(),
+                          weights=weights.tolist(), intercept=intercept, good_threshold=0.5,
+                          covariance=_covariance(standardised, weights, intercept))
+    threshold = float(np.quantile(fitted.predict(frame), good_quantile))
+    return LinearChance(**{**fitted.to_dict(), "good_threshold": threshold})
+
+
+@dataclass(frozen=True)
+class OutcomeModels:
+    kind: str
+    blind: LinearChance
+    aware: LinearChance
+    records: int
+    success_rate: float
+
+    def reference_terms(self, n: int) -> pd.DataFrame:
+        return pd.DataFrame(np.zeros((n, len(SENSITIVE_TERMS))), columns=list(SENSITIVE_TERMS))
+
+    def chances(self, features: pd.DataFrame, terms: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(estimated chance for the citizen, for an equally qualified citizen without the sensitive traits)."""
+        features = features.reset_index(drop=True)
+        own = self.aware.predict(pd.concat([features, terms.reset_index(drop=True)], axis=1))
+        reference = self.aware.predict(pd.concat([features, self.reference_terms(len(features))], axis=1))
+        return own, reference
+
+    def chance_draws(self, features: pd.DataFrame, terms: pd.DataFrame, *, draws: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`chances`, for ``draws`` parameter vectors of the aware model: two (rows, draws) arrays."""
+        features = features.reset_index(drop=True)
+        parameters = self.aware.draws(draws, seed=seed)
+        own = self.aware.standardised(pd.concat([features, terms.reset_index(drop=True)], axis=1))
+        reference = self.aware.standardised(pd.concat([features, self.reference_terms(len(features))], axis=1))
+        return (_sigmoid(own @ parameters[:, :-1].T + parameters[:, -1]),
+                _sigmoid(reference @ parameters[:, :-1].T + parameters[:, -1]))
+
+    def coefficients(self) -> dict[str, float]:
+        """Log-odds per sensitive trait (per standard deviation of the 0/1 column), for the report."""
+        index = {name: position for position, name in enumerate(self.aware.columns)}
+        return {name: float(self.aware.weights[index[name]] / self.aware.scale[index[name]])
+                for name in SENSITIVE_TERMS if name in index}
+
+
+def fit_outcome_models(*, data: RankingData, sensitive: pd.DataFrame, item_female_share: np.ndarray,
+                       good_quantile: float, seed: int) -> OutcomeModels | None:
+    """Both models from the records of citizens who acted (label >= 1) in the training and validation splits.
+
+    ``sensitive`` is indexed by citizen id; None when the kind has no such outcome or too few records.
+    """
+    if data.kind not in OUTCOME:
+        return None
+    sets = [data.sets[role] for role in ("train", "valid")]
+    acted = [np.flatnonzero((part.labels >= 1) & (part.citizen_ids >= 0)) for part in sets]
+    features = pd.concat([part.features.iloc[rows] for part, rows in zip(sets, acted, strict=True)],
+                         ignore_index=True)
+    success = np.concatenate([part.labels[rows] >= 2 for part, rows in zip(sets, acted, strict=True)])
+    if len(success) < MIN_RECORDS or success.all() or not success.any():
+        return None
+    citizens = np.concatenate([part.citizen_ids[rows] for part, rows in zip(sets, acted, strict=True)])
+    items = np.concatenate([part.item_positions[rows] for part, rows in zip(sets, acted, strict=True)])
+    terms = sensitive_terms(sensitive.loc[citizens].reset_index(drop=True), item_female_share[items])
+    blind = fit_linear_chance(features, success, good_quantile=good_quantile, seed=seed)
+    aware = fit_linear_chance(pd.concat([features, terms], axis=1), success, good_quantile=good_quantile, seed=seed)
+    return OutcomeModels(kind=data.kind, blind=blind, aware=aware, records=len(success),
+                         success_rate=float(success.mean()))

@@ -1,0 +1,120 @@
+"""Per-citizen quantities of a ranking, the raw material of every fairness metric.
+
+Fairlearn has no metrics for rankings, so each quantity here is computed per query (one citizen on one
+day) and only then aggregated per group (:mod:`assessments.aggregate`). Lists are given as flat arrays
+grouped by query, best item first; ``position_weights`` are the attention weights of the positions.
+
+- ``ndcg_recall_per_query``: NDCG@k (gain 2^label - 1) and recall@k of a model's ordering of logged lists;
+- ``exposure_per_query``: position-weighted mean of an item value (v_j = 1 / log2(1 + j)), e.g. the chance
+  that a suggestion leads to a hire, or the share of good opportunities when the value is 0/1;
+- ``share_per_query``: plain share of flagged items (ready suggestions, gender-atypical occupations);
+- ``item_exposure`` / ``gini`` / ``never_shown_share``: congestion of the catalogue;
+- ``flip_rate_per_query``: how much of a top k is replaced when one circumstance is altered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+K = 10
+
+
+def position_weights(k: int) -> np.ndarray:
+    """v_j = 1 / log2(1 + j) for positions j = 1..k."""
+    return 1.0 / np.log2(1.0 + np.arange(1, k + 1))
+
+
+def query_bounds(query_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and stop of each run of equal query ids (rows must be grouped by query)."""
+    query_rows = np.asarray(query_rows)
+    starts = np.flatnonzero(np.r_[True, query_rows[1:] != query_rows[:-1]]) if len(query_rows) else np.zeros(0, int)
+    return starts, np.r_[starts[1:], len(query_rows)].astype(np.int64)
+
+
+def positions_in_list(query_rows: np.ndarray) -> np.ndarray:
+    """1-based position of every row within its query's run (rows grouped by query, best first)."""
+    starts, stops = query_bounds(query_rows)
+    lengths = stops - starts
+    return np.arange(len(query_rows)) - np.repeat(starts, lengths) + 1
+
+
+def ndcg_recall_per_query(*, labels: np.ndarray, scores: np.ndarray, query_rows: np.ndarray, k: int = K,
+                          seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per query with a relevant item: (query id, NDCG@k, recall@k) of the order given by ``scores``.
+
+    Ties in ``scores`` are broken by a seeded random order, never by the logged order.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    query_rows = np.asarray(query_rows)
+    tie_break = np.random.default_rng(seed).random(len(labels))
+    discounts = position_weights(k)
+    ids, ndcg, recall = [], [], []
+    for start, stop in zip(*query_bounds(query_rows), strict=True):
+        own = labels[start:stop]
+        relevant = own > 0
+        if not relevant.any():
+            continue
+        ranked = own[np.lexsort((tie_break[start:stop], -scores[start:stop]))]
+        top = min(k, len(ranked))
+        ideal = np.sort(own)[::-1][:top]
+        ndcg.append(float((2.0 ** ranked[:top] - 1.0) @ discounts[:top] / ((2.0 ** ideal - 1.0) @ discounts[:top])))
+        recall.append(float((ranked[:top] > 0).sum() / relevant.sum()))
+        ids.append(query_rows[start])
+    return np.asarray(ids), np.asarray(ndcg, dtype=np.float64), np.asarray(recall, dtype=np.float64)
+
+
+def exposure_per_query(*, values: np.ndarray, query_rows: np.ndarray, n_queries: int) -> np.ndarray:
+    """Σ_j v_j · value_j / Σ_j v_j per query (NaN for a query without items or with only NaN values)."""
+    values = np.asarray(values, dtype=np.float64)
+    weights = position_weights(int(positions_in_list(query_rows).max(initial=1)))[positions_in_list(query_rows) - 1]
+    known = np.isfinite(values)
+    top = np.bincount(query_rows[known], weights=(weights * values)[known], minlength=n_queries)
+    bottom = np.bincount(query_rows[known], weights=weights[known], minlength=n_queries)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(bottom > 0, top / bottom, np.nan)
+
+
+def share_per_query(*, flags: np.ndarray, query_rows: np.ndarray, n_queries: int) -> np.ndarray:
+    """Share of flagged items per query (NaN for a query without items; NaN flags are left out)."""
+    flags = np.asarray(flags, dtype=np.float64)
+    known = np.isfinite(flags)
+    top = np.bincount(query_rows[known], weights=flags[known], minlength=n_queries)
+    count = np.bincount(query_rows[known], minlength=n_queries).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, top / count, np.nan)
+
+
+def item_exposure(*, item_positions: np.ndarray, query_rows: np.ndarray, catalogue_size: int) -> np.ndarray:
+    """Total position-weighted attention each catalogue item receives over all lists."""
+    positions = positions_in_list(query_rows)
+    weights = position_weights(int(positions.max(initial=1)))[positions - 1]
+    return np.bincount(np.asarray(item_positions), weights=weights, minlength=catalogue_size)
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative values: 0 when all are equal, → 1 when one holds everything."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n, total = len(x), x.sum()
+    if n == 0 or total <= 0:
+        return 0.0
+    return float((2.0 * np.arange(1, n + 1) - n - 1) @ x / (n * total))
+
+
+def never_shown_share(exposure: np.ndarray) -> float:
+    """Share of catalogue items that no list shows."""
+    exposure = np.asarray(exposure)
+    return float(np.mean(exposure <= 0)) if len(exposure) else 0.0
+
+
+def flip_rate_per_query(*, before_items: np.ndarray, before_rows: np.ndarray, after_items: np.ndarray,
+                        after_rows: np.ndarray, n_queries: int) -> np.ndarray:
+    """1 - |top_before ∩ top_after| / |top_before| per query (NaN for a query without a list before)."""
+    before = set(zip(np.asarray(before_rows).tolist(), np.asarray(before_items).tolist(), strict=True))
+    after = set(zip(np.asarray(after_rows).tolist(), np.asarray(after_items).tolist(), strict=True))
+    kept = np.zeros(n_queries)
+    for row, _item in before & after:
+        kept[row] += 1
+    size = np.bincount(np.asarray(before_rows), minlength=n_queries).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(size > 0, 1.0 - kept / size, np.nan)

@@ -1,0 +1,178 @@
+"""The MLflow side of the gate: which version is assessed, its booster and re-ranker, the result tags.
+
+Contract with the service (it reads these model-version tags, never this package):
+``fairness.assessment_id``, ``fairness.passed`` ("true"/"false"), ``fairness.assessed_at`` (ISO 8601 UTC),
+``fairness.policy_version`` and ``fairness.failed_checks`` (comma-separated, empty when passed); a mitigated
+version also carries ``mitigation.*`` tags and the artifact ``mitigation/reranker.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from assessments.metric_catalogue import KINDS
+from assessments.rerank import Reranker
+from features.errors import LoopbaanError
+from features.settings import Settings
+from models import tracking
+from models.ranker import ScoringModel
+
+ERR_UNKNOWN_KIND = "unknown kind {kind!r}: choose jobs, trainings or careers"
+ERR_NO_VERSIONS = "{name} has no registered version; train one with `loopbaan train --kind {kind}`"
+ERR_UNKNOWN_VERSION = "{name} has no version {version}; registered versions: {known}"
+ERR_UNKNOWN_ALIAS = "no version of {name} holds the alias '{alias}'; aliases in use: {known}"
+ERR_BOTH = "give either --version or --alias, not both"
+RERANKER_ARTIFACT = "mitigation/reranker.json"
+TAG_ID, TAG_PASSED, TAG_AT = "fairness.assessment_id", "fairness.passed", "fairness.assessed_at"
+TAG_POLICY, TAG_FAILED = "fairness.policy_version", "fairness.failed_checks"
+_METRIC_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    kind: str
+    name: str
+    version: str
+    run_id: str
+    aliases: tuple[str, ...]
+    tags: dict
+
+    @property
+    def mitigated(self) -> bool:
+        return "mitigation.method" in self.tags
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise LoopbaanError(ERR_UNKNOWN_KIND.format(kind=kind))
+    return kind
+
+
+def resolve(client, kind: str, *, version: str | None = None, alias: str | None = None) -> VersionRef:
+    """The registered version named by number or alias (default: the challenger)."""
+    from mlflow.exceptions import MlflowException
+
+    check_kind(kind)
+    if version is not None and alias is not None:
+        raise LoopbaanError(ERR_BOTH)
+    name = tracking.registered_name(kind)
+    try:
+        registered = client.get_registered_model(name)
+    except MlflowException:
+        raise LoopbaanError(ERR_NO_VERSIONS.format(name=name, kind=kind)) from None
+    aliases = dict(registered.aliases or {})
+    if version is None:
+        alias = alias or tracking.CHALLENGER
+        if alias not in aliases:
+            known = ", ".join(f"{key} (v{value})" for key, value in sorted(aliases.items())) or "none"
+            raise LoopbaanError(ERR_UNKNOWN_ALIAS.format(name=name, alias=alias, known=known))
+        version = str(aliases[alias])
+    try:
+        found = client.get_model_version(name, str(version))
+    except MlflowException:
+        known = ", ".join(sorted((entry.version for entry in client.search_model_versions(f"name = '{name}'")),
+                                 key=int)) or "none"
+        raise LoopbaanError(ERR_UNKNOWN_VERSION.format(name=name, version=version, known=known)) from None
+    held = tuple(sorted(key for key, value in aliases.items() if str(value) == str(found.version)))
+    return VersionRef(kind=kind, name=name, version=str(found.version), run_id=found.run_id, aliases=held,
+                      tags=dict(found.tags or {}))
+
+
+def aliases_of(client, kind: str) -> dict[str, str]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return {key: str(value) for key, value in (client.get_registered_model(tracking.registered_name(kind)).aliases
+                                                   or {}).items()}
+    except MlflowException:
+        return {}
+
+
+def load_booster(ref: VersionRef, settings: Settings) -> ScoringModel:
+    import mlflow.lightgbm
+
+    tracking.configure(settings)
+    booster = mlflow.lightgbm.load_model(f"models:/{ref.name}/{ref.version}")
+    return ScoringModel(kind=ref.kind, booster=booster)
+
+
+def load_reranker(client, ref: VersionRef) -> Reranker | None:
+    """The re-ranker a mitigated version carries (None for a plain version)."""
+    if not ref.mitigated:
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        path = client.download_artifacts(ref.run_id, RERANKER_ARTIFACT, scratch)
+        return Reranker.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def run_params(client, ref: VersionRef) -> dict[str, str]:
+    return dict(client.get_run(ref.run_id).data.params)
+
+
+def training_facts(client, ref: VersionRef) -> dict:
+    """What the model card needs from the version's run: parameters, metrics, the baselines."""
+    run = client.get_run(ref.run_id)
+    return {"params": dict(run.data.params), "metrics": dict(run.data.metrics), "run_name": run.info.run_name,
+            "tags": {key: value for key, value in run.data.tags.items() if not key.startswith("mlflow.")}}
+
+
+def set_result_tags(client, ref: VersionRef, *, assessment_id: str, passed: bool, assessed_at: str,
+                    policy_version: str, failed: list[str]) -> None:
+    for key, value in {TAG_ID: assessment_id, TAG_PASSED: "true" if passed else "false", TAG_AT: assessed_at,
+                       TAG_POLICY: policy_version, TAG_FAILED: ",".join(failed)}.items():
+        client.set_model_version_tag(ref.name, ref.version, key, value)
+
+
+def metric_key(*parts: str) -> str:
+    return _METRIC_KEY.sub("_", ".".join(parts))[:250]
+
+
+def log_results(client, ref: VersionRef, *, metrics: dict[str, float], step: int, report: Path,
+                assessment: Path, assessment_id: str) -> None:
+    """Every fairness metric onto the version's run (step = how many assessments it had), plus the report."""
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    entries = [Metric(key=key, value=float(value), timestamp=now, step=step) for key, value in metrics.items()]
+    for start in range(0, len(entries), 900):
+        client.log_batch(ref.run_id, metrics=entries[start:start + 900])
+    client.log_artifact(ref.run_id, str(report), artifact_path=f"fairness/{assessment_id}")
+    client.log_artifact(ref.run_id, str(assessment), artifact_path=f"fairness/{assessment_id}")
+
+
+def flat_metrics(results: dict[str, dict], checks: list[dict]) -> dict[str, float]:
+    """MLflow metrics: each check's worst finding, and every estimate, per group and overall, with its CI."""
+    out: dict[str, float] = {}
+    for check in checks:
+        values = [finding["value"] for finding in check["findings"] if finding.get("judged")]
+        if values:
+            worst = min(values) if check["rule"] == "min_ratio" else max(values)
+            out[metric_key("fairness", "check", check["name"])] = worst
+        out[metric_key("fairness", "check", check["name"], "passed")] = float(check["status"] != "fail")
+    for metric, result in results.items():
+        overall = result.get("overall", {})
+        if overall.get("value") is not None:
+            out[metric_key("fairness", metric, "overall")] = overall["value"]
+        for key, breakdown in result.get("breakdowns", {}).items():
+            if breakdown.get("ratio") is not None:
+                out[metric_key("fairness", metric, key, "ratio")] = breakdown["ratio"]
+            for group in breakdown["groups"]:
+                if group["value"] is None:
+                    continue
+                base = ("fairness", metric, key, group["group"].replace(" × ", "+"))
+                out[metric_key(*base)] = group["value"]
+                if group["ci"][0] is not None:
+                    out[metric_key(*base, "ci_low")] = group["ci"][0]
+                    out[metric_key(*base, "ci_high")] = group["ci"][1]
+    return out
+
+
+def set_champion(client, kind: str, version: str) -> None:
+    client.set_registered_model_alias(tracking.registered_name(kind), tracking.CHAMPION, version)
+

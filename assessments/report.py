@@ -1,0 +1,437 @@
+"""The assessment report for the ethics board: one self-contained HTML page (inline CSS, inline PNG plots).
+
+Written for readers without code: every section says in plain words what was measured and what it means,
+starting with the go/no-go decision. Sections (their ids are stable): decision, purpose, ai-act, datasheet,
+performance, fairness, metrics, trend, explanations, mitigation, oversight, model-card, glossary.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from assessments import _plots
+from assessments.metric_catalogue import METRIC_BY_NAME
+from features.feature_registry import FEATURE_BY_NAME
+
+SECTIONS = ("decision", "purpose", "ai-act", "datasheet", "performance", "fairness", "metrics", "trend",
+            "explanations", "mitigation", "oversight", "model-card", "glossary")
+_KIND_WORDS = {"jobs": "job vacancies", "trainings": "trainings", "careers": "next career steps (occupations)"}
+_STATUS = {"pass": ("PASS", "ok"), "fail": ("FAIL", "bad"), "inconclusive": ("INCONCLUSIVE", "warn"),
+           "not_judged": ("NOT JUDGED", "muted"), "not_applicable": ("N/A", "muted")}
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1080px;margin:2em auto;padding:0 1em;
+color:#212121;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #e0e0e0;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.88em;width:100%}th,td{border:1px solid #e0e0e0;
+padding:.3em .5em;text-align:left;vertical-align:top}th{background:#f5f5f5}
+.ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}.warn{color:#ef6c00;font-weight:600}
+.muted{color:#757575}.banner{padding:1em;border-radius:6px;margin:1em 0;font-size:1.1em}
+.go{background:#e8f5e9;border:2px solid #2e7d32}.nogo{background:#ffebee;border:2px solid #c62828}
+.alert{background:#fff3e0;border:2px solid #ef6c00}.synthetic{background:#e3f2fd;border:1px solid #1565c0;
+padding:.7em;border-radius:6px}.small{font-size:.85em}img{max-width:100%}code{background:#f5f5f5;padding:0 .2em}
+.card{border:1px solid #e0e0e0;border-radius:6px;padding:.6em 1em;margin:.5em 0}
+"""
+
+
+def _e(value: object) -> str:
+    return escape(str(value))
+
+
+def _fmt(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1%}" if METRIC_BY_NAME[metric].percent else f"{value:.3f}"
+
+
+def _ci(metric: str, interval: list | None) -> str:
+    if not interval or interval[0] is None:
+        return "–"
+    return f"{_fmt(metric, interval[0])} – {_fmt(metric, interval[1])}"
+
+
+def _status(status: str) -> str:
+    label, css = _STATUS.get(status, (status, "muted"))
+    return f'<span class="{css}">{label}</span>'
+
+
+def _bias_sentence(config: dict) -> str:
+    bias = config.get("bias") or {}
+    if not bias:
+        return "The bias settings of these data are not recorded."
+    if all(float(value) == 0 for value in bias.values()):
+        return "Historical-bias knobs: <b>all set to 0</b> (no historical bias was put into the hiring outcomes)."
+    parts = ", ".join(f"{_e(name.replace('_', ' '))} {float(value):.2f}" for name, value in bias.items())
+    return (f"Historical-bias knobs (penalty on the log-odds of being hired after applying): <b>{parts}</b>. "
+            "These put discrimination by employers into the synthetic hiring records on purpose, so that the gate "
+            "has real work to do.")
+
+
+def _section(anchor: str, title: str, body: str) -> str:
+    return f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>'
+
+
+def _decision(doc: dict) -> str:
+    passed = doc["passed"]
+    lines = [f'<div class="banner {"go" if passed else "nogo"}"><b>Decision: {"GO" if passed else "NO-GO"}</b> — ']
+    if passed:
+        lines.append(f"version {_e(doc['version'])} passes every enforced check of policy "
+                     f"{_e(doc['policy']['version'])}.")
+        if doc["policy"]["sign_off_required"]:
+            lines.append(" The policy also requires the ethics board's approval before promotion.")
+    else:
+        lines.append(f"version {_e(doc['version'])} fails: <b>{_e(', '.join(doc['failed_checks']))}</b>. "
+                     "It cannot be promoted to the citizens' service.")
+    lines.append("</div>")
+    if doc.get("trigger") == "recurring" and not passed:
+        lines.append('<div class="banner alert"><b>Alert:</b> this is a recurring assessment of the model in '
+                     "production, and it failed. See the human oversight section for the rollback.</div>")
+    if doc["inconclusive_checks"]:
+        lines.append(f'<p class="warn">Inconclusive (beyond a threshold, but within the noise; not blocking): '
+                     f"{_e(', '.join(doc['inconclusive_checks']))}.</p>")
+    data = doc["data"]
+    lines.append('<div class="synthetic"><b>All data in this report are synthetic.</b> No real citizen is in them: '
+                 "citizens, careers, vacancies, trainings and outcomes were generated by loopbaan's documented "
+                 f"behaviour model from the real ESCO taxonomy and published Flemish figures. "
+                 f"{_bias_sentence(data.get('config', {}))}</div>")
+    lines.append(f'<table><tr><th>Model</th><td>{_e(doc["registered_model"])} version {_e(doc["version"])} '
+                 f'({_e(_KIND_WORDS[doc["kind"]])}); aliases: {_e(", ".join(doc["aliases"]) or "none")}</td></tr>'
+                 f'<tr><th>Assessment</th><td><code>{_e(doc["assessment_id"])}</code>, {_e(doc["assessed_at"])}, '
+                 f'trigger: {_e(doc["trigger"])}</td></tr>'
+                 f'<tr><th>Policy</th><td>version {_e(doc["policy"]["version"])} (digest '
+                 f'<code>{_e(doc["policy"]["digest"][:12])}</code>), owner {_e(doc["policy"]["owner"])}; decision '
+                 f'basis: {_e(doc["policy"]["decision_basis"])}; groups under {doc["policy"]["min_group_size"]} '
+                 f"citizens are reported, not judged</td></tr></table>")
+    return _section("decision", "Go / no-go decision", "".join(lines))
+
+
+def _purpose(doc: dict) -> str:
+    body = (f"<p><b>Intended purpose.</b> The model ranks {_e(_KIND_WORDS[doc['kind']])} for one citizen on "
+            "their personal site (\"Mijn loopbaan\"), matched on competencies, each suggestion with its explanation, "
+            "the competencies that match and those still missing, and trainings that would close the gap. Only the "
+            "citizen sees their own suggestions; they are an offer, never an obligation.</p>"
+            "<p><b>Excluded uses.</b> The suggestions and scores must <b>never</b> be used for sanctions, for "
+            "checking a citizen's availability for work or their search effort, for deciding on benefits, for "
+            "ranking citizens for employers, or by consultants or partners. A citizen who did not act on a "
+            "suggestion has done nothing wrong. Citizens who opted out of AI suggestions get none.</p>")
+    return _section("purpose", "Intended purpose and excluded uses", body)
+
+
+def _ai_act(doc: dict) -> str:
+    body = ("<p><b>Classification: high risk.</b> Under the EU AI Act, Annex III point 4 (employment, workers "
+            "management and access to self-employment) lists AI systems used to place targeted job offers and to "
+            "match people with work; a public employment service using them to steer citizens falls there. The "
+            "obligations apply: risk management (Art. 9), data governance and bias examination (Art. 10), technical "
+            "documentation (Art. 11), logging (Art. 12), transparency to the people concerned (Art. 13), human "
+            "oversight (Art. 14), accuracy and robustness (Art. 15), and, for a public body, a fundamental-rights "
+            "impact assessment before use (Art. 27). Were the output ever used to grant, reduce or revoke benefits, "
+            "Annex III point 5(a) would apply as well — which is one reason that use is excluded.</p>"
+            "<p><b>Fundamental rights at stake</b> (EU Charter): non-discrimination (Art. 21) and equality between "
+            "women and men (Art. 23) — this assessment; the rights of older persons (Art. 25) and of persons with "
+            "disabilities (Art. 26) — the age and arbeidshandicap breakdowns; the freedom to choose an occupation "
+            "and the right to engage in work (Art. 15) — suggestions must widen, not narrow, what a citizen sees "
+            "(stereotyping, congestion); protection of personal data (Art. 8) — sensitive attributes are kept in a "
+            "separate table, read only by this assessment, never by the model; good administration (Art. 41) — "
+            "every suggestion is explained. No decision with legal effect is taken by the system (GDPR Art. 22).</p>")
+    return _section("ai-act", "EU AI Act classification and fundamental rights", body)
+
+
+def _datasheet(doc: dict) -> str:
+    data = doc["data"]
+    config = data.get("config", {})
+    bias = config.get("bias") or {}
+    rows = [("Data", "synthetic (generated), version " + _e(data.get("generator_version"))),
+            ("Folder / digest", f"{_e(data['folder'])} / <code>{_e(data['digest'][:16])}</code>"),
+            ("Citizens (aged 18-64)", f"{data['population_citizens']:,}"),
+            ("Generator seed / reference date", f"{_e(config.get('seed'))} / {_e(data['as_of'])}"),
+            ("Taxonomy", _e(data.get("taxonomy"))),
+            ("Same data the model was trained on",
+             "yes: only citizens outside its training and validation split are assessed" if
+             data["same_data_as_training"] else "no: every citizen is new to the model"),
+            ("Held-out citizens with logged outcomes (quality metrics)", f"{data['test_citizens']:,}"),
+            ("Held-out citizens whose suggestions were assessed",
+             f"{data['sampled_citizens']:,} of {data['heldout_citizens']:,} (seeded random sample)"),
+            ("Catalogue size", f"{data['catalogue_size']:,}")]
+    if doc.get("outcome_model"):
+        outcome = doc["outcome_model"]
+        rows.append(("Outcome records for the chance-of-success model",
+                     f"{outcome['records']:,} (success rate {outcome['success_rate']:.1%})"))
+    table = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
+    knobs = "".join(f"<tr><td>{_e(name.replace('_', ' '))}</td><td>{float(value):.2f}</td></tr>"
+                    for name, value in bias.items())
+    body = (f"<p>{_bias_sentence(config)}</p><table>{table}</table>"
+            f"<h3>Historical-bias settings</h3><table><tr><th>knob</th><th>log-odds penalty</th></tr>{knobs}</table>"
+            "<p class='small'>Sensitive attributes (gender, age band, origin, arbeidshandicap, province) live in a "
+            "separate table. The model never sees them; only this assessment reads them, to form groups. The "
+            "population's own data sheet (datasheet.md next to the data) compares every calibrated figure with "
+            "its real source.</p>")
+    return _section("datasheet", "Data sheet", body)
+
+
+def _lowest(result: dict) -> list[tuple[str, str, float, int]]:
+    out = []
+    for key, breakdown in result.get("breakdowns", {}).items():
+        judged = [group for group in breakdown["groups"] if group["judged"] and group["value"] is not None]
+        if judged:
+            worst = min(judged, key=lambda group: group["value"])
+            out.append((key, worst["group"], worst["value"], worst["n"]))
+    return out
+
+
+def _performance(doc: dict) -> str:
+    results = doc["results"]
+    training = doc["model"]["training"]["metrics"]
+    rows = []
+    for metric in ("ndcg_at_10", "recall_at_10"):
+        if metric in results:
+            overall = results[metric]["overall"]
+            worst = _lowest(results[metric])
+            worst_text = "; ".join(f"{_e(key)}: {_e(group)} {_fmt(metric, value)} (n={n})"
+                                   for key, group, value, n in worst)
+            rows.append(f"<tr><td>{_e(METRIC_BY_NAME[metric].title)}</td><td>{_fmt(metric, overall['value'])}</td>"
+                        f"<td>{_ci(metric, overall['ci'])}</td><td class='small'>{worst_text}</td></tr>")
+    baselines = "".join(f"<li>{_e(name.removeprefix('baseline_').removesuffix('_ndcg_at_10'))}: "
+                        f"{value:.3f}</li>" for name, value in sorted(training.items())
+                        if name.startswith("baseline_") and name.endswith("_ndcg_at_10"))
+    body = ("<p>How well the model orders what held-out citizens really chose (they were not used in training). "
+            "The right column names the lowest-scoring judged group of every breakdown.</p>"
+            "<table><tr><th>metric</th><th>overall</th><th>95% CI</th><th>worst group per breakdown</th></tr>"
+            + "".join(rows) + "</table>"
+            f"<p>At training time: NDCG@10 {training.get('ndcg_at_10', float('nan')):.3f} on held-out citizens; "
+            f"baselines (same candidates): <ul>{baselines}</ul></p>")
+    return _section("performance", "Performance, overall and for the worst groups", body)
+
+
+def _checks(doc: dict) -> str:
+    rows = []
+    for check in doc["checks"]:
+        rule = "lowest/highest group ≥" if check["rule"] == "min_ratio" else "value ≤"
+        threshold = (f"{check['threshold']:.2f}" if check["rule"] == "min_ratio"
+                     else _fmt(check["metric"], check["threshold"]))
+        enforce = "enforced" if check["enforce"] else "advisory"
+        rows.append(f"<tr><td><b>{_e(check['name'])}</b><br><span class='small'>{_e(check['why'])}</span></td>"
+                    f"<td>{_e(METRIC_BY_NAME[check['metric']].title)}</td><td>{rule} {threshold}</td>"
+                    f"<td>{enforce}</td><td>{_status(check['status'])}</td>"
+                    f"<td class='small'>{_e(check['summary'])}</td></tr>")
+    picture = _plots.checks_figure(doc["checks"])
+    body = ("<p>Each check of the policy, its threshold and the result. A ratio compares the lowest-scoring group "
+            "with the highest-scoring one (1.00 = equal; the four-fifths rule asks at least 0.80). Advisory checks "
+            "are shown against their threshold but never block.</p>"
+            "<table><tr><th>check</th><th>metric</th><th>threshold</th><th></th><th>result</th><th>finding</th></tr>"
+            + "".join(rows) + f"</table><img alt='checks' src='{picture}'>")
+    return _section("fairness", "Fairness checks against the policy", body)
+
+
+def _metric_block(doc: dict, metric: str, result: dict, previous: dict | None) -> str:
+    info = METRIC_BY_NAME[metric]
+    threshold = next((check["threshold"] for check in doc["checks"]
+                      if check["metric"] == metric and check["rule"] == "max_value"), None)
+    parts = [f"<div class='card'><h3 id='metric-{_e(metric)}'>{_e(info.title)}</h3><p class='small'>"
+             f"{_e(info.meaning)}</p>"]
+    overall = result["overall"]
+    change = ""
+    if previous is not None and previous.get("value") is not None and overall["value"] is not None:
+        change = f"; since the last assessment: {_fmt(metric, previous['value'])} → {_fmt(metric, overall['value'])}"
+    parts.append(f"<p>Overall: <b>{_fmt(metric, overall['value'])}</b> (95% CI {_ci(metric, overall.get('ci'))}, "
+                 f"n={result['n']:,}){change}</p>")
+    if result.get("breakdowns"):
+        singles = [key for key, breakdown in result["breakdowns"].items() if len(breakdown["features"]) == 1]
+        parts.append(f"<img alt='{_e(metric)}' src='{_plots.groups_figure(result, singles, threshold=threshold)}'>")
+        rows = []
+        for key, breakdown in result["breakdowns"].items():
+            ratio = "–" if breakdown["ratio"] is None else (
+                f"{breakdown['ratio']:.2f} ({breakdown['ratio_ci'][0]:.2f}–{breakdown['ratio_ci'][1]:.2f})"
+                if breakdown["ratio_ci"][0] is not None else f"{breakdown['ratio']:.2f}")
+            cells = "".join(
+                f"<span class='{'' if group['judged'] else 'muted'}'>{_e(group['group'])}: "
+                f"{_fmt(metric, group['value'])} [{_ci(metric, group['ci'])}] n={group['n']}"
+                f"{'' if group['judged'] else ' (not judged)'}</span><br>" for group in breakdown["groups"])
+            rows.append(f"<tr><td>{_e(key.replace('+', ' × '))}</td><td>{ratio}</td><td class='small'>{cells}</td></tr>")
+        parts.append("<table><tr><th>breakdown</th><th>ratio lowest/highest (95% CI)</th>"
+                     "<th>groups: estimate [95% CI], size</th></tr>" + "".join(rows) + "</table>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _metrics(doc: dict) -> str:
+    previous = doc["trend"][-1] if doc.get("trend") else None
+    previous_results = previous.get("overall", {}) if previous else {}
+    blocks = [_metric_block(doc, metric, result, previous_results.get(metric))
+              for metric, result in doc["results"].items()]
+    body = ("<p>Every metric, overall and for every group of every sensitive feature and intersection, with 95% "
+            "bootstrap confidence intervals (citizens resampled within each group; for the chance-of-success "
+            "metrics also the outcome model's own uncertainty). Grey groups are smaller than the minimum group "
+            f"size ({doc['policy']['min_group_size']}) and are reported only. A good opportunity here is: "
+            f"{_e(doc['goodness']['description'])}.</p>" + "".join(blocks))
+    return _section("metrics", "Every fairness metric, per group and intersection", body)
+
+
+def _trend(doc: dict) -> str:
+    trend = doc.get("trend", [])
+    entries = [*trend, {"assessment_id": doc["assessment_id"], "assessed_at": doc["assessed_at"],
+                        "version": doc["version"], "trigger": doc["trigger"], "passed": doc["passed"],
+                        "worst": _worst(doc["checks"])}]
+    enforced = [check["name"] for check in doc["checks"] if check["enforce"]]
+    rows = "".join(f"<tr><td><code>{_e(entry['assessment_id'])}</code></td><td>{_e(entry['assessed_at'])}</td>"
+                   f"<td>{_e(entry['version'])}</td><td>{_e(entry.get('trigger'))}</td>"
+                   f"<td>{_status('pass' if entry['passed'] else 'fail')}</td></tr>" for entry in entries)
+    changes = []
+    if trend:
+        last = trend[-1]["worst"]
+        for name, value in _worst(doc["checks"]).items():
+            if name in last:
+                changes.append(f"<li>{_e(name)}: {last[name]:.3f} → {value:.3f} ({value - last[name]:+.3f})</li>")
+    body = (f"<p>{len(trend)} earlier assessment(s) of this kind. Since the last one (worst finding per check):</p>"
+            f"<ul>{''.join(changes) or '<li>no earlier assessment to compare with</li>'}</ul>"
+            f"<img alt='trend' src='{_plots.trend_figure(entries, enforced)}'>"
+            "<table><tr><th>assessment</th><th>when</th><th>version</th><th>trigger</th><th>result</th></tr>"
+            + rows + "</table>")
+    return _section("trend", "Trend across assessments", body)
+
+
+def _worst(checks: list[dict]) -> dict[str, float]:
+    out = {}
+    for check in checks:
+        values = [finding["value"] for finding in check["findings"] if finding.get("judged")]
+        if values:
+            out[check["name"]] = min(values) if check["rule"] == "min_ratio" else max(values)
+    return out
+
+
+def _explanations(doc: dict) -> str:
+    explanations = doc["explanations"]
+    verdict = ("<span class='ok'>every explanation adds up to its score</span>" if explanations["additive"]
+               else "<span class='bad'>explanations do NOT add up to their scores</span>")
+    cards = []
+    for sample in explanations["samples"][:2]:
+        items = []
+        for item in sample["suggestions"]:
+            reasons = "".join(f"<li>{_e(reason['sentence'])} <span class='muted'>({reason['contribution']:+.3f})"
+                              "</span></li>" for reason in item["reasons"])
+            extra = ""
+            if item["missing"]:
+                extra += f"<br><span class='small'>Still missing: {_e(', '.join(item['missing']))}</span>"
+            if item["barriers"]:
+                extra += f"<br><span class='small'>Barriers: {_e('; '.join(item['barriers']))}</span>"
+            items.append(f"<li><b>{_e(item['title'])}</b> — {_e(item['readiness'])}<br>{_e(item['summary'])}"
+                         f"<ul>{reasons}</ul><span class='small muted'>score {item['score']:.3f} = base "
+                         f"{item['base_value']:.3f} + contributions {item['contribution_sum']:+.3f}</span>"
+                         f"{extra}</li>")
+        cards.append(f"<div class='card'><b>A citizen's top 3 (language: {_e(sample['language'])})</b>"
+                     f"<ol>{''.join(items)}</ol></div>")
+    mitigated = ""
+    if doc["model"]["mitigation"]:
+        mitigated = ("<p>This version re-ranks with the fairness re-ranker: the order can differ from the scores; "
+                     "each score and its explanation stay exact, and the site says when a suggestion was moved up "
+                     "as a good opportunity.</p>")
+    body = (f"<p>Additivity: base value + per-feature contributions = score for {explanations['rows_checked']:,} "
+            f"shown suggestions; largest difference {explanations['additivity_max_error']:.1e}: {verdict}.</p>"
+            f"{mitigated}<p>Sample explanations exactly as a citizen sees them (anonymous):</p>" + "".join(cards))
+    return _section("explanations", "Explanation quality", body)
+
+
+def _mitigation(doc: dict) -> str:
+    model_mitigation = doc["model"]["mitigation"]
+    info = doc.get("mitigation")
+    if not model_mitigation and not info:
+        body = ("<p>No mitigation is applied to this version. When a challenger fails, "
+                "<code>loopbaan assess --mitigate</code> tries a FA*IR-style re-ranker that guarantees good "
+                "opportunities a minimum share of every citizen's top 10, draws the accuracy–fairness trade-off and "
+                "registers the chosen setting as a new version that goes through this same gate.</p>")
+        return _section("mitigation", "Mitigations and trade-off", body)
+    parts = []
+    if model_mitigation:
+        parts.append(f"<p><b>Applied:</b> {_e(doc['model']['mitigation_text'])} Base version: "
+                     f"{_e((info or {}).get('base_version', '?'))}.</p>")
+    if info:
+        points = info["points"]
+        rows = "".join(f"<tr><td>{point['proportion']:g}{' (chosen)' if point.get('chosen') else ''}</td>"
+                       f"<td>{point['ndcg_at_10']:.3f}</td><td>{point['fairness']:.3f}</td>"
+                       f"<td>{_status('pass' if point['passed'] else 'fail')}</td>"
+                       f"<td class='small'>{_e(', '.join(point['failed']) or '–')}</td></tr>" for point in points)
+        picture = _plots.tradeoff_figure(points, fairness_label=info["fairness_label"], threshold=info.get("threshold"))
+        parts.append(f"<p>The base version's assessment <code>{_e(info['base_assessment_id'])}</code> failed "
+                     f"{_e(', '.join(info['base_failed']))}. Re-ranking strengths tried (p = minimum share of good "
+                     "opportunities in every prefix of the list; p=0 is the unmitigated model):</p>"
+                     f"<img alt='trade-off' src='{picture}'><table><tr><th>p</th><th>NDCG@10</th>"
+                     f"<th>{_e(info['fairness_label'])}</th><th>gate</th><th>failing</th></tr>{rows}</table>"
+                     f"<p><b>Outcome:</b> {_e(info['conclusion'])}</p>")
+    return _section("mitigation", "Mitigations and trade-off", "".join(parts))
+
+
+def _oversight(doc: dict) -> str:
+    oversight = doc["oversight"]
+    reviews = "".join(f"<tr><td>{_e(review['at'])}</td><td><code>{_e(review['assessment_id'])}</code></td>"
+                      f"<td>{_e(review['decision'])}</td><td>{_e(review['reviewer'])}</td>"
+                      f"<td>{_e(review['comment'])}</td></tr>" for review in oversight["reviews"])
+    promotions = "".join(f"<tr><td>{_e(record['at'])}</td><td>{_e(record['action'])}</td>"
+                         f"<td>{_e(record.get('from_version'))} → {_e(record.get('to_version'))}</td>"
+                         f"<td><code>{_e(record.get('assessment_id'))}</code></td><td>{_e(record.get('reviewer'))}</td>"
+                         f"<td class='small'>{_e('; '.join(record.get('reasons') or []))}</td></tr>"
+                         for record in oversight["promotions"])
+    overrides = "".join(f"<li class='bad'>{_e(line)}</li>" for line in oversight["overrides"]) or "<li>none</li>"
+    body = (f"<p>Champion now: version {_e(oversight['champion'] or 'none')}. Promotion needs a passing assessment "
+            f"under the policy in force{' and the board’s approval' if doc['policy']['sign_off_required'] else ''}; "
+            "a rejection blocks the version for good. Review this assessment with "
+            f"<code>loopbaan review --assessment {_e(doc['assessment_id'])} --approve|--reject --reviewer NAME "
+            "--comment TEXT</code>.</p>"
+            f"<h3>Reviews of version {_e(doc['version'])}</h3><table><tr><th>when</th><th>assessment</th>"
+            f"<th>decision</th><th>reviewer</th><th>comment</th></tr>{reviews or '<tr><td colspan=5>none yet</td></tr>'}"
+            "</table><h3>Promotion history (this kind, latest 20)</h3><table><tr><th>when</th><th>action</th>"
+            "<th>versions</th><th>assessment</th><th>reviewer</th><th>reasons</th></tr>"
+            f"{promotions or '<tr><td colspan=6>none yet</td></tr>'}</table>"
+            f"<h3>Overrides outside the gate</h3><ul>{overrides}</ul>")
+    return _section("oversight", "Human oversight: reviews, promotions, overrides", body)
+
+
+def _model_card(doc: dict) -> str:
+    training = doc["model"]["training"]
+    params = training["params"]
+    features = "".join(f"<li><b>{_e(name)}</b>: {_e(FEATURE_BY_NAME[name].meaning)} ({_e(FEATURE_BY_NAME[name].unit)})"
+                       "</li>" for name in doc["model"]["feature_names"] if name in FEATURE_BY_NAME)
+    lgbm = ", ".join(f"{_e(key.removeprefix('lgbm.'))}={_e(value)}" for key, value in sorted(params.items())
+                     if key.startswith("lgbm."))
+    coefficients = ""
+    if doc.get("outcome_model"):
+        coefficients = ("<p>What the historical records show (log-odds of success per trait, all qualifications "
+                        "equal; negative = penalised; this is the bias the outcome-parity check looks for):</p><ul>"
+                        + "".join(f"<li>{_e(name)}: {value:+.2f}</li>"
+                                  for name, value in doc["outcome_model"]["sensitive_log_odds"].items()) + "</ul>")
+    body = (f"<table><tr><th>Model</th><td>{_e(doc['registered_model'])} v{_e(doc['version'])}, MLflow run "
+            f"<code>{_e(doc['run_id'])}</code> ({_e(training['run_name'])})</td></tr>"
+            "<tr><th>Type</th><td>LightGBM LambdaRank (gradient-boosted trees ranking the candidates of one citizen), "
+            "monotone constraints from the feature registry; candidates retrieved by competency overlap and "
+            "meaning (MiniLM)</td></tr>"
+            f"<tr><th>Training</th><td>{_e(params.get('train_queries'))} training queries, "
+            f"{_e(params.get('valid_queries'))} validation, {_e(params.get('test_queries'))} held-out; seed "
+            f"{_e(params.get('seed'))}; data digest <code>{_e(str(params.get('dataset_digest'))[:16])}</code></td></tr>"
+            f"<tr><th>Parameters</th><td class='small'>{lgbm}</td></tr>"
+            "<tr><th>Inputs</th><td>pair features only — never a sensitive attribute, never an embedding dimension"
+            f"<ul class='small'>{features}</ul></td></tr>"
+            "<tr><th>Output</th><td>a relevance score per (citizen, item); every score explained exactly by "
+            "per-feature contributions (SHAP TreeExplainer values)</td></tr>"
+            "<tr><th>Limitations</th><td>trained and assessed on synthetic data; learns from what citizens did in a "
+            "legacy system (what they were shown, applied to, completed), so it inherits that system's exposure; "
+            "readiness and gaps are only as good as the competency profiles; groups smaller than the minimum size "
+            "cannot be judged.</td></tr></table>" + coefficients)
+    return _section("model-card", "Model card", body)
+
+
+def _glossary() -> str:
+    items = "".join(f"<li><b>{_e(info.title)}</b> (<code>{_e(info.name)}</code>): {_e(info.meaning)}</li>"
+                    for info in METRIC_BY_NAME.values())
+    body = ("<p><b>Group</b>: citizens sharing a value of a sensitive feature (or two, for an intersection). "
+            "<b>Ratio</b>: lowest group value divided by the highest. <b>95% CI</b>: the range the value would "
+            "likely fall in on another sample of citizens. <b>Position weight</b>: attention drops with the "
+            "position in the list as 1/log2(1 + position).</p><ul class='small'>" + items + "</ul>")
+    return _section("glossary", "How to read this report", body)
+
+
+def render_report(doc: dict) -> str:
+    """The whole report as one HTML string."""
+    title = f"Fairness assessment — {doc['registered_model']} v{doc['version']}"
+    body = "".join([_decision(doc), _purpose(doc), _ai_act(doc), _datasheet(doc), _performance(doc), _checks(doc),
+                    _metrics(doc), _trend(doc), _explanations(doc), _mitigation(doc), _oversight(doc),
+                    _model_card(doc), _glossary()])
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
+            f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1><p class='muted'>loopbaan fairness gate · "
+            f"{_e(doc['assessed_at'])} · synthetic data</p>{body}</body></html>")

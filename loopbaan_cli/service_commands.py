@@ -1,0 +1,81 @@
+"""`loopbaan serve` and `loopbaan token`: start the suggestion service, mint a demo citizen token."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Annotated
+
+import typer
+
+from features.errors import LoopbaanError
+from features.settings import Settings
+from loopbaan_cli._errors import user_errors
+
+SERVICE = "serving.service:SuggestionService"
+
+
+def preflight(settings: Settings) -> list[str]:
+    """What the service will serve, checked before starting it; raises LoopbaanError with the reason otherwise."""
+    from features.population import PopulationStore
+    from models import tracking
+
+    PopulationStore(settings.population_dir)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client = tracking.configure(settings)
+        lines = []
+        for kind in ("jobs", "trainings", "careers"):
+            holders = {alias for version in tracking.model_versions(client, kind) for alias in version["aliases"]}
+            if tracking.CHAMPION in holders:
+                lines.append(f"{kind}: champion")
+            elif tracking.CHALLENGER in holders and settings.allow_challenger:
+                lines.append(f"{kind}: challenger (no champion yet; LOOPBAAN_ALLOW_CHALLENGER is on)")
+            else:
+                lines.append(f"{kind}: not served (no champion; promote one, or set LOOPBAAN_ALLOW_CHALLENGER=true)")
+    except MlflowException as error:
+        raise LoopbaanError(f"the MLflow registry at {settings.mlflow_tracking_uri} is unreachable "
+                            f"({error.message}); check LOOPBAAN_TRACKING_URI") from None
+    if all("not served" in line for line in lines):
+        raise LoopbaanError("no kind has a model to serve: train with `loopbaan train`, then promote through the "
+                            "fairness gate (or set LOOPBAAN_ALLOW_CHALLENGER=true for a demo)")
+    return lines
+
+
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
+) -> None:
+    """Start the BentoML suggestion service (POST /suggestions, POST /compare, GET /metadata, /healthz, /readyz).
+
+    It serves, per kind, the model version holding the 'champion' alias (the challenger only when
+    LOOPBAAN_ALLOW_CHALLENGER=true, and it says so in every response). Stop it with Ctrl-C.
+    """
+    settings = Settings()
+    for line in preflight(settings):
+        typer.echo(line)
+    bentoml = shutil.which("bentoml", path=os.path.dirname(sys.executable)) or shutil.which("bentoml")
+    if bentoml is None:
+        raise LoopbaanError("the bentoml command is not installed: run `make install`")
+    typer.echo(f"serving on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+    os.execv(bentoml, [bentoml, "serve", SERVICE, "--host", host, "--port", str(port)])
+
+
+@user_errors
+def token(
+    citizen: Annotated[int, typer.Option(min=1, help="The citizen the token may read suggestions for.")],
+    hours: Annotated[float, typer.Option(min=0.01, max=24 * 30, help="Hours until the token expires.")] = 8.0,
+) -> None:
+    """Mint a demo bearer token for one citizen, signed with the service's key (send it as 'Authorization: Bearer')."""
+    from features.population import PopulationStore
+    from serving.auth import mint_token
+    from serving.keys import service_key
+
+    settings = Settings()
+    citizens = PopulationStore(settings.population_dir).table("citizens")["citizen_id"]
+    if not (citizens == citizen).any():
+        raise LoopbaanError(f"citizen {citizen} is not in the population at {settings.population_dir}")
+    typer.echo(mint_token(citizen_id=citizen, key=service_key(settings), ttl_s=round(hours * 3600)))
