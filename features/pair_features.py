@@ -69,7 +69,7 @@ class PairFeaturizer:
         n_essential = space.n_essential[items]
         n_optional = space.n_optional[items]
         n_held = np.asarray(context.profile.sum(axis=1)).ravel()[query_rows]
-        used = np.asarray(context.profile[start:stop].dot(space.used.T.tocsr()).toarray())[local, items] \
+        used = _pair_products(context.profile[start:stop], space.used, local, items) \
             if "profile_relevance" in self.columns else None
         values: dict[str, np.ndarray] = {
             "essential_coverage": held_essential / np.maximum(n_essential, 1),
@@ -153,6 +153,12 @@ class PairFeaturizer:
         overlap = np.asarray(lacking.multiply(taught).sum(axis=1)).ravel()
         out[known] = overlap / np.maximum(self.space.n_essential[items[known]], 1)
         return out
+
+
+def _pair_products(queries: sparse.csr_matrix, items_matrix: sparse.csr_matrix, local: np.ndarray,
+                   items: np.ndarray) -> np.ndarray:
+    """Row-wise dot products ``queries[local[k]] · items_matrix[items[k]]`` for the pairs only (not every item)."""
+    return np.asarray(queries[local].multiply(items_matrix[items]).sum(axis=1)).ravel()
 
 
 def _gap(required: np.ndarray, have: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     allow_challenger: bool = Field(
         default=False, description="Serve the challenger when a kind has no champion yet (said in every response)."
     )
+    service_workers: int = Field(default=2, ge=1, le=64, description="Worker processes of the suggestion service.")
     cache_home: Path | None = Field(
         default=None, description="Folder for derived caches (text embeddings); default is <home>/cache."
     )

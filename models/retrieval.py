@@ -13,7 +13,6 @@ import numpy as np
 
 from features.citizens import QueryContext
 from features.match_space import MatchBlock, MatchSpace
-from features.population.geography import haversine_km
 
 SEMANTIC_WEIGHT = 0.3
 DEFAULT_CANDIDATES = 200
@@ -33,9 +32,7 @@ def retrieval_scores(space: MatchSpace, context: QueryContext, block: MatchBlock
     catalogue = space.catalogue
     if catalogue.kind == "jobs":
         queries = context.queries.iloc[start:stop]
-        distance = haversine_km(queries["lat"].to_numpy()[:, None], queries["lon"].to_numpy()[:, None],
-                                catalogue.attributes["lat"].to_numpy()[None, :],
-                                catalogue.attributes["lon"].to_numpy()[None, :])
+        distance = space.approximate_km(queries["lat"].to_numpy(), queries["lon"].to_numpy())
         excess = np.maximum(distance / queries["max_commute_km"].to_numpy()[:, None] - 1.0, 0.0)
         score = score * np.exp(-np.nan_to_num(excess, nan=0.0))
     if catalogue.kind == "careers":

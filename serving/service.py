@@ -15,10 +15,12 @@ import bentoml
 from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI
 
+from features.settings import Settings
 from serving import schemas
 from serving.engine import RequestError, SuggestionEngine
 
 MAX_BODY_BYTES = 64 * 1024
+WORKERS = Settings().service_workers  # read when the service is defined: BentoML needs it then
 
 info_app = FastAPI(title="loopbaan service information")
 
@@ -75,9 +77,13 @@ def _refusal(error: RequestError) -> BentoMLException:
 
 
 @bentoml.asgi_app(info_app, path="/")
-@bentoml.service(name="loopbaan", traffic={"timeout": 60})
+@bentoml.service(name="loopbaan", workers=WORKERS, traffic={"timeout": 60})
 class SuggestionService:
     def __init__(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        # One request is small: BLAS threads would only contend with the other worker for the cores.
+        threadpool_limits(limits=1)
         self.engine = SuggestionEngine()
 
     @bentoml.api(route="/suggestions", input_spec=schemas.SuggestionRequest)

@@ -180,7 +180,8 @@ def test_opted_out_citizens_get_a_marked_non_personalised_list(service, citizens
     body = response.json()
     assert body["personalised"] is False and "AI" in body["notice"]
     assert all(item["readiness"] is None and not item["explanation"]["contributions"] for item in body["suggestions"])
-    other = _ask(service, key, _citizen(citizens, opted_out=True) + 0, kind="jobs", k=5).json()
+    someone_else = int(citizens.loc[citizens["ai_opt_out"], "citizen_id"].iloc[7])
+    other = _ask(service, key, someone_else, kind="jobs", k=5).json()
     assert [item["item_id"] for item in other["suggestions"]] == [item["item_id"] for item in body["suggestions"]]
 
 
@@ -272,3 +273,22 @@ def test_serve_refuses_to_start_without_models(tmp_path: Path, small_population_
                             capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120, check=False,
                             env={**os.environ, "LOOPBAAN_HOME": str(home)})
     assert result.returncode == 2 and "no kind has a model to serve" in result.stderr
+
+
+def test_bentoml_build_works_offline_and_keeps_the_api(tmp_path: Path) -> None:
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    result = subprocess.run([BENTOML, "build", "-f", "bentofile.yaml", "."], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    [bento] = [entry for entry in (tmp_path / "bentoml" / "bentos" / "loopbaan").iterdir() if entry.is_dir()]
+    source = bento / "src"
+    assert (source / "serving" / "service.py").is_file()
+    assert any((source / "features" / "taxonomy_data").glob("*.parquet"))
+    assert (source / "features" / "taxonomy_data" / "manifest.json").is_file()
+    for excluded in ("tests", "notebooks", ".loopbaan", "benchmarks", ".venv"):
+        assert not (source / excluded).exists(), excluded
+    openapi = (bento / "apis" / "openapi.yaml").read_text()
+    for path in ("/suggestions:", "/compare:", "/metadata:"):
+        assert path in openapi, path
+    requirements = (bento / "env" / "python" / "requirements.txt").read_text()
+    assert "lightgbm==4.7.0" in requirements and "mlflow==3.17.2" in requirements

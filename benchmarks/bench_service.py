@@ -1,0 +1,144 @@
+"""Benchmark: latency of POST /suggestions (k=10, explanations on) over HTTP against the in-process floor.
+
+A population with ``--vacancies`` vacancies is generated and a jobs ranker trained (not timed); then
+- in-process: ``SuggestionEngine.suggestions`` + JSON encoding, ``--requests`` sequential calls (the floor);
+- HTTP sequential: the same requests to the real BentoML service on a loopback port, one client;
+- HTTP concurrent: ``--clients`` clients in parallel, ``--requests`` requests each;
+with p50 / p99 latency and requests/s. Each request is a different citizen, with that citizen's token.
+Usage: python benchmarks/bench_service.py [--vacancies 50000] [--citizens 10000] [--requests 200] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from features.population import PopulationConfig, PopulationStore, generate_to
+from features.settings import Settings
+from models.training import train_kind
+from serving import schemas
+from serving.auth import mint_token
+from serving.engine import SuggestionEngine
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _percentiles(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_service(home: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "LOOPBAAN_HOME": str(home), "LOOPBAAN_ALLOW_CHALLENGER": "true"}
+    process = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve",
+                                "serving.service:SuggestionService", "--host", "127.0.0.1", "--port", str(port)],
+                               cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit("the service exited during start-up")
+            try:
+                if client.get("/readyz").status_code == 200:
+                    return process
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+    process.terminate()
+    raise SystemExit("the service did not become ready in 300 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vacancies", type=int, default=50_000)
+    parser.add_argument("--citizens", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        home = Path(scratch) / "home"
+        settings = Settings(home=home, allow_challenger=True)
+        generate_to(PopulationConfig(citizens=args.citizens, seed=3, vacancies=args.vacancies),
+                    out=settings.population_dir, progress=False)
+        train_kind("jobs", store=PopulationStore(settings.population_dir), settings=settings, progress=False)
+        citizens = PopulationStore(settings.population_dir).table("citizens")
+        ids = citizens.loc[~citizens["ai_opt_out"], "citizen_id"].to_numpy()
+        chosen = np.random.default_rng(1).choice(ids, size=args.requests * max(args.clients, 1), replace=False)
+
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # as in the service
+            engine = SuggestionEngine(settings=settings)
+            floor = []
+            for citizen in chosen[:args.requests]:
+                request = schemas.SuggestionRequest(kind="jobs", citizen_id=int(citizen), k=10)
+                token = f"Bearer {mint_token(citizen_id=int(citizen), key=engine.key)}"
+                started = time.perf_counter()
+                engine.suggestions(request, authorization=token).model_dump_json()
+                floor.append(time.perf_counter() - started)
+        key = engine.key
+        del engine
+
+        port = _free_port()
+        process = _start_service(home, port)
+        try:
+            def ask(client: httpx.Client, citizen: int) -> float:
+                token = mint_token(citizen_id=int(citizen), key=key)
+                started = time.perf_counter()
+                response = client.post("/suggestions", json={"kind": "jobs", "citizen_id": int(citizen), "k": 10},
+                                       headers={"Authorization": f"Bearer {token}"})
+                elapsed = time.perf_counter() - started
+                if response.status_code != 200:
+                    raise SystemExit(f"HTTP {response.status_code}: {response.text[:300]}")
+                return elapsed
+
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                for citizen in chosen[:10]:
+                    ask(client, citizen)  # warm-up
+                sequential = [ask(client, citizen) for citizen in chosen[:args.requests]]
+
+            def client_run(part: np.ndarray) -> list[float]:
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                    return [ask(client, citizen) for citizen in part]
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=args.clients) as pool:
+                parts = np.array_split(chosen, args.clients)
+                concurrent = [value for values in pool.map(client_run, parts) for value in values]
+            wall = time.perf_counter() - started
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+    print(f"POST /suggestions, jobs, k=10 with explanations, {args.vacancies:,} vacancies, "
+          f"{args.citizens:,} citizens; each request a different citizen")
+    print(f"{'mode':34s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
+    for name, values, rate in (
+        ("in-process (floor)", floor, len(floor) / sum(floor)),
+        ("HTTP, 1 client sequential", sequential, len(sequential) / sum(sequential)),
+        (f"HTTP, {args.clients} concurrent clients", concurrent, len(concurrent) / wall),
+    ):
+        p50, p99 = _percentiles(values)
+        print(f"{name:34s} {p50:>8.1f} {p99:>8.1f} {rate:>8.1f}")
+    print(f"HTTP / in-process p50 ratio (sequential): {_percentiles(sequential)[0] / _percentiles(floor)[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
