@@ -26,6 +26,7 @@ def preflight(settings: Settings) -> list[str]:
 
     try:
         client = tracking.configure(settings)
+        client.search_registered_models(max_results=1)  # fails fast when the registry cannot be reached
         lines = []
         for kind in ("jobs", "trainings", "careers"):
             holders = {alias for version in tracking.model_versions(client, kind) for alias in version["aliases"]}
@@ -54,6 +55,9 @@ def serve(
     It serves, per kind, the model version holding the 'champion' alias (the challenger only when
     LOOPBAAN_ALLOW_CHALLENGER=true, and it says so in every response). Stop it with Ctrl-C.
     """
+    # A tracking server that is down should be reported in seconds, not after MLflow's long retry back-off.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     settings = Settings()
     for line in preflight(settings):
         typer.echo(line)

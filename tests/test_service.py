@@ -292,3 +292,31 @@ def test_bentoml_build_works_offline_and_keeps_the_api(tmp_path: Path) -> None:
         assert path in openapi, path
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     assert "lightgbm==4.7.0" in requirements and "mlflow==3.17.2" in requirements
+
+
+def test_serve_says_when_the_registry_is_unreachable(tmp_path: Path, small_population_dir: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(small_population_dir, home / "data" / "population")
+    result = subprocess.run([sys.executable, "-m", "loopbaan_cli", "serve", "--port", str(_free_port())],
+                            capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120, check=False,
+                            env={**os.environ, "LOOPBAAN_HOME": str(home),
+                                 "LOOPBAAN_TRACKING_URI": f"http://127.0.0.1:{_free_port()}"})
+    assert result.returncode == 2 and "is unreachable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_loaded_models_keep_serving_when_the_registry_goes_away(service_home: Path, citizens, key, monkeypatch) -> None:
+    from serving import schemas
+    from serving.engine import SuggestionEngine
+
+    engine = SuggestionEngine(settings=Settings(home=service_home, allow_challenger=True))
+
+    def unreachable(settings):
+        raise ConnectionError("registry down")
+
+    monkeypatch.setattr("serving.engine.tracking.configure", unreachable)
+    metadata = engine.metadata()
+    assert metadata["registry"]["reachable"] is False and set(metadata["models"]) == set(KINDS)
+    citizen = _citizen(citizens)
+    response = engine.suggestions(schemas.SuggestionRequest(kind="careers", citizen_id=citizen, k=3),
+                                  authorization=f"Bearer {mint_token(citizen_id=citizen, key=key)}")
+    assert len(response.suggestions) == 3
