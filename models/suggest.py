@@ -120,7 +120,7 @@ class Suggester:
         """Readiness of every ranked item."""
         return np.array([self._gap(context, int(row), int(item), values).readiness
                          for row, item, values in zip(ranked.query_rows, ranked.item_positions,
-                                                      ranked.features.to_dict("records"), strict=True)])
+                                                      _records(ranked.features), strict=True)])
 
     def _gap(self, context: QueryContext, row: int, item: int, values: dict) -> Gap:
         essential = self.resources.catalogue.essential
@@ -133,7 +133,7 @@ class Suggester:
         """Explained suggestions per query, best first."""
         ranked = self.rank(context, k=k, top_n=top_n)
         lists: list[list[Suggestion]] = [[] for _ in range(len(context))]
-        records = ranked.features.to_dict("records")
+        records = _records(ranked.features)
         for index, (row, item) in enumerate(zip(ranked.query_rows, ranked.item_positions, strict=True)):
             lists[row].append(self._suggestion(context, int(row), int(item), records[index],
                                                ranked.contributions[index], rank=len(lists[row]) + 1,
@@ -190,6 +190,12 @@ class Suggester:
             barriers.append({"barrier": barrier, "detail": sentence(present[0], values[present[0]], language),
                              "effect": float(sum(effects[name] for name in present))})
         return barriers
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts of plain floats (much cheaper than ``DataFrame.to_dict``)."""
+    names = list(frame.columns)
+    return [dict(zip(names, row, strict=True)) for row in frame.to_numpy(dtype=np.float64).tolist()]
 
 
 def _summary(contributions: list[Contribution], language: str) -> str:
