@@ -57,15 +57,16 @@ def checks_figure(checks: list[dict]) -> str:
         if not values:
             continue
         worst = min(values) if check["rule"] == "min_ratio" else max(values)
-        rows.append((check["name"], worst, check["threshold"], check["status"], check["rule"]))
+        rows.append((check["name"], worst, check["threshold"], check["status"], check["rule"], check["enforce"]))
     figure = Figure(figsize=(7.5, 0.32 * max(len(rows), 1) + 0.9))
     axis = figure.add_subplot(1, 1, 1)
-    for position, (_, worst, threshold, status, _) in enumerate(rows):
+    for position, (_, worst, threshold, status, _, enforce) in enumerate(rows):
         colour = _FAIL if status == "fail" else "#ef6c00" if status == "inconclusive" else _PASS
-        axis.plot([worst], [position], "o", color=colour)
+        axis.plot([worst], [position], "o", color=colour, markerfacecolor=colour if enforce else "none")
         axis.plot([threshold], [position], "|", color="black", markersize=12)
     axis.set_yticks(range(len(rows)), [f"{name} ({'ratio ≥' if rule == 'min_ratio' else 'value ≤'})"
-                                       for name, *_, rule in rows], fontsize=7)
+                                       f"{'' if enforce else ' advisory'}" for name, _, _, _, rule, enforce in rows],
+                    fontsize=7)
     axis.invert_yaxis()
     axis.set_xlabel("worst finding (dot) against the threshold (bar)", fontsize=8)
     axis.tick_params(axis="x", labelsize=7)

@@ -37,8 +37,8 @@ def _statistic(aggregate: str, values: tuple[np.ndarray, ...], index: np.ndarray
                draws: np.ndarray | None = None) -> np.ndarray:
     """The metric on each resample; ``index`` is (resamples, members) positions into ``values``.
 
-    ``draws`` (draws, members): per-citizen values under parameter draws of the outcome model; resample b then
-    uses draw b mod draws, so the interval also carries the outcome model's own uncertainty.
+    ``draws`` (draws, members): per-citizen values under each cluster-bootstrap refit of the outcome model;
+    resample b uses refit b mod draws, so the interval also carries the outcome model's own uncertainty.
     """
     if aggregate == "narrowing":
         numerator, denominator = (part[index].mean(axis=1) for part in values)

@@ -48,7 +48,6 @@ from models.resources import KindResources
 
 VERY_GOOD_DUTCH = 3.0
 COUNTERFACTUALS = ("care_duties", "dutch_level")
-PARAMETER_DRAWS = 50  # outcome-model parameter draws carried into the bootstrap of the outcome metrics
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class Evidence:
     top_items: np.ndarray
     catalogue_size: int
     test_order_scores: np.ndarray
-    # metric → (draws, citizens) per-citizen values under the outcome model's parameter uncertainty
+    # metric → (draws, citizens): per-citizen values under each resampled fit of the outcome model
     replicates: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -285,8 +284,7 @@ def collect(prepared: Prepared, *, reranker: Reranker | None = None) -> Evidence
 
 def _outcome_replicates(prepared: Prepared, top: CandidateLists, terms: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per-citizen outcome metrics under draws of the outcome model's parameters, (draws, citizens) each."""
-    own, reference = prepared.outcome.chance_draws(top.features, terms, draws=PARAMETER_DRAWS,
-                                                   seed=prepared.facts.get("seed", 0))
+    own, reference = prepared.outcome.chance_draws(top.features, terms)
     n = top.n_queries
     weights = position_weights(K)[top.positions() - 1]
     bottom = np.bincount(top.query_rows, weights=weights, minlength=n)

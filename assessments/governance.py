@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 REVIEWS, PROMOTIONS = "reviews.jsonl", "promotions.jsonl"
 APPROVE, REJECT = "approve", "reject"
-ERR_REVIEWED = ("assessment {assessment_id} was already {decision}d by {reviewer} on {at}; a review is final, so "
+PAST = {APPROVE: "approved", REJECT: "rejected"}
+ERR_REVIEWED = ("assessment {assessment_id} was already {decision} by {reviewer} on {at}; a review is final, so "
                 "a new decision needs a new assessment (`loopbaan assess --kind {kind} --version {version}`)")
 ERR_REVIEWER = "give the reviewer's name with --reviewer NAME"
 ERR_COMMENT = "give the reason for the decision with --comment TEXT (the board's record must say why)"
@@ -97,7 +98,7 @@ def record_review(settings: Settings, *, assessment_id: str, decision: str, revi
     earlier = reviews(settings, assessment_id=assessment_id)
     if earlier:
         first = earlier[0]
-        raise LoopbaanError(ERR_REVIEWED.format(assessment_id=assessment_id, decision=first["decision"],
+        raise LoopbaanError(ERR_REVIEWED.format(assessment_id=assessment_id, decision=PAST[first["decision"]],
                                                 reviewer=first["reviewer"], at=first["at"], kind=document["kind"],
                                                 version=document["version"]))
     if decision == APPROVE and not document["passed"]:

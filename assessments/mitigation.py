@@ -31,11 +31,13 @@ ERR_ALREADY_MITIGATED = ("version {version} is already a mitigated version (of v
                          "version instead: `loopbaan assess --kind {kind} --version {base} --mitigate`")
 ERR_NO_CRITERION = ("no good-opportunity criterion exists for {kind} on these data (no outcome records and no quality "
                     "index), so the re-ranker has nothing to promote")
-WHY_OUTCOME = ("The remaining gap is in the historical outcomes themselves: employers hired (or courses completed) "
-               "equally qualified members of these groups less often. A re-ranker that never sees sensitive "
-               "attributes can only steer every citizen towards opportunities they are best qualified for, which "
-               "narrows such a penalty but cannot remove one that applies whatever is suggested. Measures outside "
-               "the model are needed (employer engagement, anonymised applications), or a decision of the board.")
+WHY_OUTCOME = ("The remaining gap lies in the recorded outcomes, not in the order of the suggestions: in the records, "
+               "citizens of these groups with the same qualifications succeeded less often (hired after applying, or "
+               "completed after enrolling), through bias of employers or course providers or through factors the "
+               "records do not show. A re-ranker that never sees sensitive attributes can only steer every citizen "
+               "towards the opportunities they are best qualified for, which narrows such a penalty but cannot remove "
+               "one that applies whatever is suggested. Measures outside the model are needed (employer engagement, "
+               "anonymised applications, support during courses), or a decision of the board.")
 
 
 @dataclass(frozen=True)

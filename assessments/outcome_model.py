@@ -12,13 +12,15 @@ splits' records of citizens who acted:
   equally qualified citizen without those traits shows how much the historical outcomes penalise a group:
   ``outcome_chance_adjusted``. It is a measuring instrument of the assessment only, never a model input.
 
-Each model is a plain linear form (weights on standardised columns, with missing-value indicators), so it
-can be stored as JSON next to a model version and re-applied anywhere with numpy alone.
+Each model is a plain linear form (weights on standardised columns, with missing-value indicators and, for
+every non-binary column that is often zero, a "more than zero" indicator, so that thresholds such as "any
+Dutch gap at all" are not forced onto a straight line), so it can be stored as JSON next to a model version
+and re-applied anywhere with numpy alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,11 @@ SENSITIVE_TERMS = (*(f"age_{band}" for band in AGE_TERMS), *(f"origin_{origin}" 
 OUTCOME = {"jobs": "hired after applying", "trainings": "completed after enrolling"}
 MIN_RECORDS = 50
 REGULARISATION = 1.0
+RESAMPLES = 40  # citizen-cluster bootstrap refits of the aware model, carried into the metrics' intervals
+# Prior standard deviation (log-odds) of a sensitive trait's effect: a ridge penalty that keeps a small group's
+# estimate near 0 unless its records say otherwise (partial pooling), so that noise in a group of a few dozen
+# records does not read as discrimination, while a penalty seen in hundreds of records stands.
+TRAIT_PRIOR = 0.5
 
 
 def own_gender_share(gender: np.ndarray, female_share: np.ndarray) -> np.ndarray:
@@ -58,7 +65,8 @@ def sensitive_terms(people: pd.DataFrame, female_share: np.ndarray) -> pd.DataFr
 
 @dataclass(frozen=True)
 class LinearChance:
-    """P(success) = sigmoid(intercept + Σ weight · (x - mean) / scale); NaN inputs count as 0 plus an indicator."""
+    """P(success) = sigmoid(intercept + Σ weight · (x - mean) / scale); NaN inputs count as 0 plus an indicator,
+    and every column in ``thresholds`` adds the indicator x > 0."""
 
     columns: list[str]
     indicators: list[str]
@@ -67,7 +75,10 @@ class LinearChance:
     weights: list[float]
     intercept: float
     good_threshold: float  # chance at or above which an item is a good opportunity
-    covariance: list[list[float]] | None = None  # of (weights, intercept) on the standardised scale
+    thresholds: list[str] = field(default_factory=list)
+    # (weights..., intercept) refitted on citizen-cluster bootstrap resamples of the records: the uncertainty
+    # of the fit, including that several records of one citizen are not independent
+    resampled: list[list[float]] | None = None
 
     def standardised(self, frame: pd.DataFrame) -> np.ndarray:
         return (self.design(frame) - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -75,23 +86,23 @@ class LinearChance:
     def design(self, frame: pd.DataFrame) -> np.ndarray:
         values = frame[self.columns].to_numpy(dtype=np.float64)
         flags = frame[self.indicators].isna().to_numpy(dtype=np.float64) if self.indicators else np.zeros((len(frame), 0))
-        return np.hstack([np.nan_to_num(values, nan=0.0), flags])
+        above = np.nan_to_num(frame[self.thresholds].to_numpy(dtype=np.float64), nan=0.0) > 0 if self.thresholds \
+            else np.zeros((len(frame), 0))
+        return np.hstack([np.nan_to_num(values, nan=0.0), flags, above.astype(np.float64)])
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return _sigmoid(self.standardised(frame) @ np.asarray(self.weights) + self.intercept)
 
-    def draws(self, count: int, *, seed: int) -> np.ndarray:
-        """(count, weights + 1) parameter vectors drawn from the fit's normal approximation (last: intercept)."""
-        centre = np.r_[self.weights, self.intercept]
-        if self.covariance is None:
-            return np.tile(centre, (count, 1))
-        return np.random.default_rng(seed).multivariate_normal(centre, np.asarray(self.covariance), size=count,
-                                                               method="eigh")
+    def draws(self) -> np.ndarray:
+        """(draws, weights + 1) parameter vectors (last column: intercept); the fit itself when not resampled."""
+        if not self.resampled:
+            return np.r_[self.weights, self.intercept][None, :]
+        return np.asarray(self.resampled)
 
-    def to_dict(self, *, with_covariance: bool = True) -> dict:
+    def to_dict(self, *, with_resamples: bool = True) -> dict:
         data = asdict(self)
-        if not with_covariance:
-            data["covariance"] = None
+        if not with_resamples:
+            data["resampled"] = None
         return data
 
     @classmethod
@@ -103,33 +114,62 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -35.0, 35.0)))
 
 
-def _covariance(standardised: np.ndarray, weights: np.ndarray, intercept: float) -> list[list[float]]:
-    """Inverse of the penalised log-likelihood's Hessian at the fit (the intercept is not penalised)."""
-    design = np.hstack([standardised, np.ones((len(standardised), 1))])
-    p = _sigmoid(design @ np.r_[weights, intercept])
-    hessian = design.T @ (design * (p * (1.0 - p))[:, None])
-    hessian[np.diag_indices(len(weights))] += 1.0 / REGULARISATION
-    return np.linalg.pinv(hessian).tolist()
-
-
-def fit_linear_chance(frame: pd.DataFrame, success: np.ndarray, *, good_quantile: float, seed: int) -> LinearChance:
+def _regression(seed: int):
     from sklearn.linear_model import LogisticRegression
 
+    return LogisticRegression(C=REGULARISATION, max_iter=1_000, random_state=seed)
+
+
+def _cluster_refits(standardised: np.ndarray, success: np.ndarray, clusters: np.ndarray, *, count: int,
+                    seed: int) -> list[list[float]]:
+    """Refits on ``count`` resamples of whole clusters (citizens), drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    names, codes = np.unique(clusters, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    out = []
+    for _ in range(count):
+        chosen = rng.integers(0, len(names), len(names))
+        rows = np.concatenate([order[starts[code]:starts[code + 1]] for code in chosen])
+        if success[rows].all() or not success[rows].any():
+            continue
+        fitted = _regression(seed).fit(standardised[rows], success[rows])
+        out.append([*fitted.coef_[0].tolist(), float(fitted.intercept_[0])])
+    return out
+
+
+def fit_linear_chance(frame: pd.DataFrame, success: np.ndarray, *, good_quantile: float, seed: int,
+                      clusters: np.ndarray | None = None, resamples: int = 0,
+                      priors: dict[str, float] | None = None) -> LinearChance:
+    """Fit on standardised columns; with ``clusters`` also ``resamples`` cluster-bootstrap refits.
+
+    ``priors`` (column → prior sd of its log-odds effect) replaces a column's standardisation by centring and
+    scaling with the prior, so that the one L2 penalty acts on it as that prior.
+    """
     columns = list(frame.columns)
     indicators = [name for name in columns if frame[name].isna().any()]
+    thresholds = []
+    for name in columns:
+        values = frame[name].to_numpy(dtype=np.float64)
+        positive = float(np.mean(np.nan_to_num(values, nan=0.0) > 0))
+        binary = np.isin(values[np.isfinite(values)], (0.0, 1.0)).all()
+        if not binary and 0.05 <= positive <= 0.95:
+            thresholds.append(name)
     partial = LinearChance(columns=columns, indicators=indicators, mean=[], scale=[], weights=[], intercept=0.0,
-                           good_threshold=0.5)
+                           good_threshold=0.5, thresholds=thresholds)
     design = partial.design(frame)
     mean = design.mean(axis=0)
     scale = design.std(axis=0)
     scale = np.where(scale > 1e-12, scale, 1.0)
-    regression = LogisticRegression(C=REGULARISATION, max_iter=1_000, random_state=seed)
+    for name, prior in (priors or {}).items():
+        scale[columns.index(name)] = 1.0 / (prior * np.sqrt(REGULARISATION))
     standardised = (design - mean) / scale
-    regression.fit(standardised, success)
-    weights, intercept = regression.coef_[0], float(regression.intercept_[0])
+    regression = _regression(seed).fit(standardised, success)
+    resampled = (_cluster_refits(standardised, success, clusters, count=resamples, seed=seed)
+                 if clusters is not None and resamples else None)
     fitted = LinearChance(columns=columns, indicators=indicators, mean=mean.tolist(), scale=scale.tolist(),
-                          weights=weights.tolist(), intercept=intercept, good_threshold=0.5,
-                          covariance=_covariance(standardised, weights, intercept))
+                          weights=regression.coef_[0].tolist(), intercept=float(regression.intercept_[0]),
+                          good_threshold=0.5, thresholds=thresholds, resampled=resampled)
     threshold = float(np.quantile(fitted.predict(frame), good_quantile))
     return LinearChance(**{**fitted.to_dict(), "good_threshold": threshold})
 
@@ -152,18 +192,17 @@ class OutcomeModels:
         reference = self.aware.predict(pd.concat([features, self.reference_terms(len(features))], axis=1))
         return own, reference
 
-    def chance_draws(self, features: pd.DataFrame, terms: pd.DataFrame, *, draws: int,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Like :meth:`chances`, for ``draws`` parameter vectors of the aware model: two (rows, draws) arrays."""
+    def chance_draws(self, features: pd.DataFrame, terms: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`chances`, for every resampled fit of the aware model: two (rows, draws) arrays."""
         features = features.reset_index(drop=True)
-        parameters = self.aware.draws(draws, seed=seed)
+        parameters = self.aware.draws()
         own = self.aware.standardised(pd.concat([features, terms.reset_index(drop=True)], axis=1))
         reference = self.aware.standardised(pd.concat([features, self.reference_terms(len(features))], axis=1))
         return (_sigmoid(own @ parameters[:, :-1].T + parameters[:, -1]),
                 _sigmoid(reference @ parameters[:, :-1].T + parameters[:, -1]))
 
     def coefficients(self) -> dict[str, float]:
-        """Log-odds per sensitive trait (per standard deviation of the 0/1 column), for the report."""
+        """Log-odds effect of each sensitive trait, all else equal, for the report."""
         index = {name: position for position, name in enumerate(self.aware.columns)}
         return {name: float(self.aware.weights[index[name]] / self.aware.scale[index[name]])
                 for name in SENSITIVE_TERMS if name in index}
@@ -188,6 +227,8 @@ def fit_outcome_models(*, data: RankingData, sensitive: pd.DataFrame, item_femal
     items = np.concatenate([part.item_positions[rows] for part, rows in zip(sets, acted, strict=True)])
     terms = sensitive_terms(sensitive.loc[citizens].reset_index(drop=True), item_female_share[items])
     blind = fit_linear_chance(features, success, good_quantile=good_quantile, seed=seed)
-    aware = fit_linear_chance(pd.concat([features, terms], axis=1), success, good_quantile=good_quantile, seed=seed)
+    aware = fit_linear_chance(pd.concat([features, terms], axis=1), success, good_quantile=good_quantile, seed=seed,
+                              clusters=citizens, resamples=RESAMPLES,
+                              priors=dict.fromkeys(SENSITIVE_TERMS, TRAIT_PRIOR))
     return OutcomeModels(kind=data.kind, blind=blind, aware=aware, records=len(success),
                          success_rate=float(success.mean()))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -156,7 +155,7 @@ class Policy(_Strict):
         out.update({f"{a}+{b}": (a, b) for a, b in self.intersections})
         return out
 
-    @cached_property
+    @property
     def digest(self) -> str:
         """SHA-256 of the policy's content (comments and layout do not count)."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()

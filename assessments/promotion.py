@@ -113,5 +113,5 @@ def rollback(*, kind: str, failed_version: str, settings: Settings, policy: Poli
     return governance.record_promotion(settings, {
         "action": NO_ROLLBACK, "kind": kind, "from_version": str(failed_version), "to_version": None,
         "assessment_id": assessment_id, "policy_version": policy.policy_version, "reviewer": None,
-        "reasons": [f"recurring assessment {assessment_id} failed and no earlier champion passes under the policy "
-                    f"in force (tried: {', '.join(tried) or 'none'}); the board must decide"]})
+        "reasons": [(f"recurring assessment {assessment_id} failed and no earlier champion passes under the policy "
+                    f"in force (tried: {', '.join(tried) or 'none'}); the board must decide")]})

@@ -9,6 +9,7 @@ version also carries ``mitigation.*`` tags and the artifact ``mitigation/reranke
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ def resolve(client, kind: str, *, version: str | None = None, alias: str | None 
     try:
         found = client.get_model_version(name, str(version))
     except MlflowException:
-        known = ", ".join(sorted((entry.version for entry in client.search_model_versions(f"name = '{name}'")),
+        known = ", ".join(sorted((str(entry.version) for entry in client.search_model_versions(f"name = '{name}'")),
                                  key=int)) or "none"
         raise LoopbaanError(ERR_UNKNOWN_VERSION.format(name=name, version=version, known=known)) from None
     held = tuple(sorted(key for key, value in aliases.items() if str(value) == str(found.version)))
@@ -104,9 +105,18 @@ def load_reranker(client, ref: VersionRef) -> Reranker | None:
     """The re-ranker a mitigated version carries (None for a plain version)."""
     if not ref.mitigated:
         return None
-    with tempfile.TemporaryDirectory() as scratch:
-        path = client.download_artifacts(ref.run_id, RERANKER_ARTIFACT, scratch)
-        return Reranker.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    switch = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(switch)
+    os.environ[switch] = "false"  # one small file: no progress bar on the user's terminal
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = client.download_artifacts(ref.run_id, RERANKER_ARTIFACT, scratch)
+            return Reranker.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    finally:
+        if before is None:
+            os.environ.pop(switch, None)
+        else:
+            os.environ[switch] = before
 
 
 def run_params(client, ref: VersionRef) -> dict[str, str]:

@@ -225,8 +225,8 @@ def _metric_block(doc: dict, metric: str, result: dict, previous: dict | None) -
     info = METRIC_BY_NAME[metric]
     threshold = next((check["threshold"] for check in doc["checks"]
                       if check["metric"] == metric and check["rule"] == "max_value"), None)
-    parts = [f"<div class='card'><h3 id='metric-{_e(metric)}'>{_e(info.title)}</h3><p class='small'>"
-             f"{_e(info.meaning)}</p>"]
+    parts = [(f"<div class='card'><h3 id='metric-{_e(metric)}'>{_e(info.title)}</h3><p class='small'>"
+             f"{_e(info.meaning)}</p>")]
     overall = result["overall"]
     change = ""
     if previous is not None and previous.get("value") is not None and overall["value"] is not None:
@@ -344,16 +344,21 @@ def _mitigation(doc: dict) -> str:
                      f"{_e((info or {}).get('base_version', '?'))}.</p>")
     if info:
         points = info["points"]
+        others = [name for name in ("good_opportunity_exposure", "readiness_parity")
+                  if name != info["focus"] and all(name in point.get("worst", {}) for point in points)]
         rows = "".join(f"<tr><td>{point['proportion']:g}{' (chosen)' if point.get('chosen') else ''}</td>"
                        f"<td>{point['ndcg_at_10']:.3f}</td><td>{point['fairness']:.3f}</td>"
-                       f"<td>{_status('pass' if point['passed'] else 'fail')}</td>"
+                       + "".join(f"<td>{point['worst'][name]:.3f}</td>" for name in others)
+                       + f"<td>{_status('pass' if point['passed'] else 'fail')}</td>"
                        f"<td class='small'>{_e(', '.join(point['failed']) or '–')}</td></tr>" for point in points)
         picture = _plots.tradeoff_figure(points, fairness_label=info["fairness_label"], threshold=info.get("threshold"))
         parts.append(f"<p>The base version's assessment <code>{_e(info['base_assessment_id'])}</code> failed "
                      f"{_e(', '.join(info['base_failed']))}. Re-ranking strengths tried (p = minimum share of good "
                      "opportunities in every prefix of the list; p=0 is the unmitigated model):</p>"
                      f"<img alt='trade-off' src='{picture}'><table><tr><th>p</th><th>NDCG@10</th>"
-                     f"<th>{_e(info['fairness_label'])}</th><th>gate</th><th>failing</th></tr>{rows}</table>"
+                     f"<th>{_e(info['fairness_label'])}</th>"
+                     + "".join(f"<th>{_e(name)}: worst ratio</th>" for name in others)
+                     + f"<th>gate</th><th>failing</th></tr>{rows}</table>"
                      f"<p><b>Outcome:</b> {_e(info['conclusion'])}</p>")
     return _section("mitigation", "Mitigations and trade-off", "".join(parts))
 

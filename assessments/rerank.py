@@ -106,7 +106,7 @@ class Reranker:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["chance"] = self.chance.to_dict(with_covariance=False) if self.chance is not None else None
+        data["chance"] = self.chance.to_dict(with_resamples=False) if self.chance is not None else None
         return data
 
     @classmethod

@@ -10,6 +10,7 @@ import typer
 
 from features.settings import Settings
 from loopbaan_cli._errors import user_errors
+from loopbaan_cli.assessment_commands import assess, promote, review, schedule
 from loopbaan_cli.model_commands import compare, train
 from loopbaan_cli.service_commands import serve, token
 
@@ -30,6 +31,10 @@ app.command("train")(train)
 app.command("compare")(compare)
 app.command("serve")(serve)
 app.command("token")(token)
+app.command("assess")(assess)
+app.command("promote")(promote)
+app.command("review")(review)
+app.command("schedule")(schedule)
 
 DEMO_CITIZENS = 20_000
 

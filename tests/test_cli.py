@@ -24,12 +24,14 @@ def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 def test_help_lists_the_commands(isolated_home: Path) -> None:
     result = run("--help", home=isolated_home)
     assert result.returncode == 0
-    for command in ("data", "taxonomy", "demo", "train", "compare"):
+    for command in ("data", "taxonomy", "demo", "train", "compare", "serve", "token", "assess", "promote", "review",
+                    "schedule"):
         assert command in result.stdout
 
 
 @pytest.mark.parametrize("command", [["data", "generate"], ["data", "check"], ["taxonomy", "info"], ["demo"], ["train"],
-                                     ["compare"]])
+                                     ["compare"], ["serve"], ["token"], ["assess"], ["promote"], ["review"],
+                                     ["schedule"]])
 def test_every_command_has_help(command: list[str], isolated_home: Path) -> None:
     result = run(*command, "--help", home=isolated_home)
     assert result.returncode == 0 and "Usage" in result.stdout
