@@ -17,7 +17,7 @@ from assessments.ranking_metrics import positions_in_list
 from features.citizens import QueryContext
 from models.ranker import ScoringModel
 from models.resources import KindResources
-from models.retrieval import DEFAULT_CANDIDATES, iter_candidates
+from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, top_per_query
 from models.suggest import RankedLists
 
 
@@ -73,10 +73,7 @@ def rank_candidates(*, resources: KindResources, model: ScoringModel, context: Q
         frame = resources.featurizer.transform(context, candidates.query_rows, candidates.item_positions,
                                                block=(start, block))
         score = model.predict(frame)
-        order = np.lexsort((-score, candidates.query_rows))
-        ranked_rows = candidates.query_rows[order]
-        first = np.searchsorted(ranked_rows, ranked_rows, side="left")
-        keep = order[(np.arange(len(order)) - first) < depth]
+        keep = top_per_query(candidates.query_rows, score, depth)
         rows.append(candidates.query_rows[keep])
         items.append(candidates.item_positions[keep])
         scores.append(score[keep])

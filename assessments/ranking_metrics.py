@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.metrics import group_bounds, per_query_metrics
+
 K = 10
 
 
@@ -26,9 +28,7 @@ def position_weights(k: int) -> np.ndarray:
 
 def query_bounds(query_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and stop of each run of equal query ids (rows must be grouped by query)."""
-    query_rows = np.asarray(query_rows)
-    starts = np.flatnonzero(np.r_[True, query_rows[1:] != query_rows[:-1]]) if len(query_rows) else np.zeros(0, int)
-    return starts, np.r_[starts[1:], len(query_rows)].astype(np.int64)
+    return group_bounds(query_rows)
 
 
 def positions_in_list(query_rows: np.ndarray) -> np.ndarray:
@@ -42,26 +42,10 @@ def ndcg_recall_per_query(*, labels: np.ndarray, scores: np.ndarray, query_rows:
                           seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per query with a relevant item: (query id, NDCG@k, recall@k) of the order given by ``scores``.
 
-    Ties in ``scores`` are broken by a seeded random order, never by the logged order.
+    The same computation as the models' evaluation (ties broken by a seeded random order).
     """
-    labels = np.asarray(labels, dtype=np.float64)
-    scores = np.asarray(scores, dtype=np.float64)
-    query_rows = np.asarray(query_rows)
-    tie_break = np.random.default_rng(seed).random(len(labels))
-    discounts = position_weights(k)
-    ids, ndcg, recall = [], [], []
-    for start, stop in zip(*query_bounds(query_rows), strict=True):
-        own = labels[start:stop]
-        relevant = own > 0
-        if not relevant.any():
-            continue
-        ranked = own[np.lexsort((tie_break[start:stop], -scores[start:stop]))]
-        top = min(k, len(ranked))
-        ideal = np.sort(own)[::-1][:top]
-        ndcg.append(float((2.0 ** ranked[:top] - 1.0) @ discounts[:top] / ((2.0 ** ideal - 1.0) @ discounts[:top])))
-        recall.append(float((ranked[:top] > 0).sum() / relevant.sum()))
-        ids.append(query_rows[start])
-    return np.asarray(ids), np.asarray(ndcg, dtype=np.float64), np.asarray(recall, dtype=np.float64)
+    ids, ndcg, recall, _ = per_query_metrics(labels=labels, scores=scores, groups=query_rows, k=k, seed=seed)
+    return ids, ndcg, recall
 
 
 def exposure_per_query(*, values: np.ndarray, query_rows: np.ndarray, n_queries: int) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from features._sparse import binary_csr
 from features.errors import LoopbaanError
 from features.population.occupations import EDUCATION_LEVELS
 from features.population.store import PopulationStore
@@ -143,13 +144,8 @@ def _query_rows(sorted_citizens: np.ndarray, citizen_ids: np.ndarray) -> tuple[n
 
 def _profile_as_of(index: _CareerIndex, *, citizen_ids, days, n_competencies: int) -> sparse.csr_matrix:
     query, rows = _query_rows(index.evidence_citizens, citizen_ids)
-    column = index.evidence_columns[rows]
-    keep = (index.evidence_days[rows] <= days[query]) & (column >= 0)
-    matrix = sparse.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (query[keep], column[keep])),
-                               shape=(len(citizen_ids), n_competencies))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    return matrix
+    dated = index.evidence_days[rows] <= days[query]
+    return binary_csr(query[dated], index.evidence_columns[rows][dated], (len(citizen_ids), n_competencies))
 
 
 def _work_as_of(index: _CareerIndex, *, taxonomy, citizen_ids, days):
@@ -206,10 +202,7 @@ def profile_contexts(*, taxonomy: Taxonomy, held: list[np.ndarray], target_occup
     lengths = np.array([len(columns) for columns in held], dtype=np.int64)
     rows = np.repeat(np.arange(len(held)), lengths)
     columns = np.concatenate(held) if len(held) else np.zeros(0, dtype=np.int64)
-    profile = sparse.csr_matrix((np.ones(len(columns), dtype=np.float32), (rows, columns)),
-                                shape=(len(held), len(taxonomy.competencies)))
-    profile.sum_duplicates()
-    profile.data[:] = 1.0
+    profile = binary_csr(rows, columns, (len(held), len(taxonomy.competencies)))
     queries = pd.DataFrame({"citizen_id": np.full(len(held), -1, dtype=np.int64),
                             "as_of": np.full(len(held), np.datetime64(as_of, "D")),
                             **{name: np.full(len(held), np.nan) for name in _CIRCUMSTANCES}})

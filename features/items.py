@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from features._sparse import binary_csr
 from features.errors import LoopbaanError
 from features.population.occupations import EDUCATION_LEVELS
 from features.population.store import PopulationStore
@@ -43,12 +44,7 @@ class ItemCatalogue:
 def _links_matrix(links: pd.DataFrame, id_column: str, ids: np.ndarray, taxonomy: Taxonomy) -> sparse.csr_matrix:
     rows = pd.Index(ids).get_indexer(links[id_column])
     cols = taxonomy.competency_index.get_indexer(links["competency_uri"])
-    keep = (rows >= 0) & (cols >= 0)
-    matrix = sparse.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (rows[keep], cols[keep])),
-                               shape=(len(ids), len(taxonomy.competencies)))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    return matrix
+    return binary_csr(rows, cols, (len(ids), len(taxonomy.competencies)))
 
 
 def _occupation_education(taxonomy: Taxonomy) -> np.ndarray:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from features._sparse import binary_csr
 from features.taxonomy import Taxonomy
 
 EVIDENCE_SOURCES = ("work", "diploma", "training", "assessment", "self-declared")
@@ -118,9 +119,4 @@ def profile_matrix(*, profiles: pd.DataFrame, citizen_ids: np.ndarray, taxonomy:
     """Citizens × competencies, 1 where the citizen holds the competency (any evidence)."""
     rows = pd.Index(citizen_ids).get_indexer(profiles["citizen_id"])
     cols = taxonomy.competency_index.get_indexer(profiles["competency_uri"].astype(str))
-    keep = (rows >= 0) & (cols >= 0)
-    matrix = sparse.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (rows[keep], cols[keep])),
-                               shape=(len(citizen_ids), len(taxonomy.competencies)))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    return matrix
+    return binary_csr(rows, cols, (len(citizen_ids), len(taxonomy.competencies)))

@@ -11,32 +11,28 @@ import numpy as np
 K = 10
 
 
-def _group_bounds(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def group_bounds(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and stop of each run of equal group ids (rows must be grouped)."""
     groups = np.asarray(groups)
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    return starts, np.r_[starts[1:], len(groups)]
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]) if len(groups) else np.zeros(0, np.int64)
+    return starts, np.r_[starts[1:], len(groups)].astype(np.int64)
 
 
-def _ranked_labels(labels: np.ndarray, scores: np.ndarray, start: int, stop: int, tie_break: np.ndarray) -> np.ndarray:
-    order = np.lexsort((tie_break[start:stop], -scores[start:stop]))
-    return labels[start:stop][order]
-
-
-def ranking_metrics(*, labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, k: int = K,
-                    seed: int = 0) -> dict[str, float]:
-    """Mean NDCG@k (gain 2^label - 1), recall@k and average precision over groups with a relevant item."""
+def per_query_metrics(*, labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, k: int = K,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per group with a relevant item: (group id, NDCG@k with gain 2^label - 1, recall@k, average precision)."""
     labels = np.asarray(labels, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
+    groups = np.asarray(groups)
     tie_break = np.random.default_rng(seed).random(len(labels))
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ndcg, recall, average_precision = [], [], []
-    for start, stop in zip(*_group_bounds(groups), strict=True):
+    ids, ndcg, recall, average_precision = [], [], [], []
+    for start, stop in zip(*group_bounds(groups), strict=True):
         group_labels = labels[start:stop]
         relevant = group_labels > 0
         if not relevant.any():
             continue
-        ranked = _ranked_labels(labels, scores, start, stop, tie_break)
+        ranked = group_labels[np.lexsort((tie_break[start:stop], -scores[start:stop]))]
         gains = 2.0 ** ranked[:k] - 1.0
         ideal = 2.0 ** np.sort(group_labels)[::-1][:k] - 1.0
         ndcg.append(float(gains @ discounts[:len(gains)] / (ideal @ discounts[:len(ideal)])))
@@ -44,7 +40,16 @@ def ranking_metrics(*, labels: np.ndarray, scores: np.ndarray, groups: np.ndarra
         recall.append(float(hits[:k].sum() / relevant.sum()))
         precision_at_hit = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1.0)
         average_precision.append(float(precision_at_hit.mean()))
-    if not ndcg:
+        ids.append(groups[start])
+    return (np.asarray(ids), np.asarray(ndcg, dtype=np.float64), np.asarray(recall, dtype=np.float64),
+            np.asarray(average_precision, dtype=np.float64))
+
+
+def ranking_metrics(*, labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, k: int = K,
+                    seed: int = 0) -> dict[str, float]:
+    """Mean NDCG@k (gain 2^label - 1), recall@k and average precision over groups with a relevant item."""
+    _, ndcg, recall, average_precision = per_query_metrics(labels=labels, scores=scores, groups=groups, k=k, seed=seed)
+    if not len(ndcg):
         return {f"ndcg_at_{k}": float("nan"), f"recall_at_{k}": float("nan"), "map": float("nan"), "groups": 0}
     return {f"ndcg_at_{k}": float(np.mean(ndcg)), f"recall_at_{k}": float(np.mean(recall)),
             "map": float(np.mean(average_precision)), "groups": len(ndcg)}

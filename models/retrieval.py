@@ -81,6 +81,14 @@ def iter_candidates(space: MatchSpace, context: QueryContext, *, top_n: int = DE
         yield start, stop, block, Candidates(query_rows=rows, item_positions=items, retrieval_scores=scores)
 
 
+def top_per_query(query_rows: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best-scored rows of every query, grouped by query, best first."""
+    order = np.lexsort((-scores, query_rows))
+    ranked_rows = query_rows[order]
+    first = np.searchsorted(ranked_rows, ranked_rows, side="left")
+    return order[(np.arange(len(order)) - first) < k]
+
+
 def retrieve(space: MatchSpace, context: QueryContext, *, top_n: int = DEFAULT_CANDIDATES) -> Candidates:
     """The ``top_n`` best items per query by retrieval score, grouped by query, best first."""
     parts = [candidates for *_, candidates in iter_candidates(space, context, top_n=top_n)]

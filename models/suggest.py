@@ -17,7 +17,7 @@ from features.feature_registry import BARRIER_FEATURES, sentence
 from models.gap import Gap
 from models.ranker import ScoringModel
 from models.resources import KindResources
-from models.retrieval import DEFAULT_CANDIDATES, iter_candidates
+from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, top_per_query
 
 _SUMMARY = {
     "nl": {"for": "Vooral: {reason}", "against": " Wat tegenwerkt: {reason}"},
@@ -103,10 +103,7 @@ class Suggester:
             frame = self.resources.featurizer.transform(context, candidates.query_rows, candidates.item_positions,
                                                         block=(start, block))
             score = self.model.predict(frame)
-            order = np.lexsort((-score, candidates.query_rows))
-            ranked_rows = candidates.query_rows[order]
-            first = np.searchsorted(ranked_rows, ranked_rows, side="left")
-            keep = order[(np.arange(len(order)) - first) < k]
+            keep = top_per_query(candidates.query_rows, score, k)
             rows.append(candidates.query_rows[keep])
             items.append(candidates.item_positions[keep])
             scores.append(score[keep])

@@ -139,6 +139,17 @@ class SuggestionEngine:
 
     # -- requests -------------------------------------------------------------------------------------------
 
+    def _admitted(self, request: schemas.ProfileQuery, endpoint: str, *, authorization: str | None,
+                  request_id: str) -> ServedKind:
+        """The served kind, once the caller may ask; a refusal is audited before it is raised."""
+        served = self._served(request.kind)
+        try:
+            self.authorise(request, authorization)
+        except RequestError as error:
+            self._audit(request_id, endpoint, request, served, items=0, personalised=False, status=error.status)
+            raise
+        return served
+
     def _served(self, kind: str) -> ServedKind:
         if kind not in self.kinds:
             raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, self.unavailable.get(kind, f"unknown kind {kind!r}"))
@@ -163,12 +174,7 @@ class SuggestionEngine:
     def suggestions(self, request: schemas.SuggestionRequest, *, authorization: str | None = None,
                     request_id: str | None = None) -> schemas.SuggestionResponse:
         request_id = request_id or uuid.uuid4().hex
-        served = self._served(request.kind)
-        try:
-            self.authorise(request, authorization)
-        except RequestError as error:
-            self._audit(request_id, "suggestions", request, served, items=0, personalised=False, status=error.status)
-            raise
+        served = self._admitted(request, "suggestions", authorization=authorization, request_id=request_id)
         notices = [FALLBACK_NOTICE[request.language]] if served.info.fallback else []
         matched = None
         if self.opted_out(request.citizen_id):
@@ -206,12 +212,7 @@ class SuggestionEngine:
                 request_id: str | None = None) -> schemas.CompareResponse:
         """Why is A above B: the per-feature difference of the two items' contributions."""
         request_id = request_id or uuid.uuid4().hex
-        served = self._served(request.kind)
-        try:
-            self.authorise(request, authorization)
-        except RequestError as error:
-            self._audit(request_id, "compare", request, served, items=0, personalised=False, status=error.status)
-            raise
+        served = self._admitted(request, "compare", authorization=authorization, request_id=request_id)
         if self.opted_out(request.citizen_id):
             raise RequestError(HTTPStatus.CONFLICT, "this citizen opted out of AI suggestions, so there is no "
                                                     "personal ranking to explain")
