@@ -23,8 +23,21 @@ class KindChoice(str, Enum):
     all = "all"
 
 
-def _kinds(choice: KindChoice) -> tuple[str, ...]:
-    return KINDS if choice is KindChoice.all else (choice.value,)
+class TrainKindChoice(str, Enum):
+    jobs = "jobs"
+    trainings = "trainings"
+    careers = "careers"
+    all = "all"
+    encoder = "encoder"
+
+
+class EngineChoice(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+def _kinds(choice: KindChoice | TrainKindChoice) -> tuple[str, ...]:
+    return KINDS if choice.value == "all" else (choice.value,)
 
 
 def _mlflow_errors(action):
@@ -41,10 +54,17 @@ def _mlflow_errors(action):
 
 @user_errors
 def train(
-    kind: Annotated[KindChoice, typer.Option(help="Which ranker to train.")] = KindChoice.all,
+    kind: Annotated[TrainKindChoice, typer.Option(
+        help="Which ranker to train ('all' = the three rankers), or 'encoder' for the bilingual search encoder.")
+    ] = TrainKindChoice.all,
     data: Annotated[Path | None, typer.Option(help="Population folder (default: <home>/data/population).")] = None,
     param: Annotated[list[str] | None, typer.Option(
         "--param", help="LightGBM parameter as key=value, repeatable (e.g. --param learning_rate=0.1).")] = None,
+    engine: Annotated[EngineChoice, typer.Option(
+        help="'local' trains in this process; 'dask' trains with lightgbm.dask on a Dask cluster.")] = EngineChoice.local,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (tcp://host:8786); without it --engine dask starts a local cluster.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Encoder only: a short fine-tune for tests and trials.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train the rankers, evaluate them on held-out citizens against the baselines, and register each in MLflow.
@@ -62,11 +82,18 @@ def train(
     except ValueError as error:
         raise LoopbaanError(str(error)) from None
     settings = Settings()
+    if kind is TrainKindChoice.encoder:
+        _train_encoder(settings, engine=engine, quick=quick, quiet=quiet)
+        return
+    if quick:
+        raise LoopbaanError("--quick applies to --kind encoder only; the rankers have no quick setting.")
     store = PopulationStore(data or settings.population_dir)
+    engine_options = {} if engine is EngineChoice.local else {"engine": engine.value, "scheduler": scheduler}
     for name in _kinds(kind):
         try:
             result = _mlflow_errors(lambda name=name: train_kind(name, store=store, settings=settings, params=params,
-                                                                 progress=not quiet, echo=typer.echo))
+                                                                 progress=not quiet, echo=typer.echo,
+                                                                 **engine_options))
         except KeyboardInterrupt:
             typer.secho(f"interrupted while training {name}: its MLflow run, if started, is marked failed, and no "
                         "alias was moved; the kinds trained before it are registered.", err=True)
@@ -75,6 +102,18 @@ def train(
         typer.echo(f"{name}: done in {seconds:.1f} s")
     typer.echo(f"compare the versions with `loopbaan compare`; MLflow UI: mlflow ui --backend-store-uri "
                f"{settings.mlflow_tracking_uri}")
+
+
+def _train_encoder(settings: Settings, *, engine: EngineChoice, quick: bool, quiet: bool) -> None:
+    from models.encoder_training import train_encoder
+
+    if engine is not EngineChoice.local:
+        raise LoopbaanError("the encoder trains locally only; drop --engine dask for --kind encoder.")
+    try:
+        _mlflow_errors(lambda: train_encoder(settings=settings, quick=quick, progress=not quiet, echo=typer.echo))
+    except KeyboardInterrupt:
+        typer.secho("interrupted while training the encoder: its MLflow run, if started, is marked failed.", err=True)
+        raise typer.Exit(130) from None
 
 
 def _cell(value: float | None) -> str:
