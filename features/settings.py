@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         return self.home / "reports"
 
     @property
+    def batch_dir(self) -> Path:
+        """Nightly batch suggestions (``loopbaan batch suggest``), one folder per kind."""
+        return self.home / "batches"
+
+    @property
     def artifacts_dir(self) -> Path:
         return self.home / "mlartifacts"
 

@@ -11,6 +11,7 @@ import typer
 from features.settings import Settings
 from loopbaan_cli._errors import user_errors
 from loopbaan_cli.assessment_commands import assess, promote, review, schedule
+from loopbaan_cli.batch_commands import batch_app
 from loopbaan_cli.model_commands import compare, train
 from loopbaan_cli.service_commands import serve, token
 
@@ -27,6 +28,7 @@ taxonomy_app = typer.Typer(help="Inspect the competency taxonomy (ESCO) or impor
                            no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(taxonomy_app, name="taxonomy")
+app.add_typer(batch_app, name="batch")
 app.command("train")(train)
 app.command("compare")(compare)
 app.command("serve")(serve)

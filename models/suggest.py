@@ -8,6 +8,7 @@ stand in the way (commute, licence, language, hours, education), each with its e
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,88 @@ class Suggestion:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Suggestion:
+        """The inverse of :meth:`to_dict` (e.g. for a suggestion read back from JSON)."""
+        explanation = data["explanation"]
+        return cls(**{**data, "explanation": Explanation(
+            base_value=explanation["base_value"], summary=explanation["summary"],
+            contributions=[Contribution(**part) for part in explanation["contributions"]])})
+
+
+@dataclass(frozen=True)
+class SuggestionRecord:
+    """One suggestion in numbers only, no words: what a stored batch keeps (see :mod:`models.batch`).
+
+    :meth:`SuggestionLabels.render` turns it into the :class:`Suggestion` the live path gives, in either language.
+    """
+
+    rank: int
+    item: int  # catalogue position
+    values: dict[str, float]  # feature → value (NaN where unknown)
+    contributions: np.ndarray  # per feature in the model's order, then the base value
+    readiness: str
+    matched: np.ndarray  # competency columns
+    missing: np.ndarray
+    bridging: tuple[tuple[int, np.ndarray], ...] = ()  # (training position, competency columns it covers)
+
+
+@dataclass(frozen=True)
+class SuggestionLabels:
+    """The words a suggestion is rendered with: item ids and titles by catalogue position, competency ids and
+    labels by column, bridging trainings' ids, titles and hours by position, in nl and en."""
+
+    kind: str
+    feature_names: tuple[str, ...]
+    item_ids: np.ndarray
+    item_titles: dict[str, np.ndarray]
+    competency_uris: np.ndarray
+    competency_labels: dict[str, np.ndarray]
+    training_ids: np.ndarray
+    training_titles: dict[str, np.ndarray]
+    training_hours: np.ndarray
+
+    def render(self, record: SuggestionRecord, *, language: str, model: dict) -> Suggestion:
+        names = self.feature_names
+        values, contribution = record.values, record.contributions
+        contributions = [Contribution(feature=name, value=_finite(values[name]), contribution=float(effect),
+                                      sentence=sentence(name, values[name], language))
+                         for name, effect in zip(names, contribution[:-1], strict=True)]
+        contributions.sort(key=lambda part: -abs(part.contribution))
+        return Suggestion(
+            rank=record.rank, item_id=str(self.item_ids[record.item]),
+            title=str(self.item_titles[language][record.item]), kind=self.kind,
+            score=float(contribution.sum()), readiness=record.readiness,
+            matched_competencies=self.competencies(record.matched, language),
+            missing_competencies=self.competencies(record.missing, language),
+            bridging_trainings=[{"training_id": str(self.training_ids[position]),
+                                 "title": str(self.training_titles[language][position]),
+                                 "duration_hours": float(self.training_hours[position]),
+                                 "covers": self.competencies(covers, language)}
+                                for position, covers in record.bridging],
+            barriers=self._barriers(values, dict(zip(names, contribution[:-1], strict=True)), language),
+            explanation=Explanation(base_value=float(contribution[-1]), contributions=contributions,
+                                    summary=_summary(contributions, language)),
+            model=dict(model),
+        )
+
+    def competencies(self, columns: np.ndarray, language: str) -> list[dict]:
+        columns = np.asarray(columns, dtype=np.int64)
+        labels = self.competency_labels[language][columns]
+        return [{"id": str(uri), "label": str(label)} for uri, label in zip(self.competency_uris[columns], labels,
+                                                                             strict=True)]
+
+    @staticmethod
+    def _barriers(values: dict, effects: dict, language: str) -> list[dict]:
+        barriers = []
+        for barrier, names in BARRIER_FEATURES.items():
+            present = [name for name in names if name in effects]
+            if not present or not _BARRIER_ACTIVE[barrier](values):
+                continue
+            barriers.append({"barrier": barrier, "detail": sentence(present[0], values[present[0]], language),
+                             "effect": float(sum(effects[name] for name in present))})
+        return barriers
 
 
 @dataclass(frozen=True)
@@ -137,56 +220,34 @@ class Suggester:
                                                language=language))
         return lists
 
-    def _suggestion(self, context, row, item, values, contribution, *, rank, language) -> Suggestion:
+    @cached_property
+    def labels(self) -> SuggestionLabels:
         resources = self.resources
-        names = self.model.feature_names
-        contributions = [Contribution(feature=name, value=_finite(values[name]), contribution=float(effect),
-                                      sentence=sentence(name, values[name], language))
-                         for name, effect in zip(names, contribution[:-1], strict=True)]
-        contributions.sort(key=lambda part: -abs(part.contribution))
+        return SuggestionLabels(kind=resources.kind, feature_names=tuple(self.model.feature_names),
+                                item_ids=resources.catalogue.ids, item_titles=self._titles,
+                                competency_uris=self._competency_uris, competency_labels=self._competency_labels,
+                                training_ids=resources.trainings.ids, training_titles=self._training_titles,
+                                training_hours=self._training_hours)
+
+    def _suggestion(self, context, row, item, values, contribution, *, rank, language) -> Suggestion:
+        return self.labels.render(self.record(context, row, item, values, contribution, rank=rank),
+                                  language=language, model=self.model_info)
+
+    def record(self, context: QueryContext, row: int, item: int, values: dict, contribution: np.ndarray, *,
+               rank: int) -> SuggestionRecord:
+        """One ranked item in numbers: gap analysis and, per bridging training, the missing competencies it covers."""
         gap = self._gap(context, row, item, values)
-        return Suggestion(
-            rank=rank, item_id=str(resources.catalogue.ids[item]),
-            title=str(self._titles[language][item]), kind=resources.kind,
-            score=float(contribution.sum()), readiness=gap.readiness,
-            matched_competencies=self._competencies(gap.matched, language),
-            missing_competencies=self._competencies(gap.missing, language),
-            bridging_trainings=self._bridging(gap, language),
-            barriers=self._barriers(values, dict(zip(names, contribution[:-1], strict=True)), language),
-            explanation=Explanation(base_value=float(contribution[-1]), contributions=contributions,
-                                    summary=_summary(contributions, language)),
-            model=dict(self.model_info),
-        )
-
-    def _competencies(self, columns: np.ndarray, language: str) -> list[dict]:
-        columns = np.asarray(columns, dtype=np.int64)
-        labels = self._competency_labels[language][columns]
-        return [{"id": str(uri), "label": str(label)} for uri, label in zip(self._competency_uris[columns], labels,
-                                                                             strict=True)]
-
-    def _bridging(self, gap: Gap, language: str) -> list[dict]:
         trainings = self.resources.trainings
         missing = set(gap.missing.tolist())
-        out = []
+        bridging = []
         for position in gap.bridging:
             taught = trainings.essential.indices[trainings.essential.indptr[position]:trainings.essential.indptr[position + 1]]
             covers = [column for column in taught.tolist() if column in missing]
             missing -= set(covers)
-            out.append({"training_id": str(trainings.ids[position]),
-                        "title": str(self._training_titles[language][position]),
-                        "duration_hours": float(self._training_hours[position]),
-                        "covers": self._competencies(np.array(covers, dtype=np.int64), language)})
-        return out
-
-    def _barriers(self, values: dict, effects: dict, language: str) -> list[dict]:
-        barriers = []
-        for barrier, names in BARRIER_FEATURES.items():
-            present = [name for name in names if name in effects]
-            if not present or not _BARRIER_ACTIVE[barrier](values):
-                continue
-            barriers.append({"barrier": barrier, "detail": sentence(present[0], values[present[0]], language),
-                             "effect": float(sum(effects[name] for name in present))})
-        return barriers
+            bridging.append((int(position), np.array(covers, dtype=np.int64)))
+        return SuggestionRecord(rank=rank, item=item, values=values, contributions=contribution,
+                                readiness=gap.readiness, matched=gap.matched, missing=gap.missing,
+                                bridging=tuple(bridging))
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

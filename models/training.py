@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from features.errors import LoopbaanError
 from features.feature_registry import features_for
 from features.population.store import PopulationStore
 from features.settings import Settings
@@ -20,8 +23,14 @@ from models.ranker import ScoringModel, SuggestionRanker
 from models.resources import load_resources
 from models.suggest import Suggester
 
+if TYPE_CHECKING:
+    from models.distributed_training import DistributedSuggestionRanker
+
 PIP_REQUIREMENTS = ["lightgbm==4.7.0", "numpy==2.4.6", "pandas==3.1.1", "scikit-learn==1.9.1"]
 SHAP_SAMPLE = 2_000
+ENGINES = ("local", "dask")
+ERR_ENGINE = "unknown training engine {engine!r}: choose local or dask"
+ERR_SCHEDULER_NEEDS_DASK = "--scheduler needs --engine dask (the local engine trains in this process)"
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,44 @@ def _flat(prefix: str, metrics: dict) -> dict[str, float]:
 
 
 def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params: dict | None = None,
-               progress: bool = True, echo: Callable[[str], None] = lambda line: None) -> TrainingResult:
-    """Train, evaluate on held-out citizens, log to MLflow, register as ``loopbaan-<kind>`` with alias challenger."""
+               progress: bool = True, echo: Callable[[str], None] = lambda line: None, engine: str = "local",
+               scheduler: str | None = None) -> TrainingResult:
+    """Train, evaluate on held-out citizens, log to MLflow, register as ``loopbaan-<kind>`` with alias challenger.
+
+    ``engine="dask"`` trains with ``lightgbm.dask`` on the cluster at ``scheduler`` (a LocalCluster started here
+    without one; connected first, so a wrong address fails before the data is built); everything else — data,
+    evaluation, metrics, MLflow run, registration — is the same as local training.
+    """
+    if engine not in ENGINES:
+        raise LoopbaanError(ERR_ENGINE.format(engine=engine))
+    if scheduler and engine != "dask":
+        raise LoopbaanError(ERR_SCHEDULER_NEEDS_DASK)
+    if engine == "dask":
+        from models.distributed_training import dask_client
+
+        cluster = dask_client(scheduler)
+    else:
+        cluster = nullcontext()
+    with cluster as client:
+        return _train_kind(kind, store=store, settings=settings, params=params, progress=progress, echo=echo,
+                           client=client)
+
+
+def _fit(kind: str, data: RankingData, *, params: dict | None, seed: int, progress: bool,
+         client) -> SuggestionRanker | DistributedSuggestionRanker:
+    train, valid = data.sets["train"], data.sets["valid"]
+    if client is None:
+        ranker = SuggestionRanker(kind=kind, params=params, seed=seed)
+    else:
+        from models.distributed_training import DistributedSuggestionRanker
+
+        ranker = DistributedSuggestionRanker(kind=kind, client=client, params=params, seed=seed)
+    return ranker.fit(train.features, train.labels, group=train.group_sizes(), eval_X=valid.features,
+                      eval_y=valid.labels, eval_group=valid.group_sizes(), progress=progress)
+
+
+def _train_kind(kind: str, *, store: PopulationStore, settings: Settings, params: dict | None, progress: bool,
+                echo: Callable[[str], None], client) -> TrainingResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     resources = load_resources(kind, store=store, settings=settings)
@@ -51,11 +96,11 @@ def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params:
          f"{sizes['train'][0]:,} pairs, valid {sizes['valid'][1]:,}, test {sizes['test'][1]:,} held-out queries)")
 
     started = time.perf_counter()
-    train, valid = data.sets["train"], data.sets["valid"]
-    ranker = SuggestionRanker(kind=kind, params=params, seed=settings.seed).fit(
-        train.features, train.labels, group=train.group_sizes(), eval_X=valid.features, eval_y=valid.labels,
-        eval_group=valid.group_sizes(), progress=progress)
+    if client is not None:
+        echo(f"{kind}: training on {len(client.scheduler_info()['workers'])} Dask workers")
+    ranker = _fit(kind, data, params=params, seed=settings.seed, progress=progress, client=client)
     timings["fit_s"] = time.perf_counter() - started
+    engine = {"engine": "local"} if client is None else {"engine": "dask", "dask_workers": ranker.workers_}
     model = ScoringModel(kind=kind, booster=ranker.booster_)
 
     started = time.perf_counter()
@@ -78,7 +123,8 @@ def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params:
 
     started = time.perf_counter()
     run_id, version = _log_run(kind=kind, settings=settings, store=store, digest=store.digest(), data=data,
-                               ranker=ranker, model=model, metrics=metrics, baselines=baselines, timings=timings)
+                               ranker=ranker, model=model, metrics=metrics, baselines=baselines, timings=timings,
+                               engine=engine)
     timings["log_s"] = time.perf_counter() - started
     echo(f"{kind}: registered {tracking.registered_name(kind)} version {version} as '{tracking.CHALLENGER}' "
          f"(run {run_id})")
@@ -87,8 +133,8 @@ def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params:
 
 
 def _log_run(*, kind: str, settings: Settings, store: PopulationStore, digest: str, data: RankingData,
-             ranker: SuggestionRanker, model: ScoringModel, metrics: dict, baselines: dict,
-             timings: dict) -> tuple[str, str]:
+             ranker: SuggestionRanker | DistributedSuggestionRanker, model: ScoringModel, metrics: dict,
+             baselines: dict, timings: dict, engine: dict) -> tuple[str, str]:
     import matplotlib.pyplot as plt
     import mlflow
     import mlflow.lightgbm
@@ -107,7 +153,7 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, digest: s
                            "features": ",".join(columns), "train_queries": train.n_groups,
                            "valid_queries": valid.n_groups, "test_queries": data.sets["test"].n_groups,
                            "time_cutoff": str(data.time_cutoff), "career_candidates": CAREER_CANDIDATES,
-                           "best_iteration": ranker.best_iteration_})
+                           "best_iteration": ranker.best_iteration_, **engine})
         dataset = mlflow.data.from_pandas(train.features.head(10_000), name=f"{kind}-train",
                                           digest=digest[:32])
         mlflow.log_input(dataset, context="training")
