@@ -1,6 +1,6 @@
 """Deep candidate lists: retrieval, pair features and model scores, the best ``depth`` per query kept.
 
-The assessment needs more than the top 10 the service shows: the re-ranker (:mod:`assessments.rerank`)
+The assessment needs more than the top 10 the service shows: the re-ranker (:mod:`models.rerank`)
 chooses its top 10 out of the model's best ``depth`` candidates. Retrieval and features are those of the
 service (``models.retrieval``, ``features.pair_features``), so the top 10 here is what a citizen sees.
 """

@@ -38,12 +38,12 @@ from assessments.ranking_metrics import (
     position_weights,
     share_per_query,
 )
-from assessments.rerank import Reranker
 from features.citizens import QueryContext, contexts_from_store
 from features.population.occupations import build_occupation_model
 from models.datasets import RankingData
 from models.gap import READY_SHARE
 from models.ranker import ScoringModel
+from models.rerank import Reranker, item_quality
 from models.resources import KindResources
 
 VERY_GOOD_DUTCH = 3.0
@@ -123,13 +123,7 @@ def prepare(*, resources: KindResources, model: ScoringModel, data: RankingData,
     known = resources.catalogue.occupation >= 0
     female = np.where(known, occupation["female_share"].to_numpy()[np.maximum(resources.catalogue.occupation, 0)],
                       np.nan)
-    if kind == "jobs":
-        quality = resources.catalogue.attributes["quality"].to_numpy(dtype=np.float64)
-    elif kind == "careers":
-        quality = np.where(known, occupation["quality"].to_numpy()[np.maximum(resources.catalogue.occupation, 0)],
-                           np.nan)
-    else:
-        quality = np.full(len(resources.catalogue), np.nan)
+    quality = item_quality(resources, occupation)
     outcome = fit_outcome_models(data=data, sensitive=people, item_female_share=female,
                                  good_quantile=policy.good_opportunity_quantile, seed=seed)
 
@@ -196,10 +190,11 @@ def ready_flags(kind: str, resources: KindResources, features: pd.DataFrame, ite
     return (n_essential == 0) | (features["essential_coverage"].to_numpy() >= READY_SHARE)
 
 
-def _top(prepared: Prepared, lists: CandidateLists, reranker: Reranker | None) -> CandidateLists:
+def shown_top(prepared: Prepared, lists: CandidateLists, reranker: Reranker | None) -> CandidateLists:
     if reranker is None:
         return lists.top(K)
-    return reranker.apply(lists, k=K, item_quality=prepared.item_quality)
+    return lists.take(reranker.select(query_rows=lists.query_rows, scores=lists.scores, features=lists.features,
+                                      item_positions=lists.item_positions, k=K, item_quality=prepared.item_quality))
 
 
 def _good(prepared: Prepared, lists: CandidateLists) -> np.ndarray:
@@ -224,7 +219,7 @@ def collect(prepared: Prepared, *, reranker: Reranker | None = None) -> Evidence
     """Per-citizen quantities of the (re-ranked) top 10; see :mod:`assessments.metric_catalogue`."""
     kind, resources = prepared.kind, prepared.resources
     deep, n = prepared.deep, prepared.deep.n_queries
-    top = _top(prepared, deep, reranker)
+    top = shown_top(prepared, deep, reranker)
     rows = top.query_rows
     length = np.bincount(rows, minlength=n)
     metrics: dict[str, np.ndarray] = {}
@@ -266,7 +261,7 @@ def collect(prepared: Prepared, *, reranker: Reranker | None = None) -> Evidence
     for name, (altered_rows, altered_lists) in prepared.counterfactual.items():
         flip = np.full(n, np.nan)
         if len(altered_rows):
-            after = _top(prepared, altered_lists, reranker)
+            after = shown_top(prepared, altered_lists, reranker)
             before_mask = np.isin(rows, altered_rows)
             local = pd.Index(altered_rows).get_indexer(rows[before_mask])
             flip[altered_rows] = flip_rate_per_query(

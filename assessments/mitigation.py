@@ -6,7 +6,7 @@ booster (so ``models.tracking.load_model`` loads it and every SHAP explanation s
 parameters are the base run's plus ``mitigation.*``, with the complete re-ranker (method, strength, the
 good-opportunity criterion and, for jobs and trainings, the blind chance-of-success model) in the artifact
 ``mitigation/reranker.json`` and summarised in the version's ``mitigation.*`` tags. The assessment applies it
-through :func:`assessments.rerank.Reranker.apply`; the service applies the same pure function (it reads no
+through :meth:`models.rerank.Reranker.select`; the service applies the same pure function (it reads no
 sensitive attribute) to the model's best ``depth`` candidates.
 """
 
@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from assessments import registry
 from assessments.evidence import collect
 from assessments.policy import Policy
-from assessments.rerank import Reranker
 from assessments.run import AssessmentOutcome, evaluate_evidence, run_assessment
 from features.errors import LoopbaanError
 from features.settings import Settings
 from models import tracking
+from models.rerank import ARTIFACT as RERANKER_ARTIFACT
+from models.rerank import Reranker
 
 logger = logging.getLogger(__name__)
 ERR_ALREADY_MITIGATED = ("version {version} is already a mitigated version (of version {base}); mitigate the base "
@@ -122,7 +123,7 @@ def register_mitigated(*, base: AssessmentOutcome, reranker: Reranker, settings:
                            "mitigation.base_version": base.version, "mitigation.base_run_id": base_ref.run_id})
         mlflow.set_tags({"kind": kind, "synthetic_data": "true", "mitigated": "true",
                          "mitigation.base_version": base.version})
-        mlflow.log_dict(reranker.to_dict(), registry.RERANKER_ARTIFACT)
+        mlflow.log_dict(reranker.to_dict(), RERANKER_ARTIFACT)
         info = mlflow.lightgbm.log_model(model.booster, name="model",
                                          signature=infer_signature(example, model.predict(example)),
                                          input_example=example, pip_requirements=PIP_REQUIREMENTS,

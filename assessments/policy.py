@@ -90,7 +90,7 @@ class Check(_Strict):
 
 
 class Mitigation(_Strict):
-    """The post-processing re-ranker tried by ``loopbaan assess --mitigate`` (see assessments/rerank.py)."""
+    """The post-processing re-ranker tried by ``loopbaan assess --mitigate`` (see models/rerank.py)."""
 
     method: Literal["fair_top_k"] = "fair_top_k"
     depth: int = Field(50, ge=10, le=200, description="candidates the re-ranker may choose from per citizen")

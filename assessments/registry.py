@@ -8,26 +8,22 @@ version also carries ``mitigation.*`` tags and the artifact ``mitigation/reranke
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from assessments.metric_catalogue import KINDS
-from assessments.rerank import Reranker
 from features.errors import LoopbaanError
 from features.settings import Settings
 from models import tracking
 from models.ranker import ScoringModel
+from models.rerank import Reranker
 
 ERR_UNKNOWN_KIND = "unknown kind {kind!r}: choose jobs, trainings or careers"
 ERR_NO_VERSIONS = "{name} has no registered version; train one with `loopbaan train --kind {kind}`"
 ERR_UNKNOWN_VERSION = "{name} has no version {version}; registered versions: {known}"
 ERR_UNKNOWN_ALIAS = "no version of {name} holds the alias '{alias}'; aliases in use: {known}"
 ERR_BOTH = "give either --version or --alias, not both"
-RERANKER_ARTIFACT = "mitigation/reranker.json"
 TAG_ID, TAG_PASSED, TAG_AT = "fairness.assessment_id", "fairness.passed", "fairness.assessed_at"
 TAG_POLICY, TAG_FAILED = "fairness.policy_version", "fairness.failed_checks"
 _METRIC_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
@@ -44,7 +40,7 @@ class VersionRef:
 
     @property
     def mitigated(self) -> bool:
-        return "mitigation.method" in self.tags
+        return tracking.is_mitigated(self.tags)
 
 
 def check_kind(kind: str) -> str:
@@ -103,20 +99,7 @@ def load_booster(ref: VersionRef, settings: Settings) -> ScoringModel:
 
 def load_reranker(client, ref: VersionRef) -> Reranker | None:
     """The re-ranker a mitigated version carries (None for a plain version)."""
-    if not ref.mitigated:
-        return None
-    switch = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    before = os.environ.get(switch)
-    os.environ[switch] = "false"  # one small file: no progress bar on the user's terminal
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            path = client.download_artifacts(ref.run_id, RERANKER_ARTIFACT, scratch)
-            return Reranker.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    finally:
-        if before is None:
-            os.environ.pop(switch, None)
-        else:
-            os.environ[switch] = before
+    return tracking.load_reranker(client, ref.run_id) if ref.mitigated else None
 
 
 def run_params(client, ref: VersionRef) -> dict[str, str]:

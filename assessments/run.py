@@ -19,11 +19,11 @@ from assessments.evidence import Evidence, Prepared, collect, prepare
 from assessments.gate import INCONCLUSIVE, decide, evaluate
 from assessments.policy import Policy
 from assessments.report import render_report
-from assessments.rerank import Reranker
 from features.population.store import PopulationStore
 from features.settings import Settings
 from models import tracking
 from models.datasets import build_ranking_data
+from models.rerank import Reranker
 from models.resources import load_resources
 from models.suggest import Suggester
 
@@ -60,7 +60,8 @@ def evaluate_evidence(evidence: Evidence, *, policy: Policy, kind: str, seed: in
     return results, [check.to_dict() for check in checks], passed, failed
 
 
-def _explanations(prepared: Prepared, evidence: Evidence, ref: registry.VersionRef) -> dict:
+def _explanations(prepared: Prepared, evidence: Evidence, ref: registry.VersionRef,
+                  reranker: Reranker | None) -> dict:
     """Additivity of every explanation of the shown top 10s (up to EXPLANATION_ROWS) and two samples as a
     citizen sees them (no citizen id, nothing that identifies the person)."""
     model = prepared.model
@@ -74,7 +75,7 @@ def _explanations(prepared: Prepared, evidence: Evidence, ref: registry.VersionR
     samples = []
     if len(prepared.context):
         suggester = Suggester(resources=prepared.resources, model=model,
-                              model_info={"name": ref.name, "version": ref.version})
+                              model_info={"name": ref.name, "version": ref.version}, reranker=reranker)
         picks = np.arange(min(SAMPLE_EXPLANATIONS, len(prepared.context)))
         for language in ("nl", "en"):
             for suggestions in suggester.suggest(prepared.context.take(picks), k=3, language=language):
@@ -177,7 +178,7 @@ def run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path 
             "records": prepared.outcome.records, "success_rate": prepared.outcome.success_rate,
             "sensitive_log_odds": prepared.outcome.coefficients()},
         "results": results, "checks": checks,
-        "explanations": _explanations(prepared, evidence, ref),
+        "explanations": _explanations(prepared, evidence, ref, reranker),
         "trend": _trend(settings, kind), "oversight": _oversight(settings, client, kind, ref.version),
         "mitigation": mitigation,
     }

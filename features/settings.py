@@ -72,5 +72,9 @@ class Settings(BaseSettings):
         return self.home / "audit" / "audit.jsonl"
 
     @property
+    def consent_log(self) -> Path:
+        return self.home / "consent" / "choices.jsonl"
+
+    @property
     def mlflow_tracking_uri(self) -> str:
         return self.tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').as_posix()}"

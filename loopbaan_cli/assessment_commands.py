@@ -206,10 +206,11 @@ def schedule(
     from assessments.recurring import recurring_assessment, run_schedule
 
     settings = Settings()
-    rules = load_policy(policy)
+    load_policy(policy)  # a malformed policy stops the schedule before its first run
     kinds = (kind.value,) if kind else ("jobs", "trainings", "careers")
 
     def job() -> None:
+        rules = load_policy(policy)  # each run judges under the policy in force then (the board may change it)
         _mlflow_errors(lambda: recurring_assessment(settings=settings, policy=rules, data=data, kinds=kinds,
                                                     echo=typer.echo))
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from features.errors import LoopbaanError
 from features.settings import Settings
 from loopbaan_cli._errors import user_errors
 from loopbaan_cli.assessment_commands import assess, promote, review, schedule
@@ -117,36 +120,76 @@ def taxonomy_info(
         typer.echo(ATTRIBUTION)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 @app.command("demo")
 @user_errors
 def demo(
     citizens: Annotated[int, typer.Option(min=50, help="Population size when one must be generated.")] = DEMO_CITIZENS,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 42,
+    host: Annotated[str, typer.Option(help="Interface the service listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the service and the site.")] = 3000,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the service and the site at the end.")] = True,
+    token_hours: Annotated[float, typer.Option(min=0.1, max=720, help="Hours the demo citizen's token is valid.")] = 24.0,
 ) -> None:
-    """Run the main job on the embedded defaults: the population, then the three rankers (both reused when present)."""
-    from features.population import PopulationConfig, PopulationStore, generate_to
-    from models import tracking
-    from models.training import train_kind
+    """Run the main job on the embedded defaults, end to end, and open the citizen's site.
+
+    Generates the synthetic population, trains the three rankers (MLflow), assesses each challenger with the
+    fairness gate (trying the fairness re-ranker when it fails), records a DEMO approval where the gate passed
+    (marked as automatic, never as a board decision), promotes, writes the reports, starts the service with the
+    site "Mijn loopbaan", and prints where to look. Every stage reuses what an earlier run finished. Ctrl-C stops.
+    """
+    from assessments.policy import load_policy
+    from loopbaan_cli import demo as steps
+    from serving.auth import mint_token
+    from serving.keys import service_key
 
     settings = Settings()
-    folder = settings.population_dir
-    if (folder / "manifest.json").is_file():
-        store = PopulationStore(folder)
-        store.check()
-        typer.echo(f"population: reusing {folder} ({store.manifest['config']['citizens']:,} citizens)")
-    else:
-        typer.echo(f"population: generating {citizens:,} citizens (seed {seed}) into {folder}")
-        generate_to(PopulationConfig(citizens=citizens, seed=seed), out=folder)
-        store = PopulationStore(folder)
-    typer.echo(f"data sheet: {folder / 'datasheet.md'}")
-    client = tracking.configure(settings)
-    digest = store.digest()
-    for kind in ("jobs", "trainings", "careers"):
-        current = [version for version in tracking.model_versions(client, kind)
-                   if version["tags"].get("dataset_digest") == digest]
-        if current:
-            typer.echo(f"{kind}: reusing loopbaan-{kind} version {current[0]['version']} (trained on this population)")
-            continue
-        train_kind(kind, store=store, settings=settings, echo=typer.echo)
-    typer.echo(f"models: `loopbaan compare`; MLflow UI: mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
-    typer.echo("next: the service, the fairness gate and the site arrive with their issues.")
+    started = time.perf_counter()
+    current = "population"
+    try:
+        store = steps.population(settings, citizens=citizens, seed=seed)
+        current = "train"
+        versions = steps.rankers(settings, store)
+        current = "gate"
+        policy = load_policy()
+        gates = [steps.gate(settings, kind=kind, version=versions[kind], policy=policy,
+                            population_dir=store.folder) for kind in steps.KINDS]
+    except KeyboardInterrupt:
+        typer.secho(f"\ninterrupted during {current}: the stages before it are kept and the next `loopbaan demo` "
+                    "reuses them (an interrupted training run is marked failed in MLflow).", err=True)
+        raise typer.Exit(130) from None
+    refused = [result.kind for result in gates if not result.passed]
+    citizen = steps.demo_citizen(store)
+    token = mint_token(citizen_id=citizen, key=service_key(settings), ttl_s=round(token_hours * 3600))
+    typer.echo(f"\nready in {time.perf_counter() - started:.0f} s. Where to look:")
+    typer.echo(f"  MLflow UI (data scientists):  mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
+    for result in gates:
+        typer.echo(f"  fairness report, {result.kind:9s}: {result.report}")
+    typer.echo(f"  board reviews and promotions: {settings.home / 'governance'}")
+    typer.echo(f"  demo citizen {citizen}, token (valid {token_hours:g} h): {token}")
+    if not serve:
+        typer.echo(f"  start the service and the site with `loopbaan serve --port {port}`, then open "
+                   f"http://{host}:{port}/site/#token={token}")
+        return
+    if refused:
+        typer.echo(f"  no champion for {', '.join(refused)}: a real deployment serves nothing there; this demo site "
+                   "shows the challenger, marked as not approved on every list")
+    try:
+        process, log = steps.start_service(settings, host=host, port=port, allow_challenger=bool(refused))
+    except KeyboardInterrupt:
+        typer.secho("\ninterrupted while the service started; nothing else to stop.", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(f"  the site \"Mijn loopbaan\":      http://{host}:{port}/site/#token={token}")
+    typer.echo(f"  API documentation:            http://{host}:{port}/docs")
+    typer.echo("Ctrl-C stops the service.")
+    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` stops the service as cleanly as Ctrl-C
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        steps.stop_service(process)
+        typer.echo("\nservice stopped.")
+        return
+    raise LoopbaanError(f"the service stopped by itself (exit code {code}); its log: {log}")

@@ -17,6 +17,7 @@ from features.citizens import QueryContext
 from features.feature_registry import BARRIER_FEATURES, sentence
 from models.gap import Gap
 from models.ranker import ScoringModel
+from models.rerank import Reranker, item_quality
 from models.resources import KindResources
 from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, top_per_query
 
@@ -167,10 +168,14 @@ def _finite(value: float) -> float | None:
 class Suggester:
     """Suggestions of one kind, from one trained model."""
 
-    def __init__(self, *, resources: KindResources, model: ScoringModel, model_info: dict | None = None) -> None:
+    def __init__(self, *, resources: KindResources, model: ScoringModel, model_info: dict | None = None,
+                 reranker: Reranker | None = None) -> None:
         self.resources = resources
         self.model = model
         self.model_info = model_info or {}
+        self.reranker = reranker
+        self._item_quality = item_quality(resources) if reranker is not None and reranker.criterion == "quality" \
+            else None
         taxonomy = resources.taxonomy
         self._competency_uris = taxonomy.competencies["uri"].to_numpy()
         self._competency_labels = {language: taxonomy.competency_labels(language).to_numpy() for language in ("nl", "en")}
@@ -180,20 +185,26 @@ class Suggester:
         self._training_hours = resources.trainings.attributes["duration_hours"].to_numpy(dtype=np.float64)
 
     def rank(self, context: QueryContext, *, k: int = 10, top_n: int = DEFAULT_CANDIDATES) -> RankedLists:
-        """The ``k`` best items per query, grouped by query, best first."""
+        """The ``k`` best items per query, grouped by query, best first (re-ranked when the model version says so)."""
+        depth = k if self.reranker is None else max(k, self.reranker.depth)
         rows, items, scores, features = [], [], [], []
-        for start, _, block, candidates in iter_candidates(self.resources.space, context, top_n=max(top_n, k)):
+        for start, _, block, candidates in iter_candidates(self.resources.space, context, top_n=max(top_n, depth)):
             frame = self.resources.featurizer.transform(context, candidates.query_rows, candidates.item_positions,
                                                         block=(start, block))
             score = self.model.predict(frame)
-            keep = top_per_query(candidates.query_rows, score, k)
+            keep = top_per_query(candidates.query_rows, score, depth)
             rows.append(candidates.query_rows[keep])
             items.append(candidates.item_positions[keep])
             scores.append(score[keep])
             features.append(frame.iloc[keep])
+        query_rows, item_positions, score = np.concatenate(rows), np.concatenate(items), np.concatenate(scores)
         frame = pd.concat(features, ignore_index=True)
-        return RankedLists(query_rows=np.concatenate(rows), item_positions=np.concatenate(items),
-                           scores=np.concatenate(scores), features=frame,
+        if self.reranker is not None:
+            keep = self.reranker.select(query_rows=query_rows, scores=score, features=frame,
+                                        item_positions=item_positions, k=k, item_quality=self._item_quality)
+            query_rows, item_positions, score = query_rows[keep], item_positions[keep], score[keep]
+            frame = frame.iloc[keep].reset_index(drop=True)
+        return RankedLists(query_rows=query_rows, item_positions=item_positions, scores=score, features=frame,
                            contributions=self.model.contributions(frame))
 
     def readiness(self, context: QueryContext, ranked: RankedLists) -> np.ndarray:

@@ -7,11 +7,17 @@ the promotion command of the fairness gate alone.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from features.errors import LoopbaanError
 from features.settings import Settings
 from models.ranker import ScoringModel
+from models.rerank import ARTIFACT as RERANKER_ARTIFACT
+from models.rerank import Reranker
 
 MODEL_PREFIX = "loopbaan-"
 CHALLENGER = "challenger"
@@ -62,14 +68,39 @@ class LoadedModel:
     version: str
     alias: str
     run_id: str
+    reranker: Reranker | None = None  # a mitigated version re-ranks the booster's candidates
 
     @property
     def info(self) -> dict:
-        return {"name": self.name, "version": self.version, "alias": self.alias, "run_id": self.run_id}
+        info = {"name": self.name, "version": self.version, "alias": self.alias, "run_id": self.run_id}
+        if self.reranker is not None:
+            info["reranked"] = self.reranker.describe()
+        return info
+
+
+def is_mitigated(tags: dict) -> bool:
+    """A mitigated version carries ``mitigation.*`` tags and its re-ranker as an artifact of its run."""
+    return "mitigation.method" in tags
+
+
+def load_reranker(client, run_id: str) -> Reranker:
+    """The re-ranker stored with a mitigated version's run."""
+    switch = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(switch)
+    os.environ[switch] = "false"  # one small file: no progress bar on the user's terminal
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = client.download_artifacts(run_id, RERANKER_ARTIFACT, scratch)
+            return Reranker.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    finally:
+        if before is None:
+            os.environ.pop(switch, None)
+        else:
+            os.environ[switch] = before
 
 
 def load_model(kind: str, *, alias: str, settings: Settings) -> LoadedModel:
-    """The booster of the version of ``loopbaan-<kind>`` that holds ``alias``."""
+    """The booster of the version of ``loopbaan-<kind>`` that holds ``alias``, with its re-ranker if mitigated."""
     import mlflow.lightgbm
     from mlflow.exceptions import MlflowException
 
@@ -80,8 +111,9 @@ def load_model(kind: str, *, alias: str, settings: Settings) -> LoadedModel:
     except MlflowException:
         raise LoopbaanError(ERR_NO_MODEL.format(name=name, alias=alias, kind=kind)) from None
     booster = mlflow.lightgbm.load_model(f"models:/{name}@{alias}")
+    reranker = load_reranker(client, version.run_id) if is_mitigated(dict(version.tags or {})) else None
     return LoadedModel(model=ScoringModel(kind=kind, booster=booster), name=name, version=str(version.version),
-                       alias=alias, run_id=version.run_id)
+                       alias=alias, run_id=version.run_id, reranker=reranker)
 
 
 def model_versions(client, kind: str) -> list[dict]:

@@ -6,14 +6,16 @@ benchmark calls the engine in-process for the latency floor.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from http import HTTPStatus
 
 import numpy as np
 import pandas as pd
 
+from features.career_data import CareerRecords
 from features.citizens import QueryContext, cold_start_context, contexts_from_store
 from features.errors import LoopbaanError
 from features.esco import load_esco
@@ -27,8 +29,10 @@ from models.suggest import Suggester, Suggestion
 from serving import schemas
 from serving.audit import AuditLog
 from serving.auth import TokenError, bearer_token, verify_token
+from serving.consent import ConsentStore
 from serving.keys import service_key
 
+logger = logging.getLogger(__name__)
 KINDS = ("jobs", "trainings", "careers")
 FAIRNESS_TAGS = ("fairness.assessment_id", "fairness.passed", "fairness.assessed_at", "fairness.policy_version",
                  "fairness.failed_checks")
@@ -36,6 +40,10 @@ FAIRNESS_TAGS = ("fairness.assessment_id", "fairness.passed", "fairness.assessed
 OPT_OUT_NOTICE = {
     "nl": "Je koos voor geen AI-suggesties: dit is een algemene lijst van veelgekozen aanbod, niet op jou afgestemd.",
     "en": "You opted out of AI suggestions: this is a general list of often chosen offers, not tailored to you.",
+}
+BATCH_MISSING_NOTICE = {
+    "nl": "Er is geen nachtelijke lijst voor jou van het huidige model; deze lijst is nu berekend.",
+    "en": "There is no nightly list for you from the current model; this list was computed now.",
 }
 FALLBACK_NOTICE = {
     "nl": "Er is nog geen goedgekeurd model (champion); je ziet de suggesties van de kandidaat (challenger).",
@@ -81,6 +89,8 @@ class SuggestionEngine:
         self.taxonomy = load_esco()
         citizens = self.store.table("citizens")
         self._opted_out = pd.Series(citizens["ai_opt_out"].to_numpy(), index=citizens["citizen_id"].to_numpy())
+        self.consent = ConsentStore(self.settings.consent_log, key=self.key)
+        self.careers = CareerRecords.of(store=self.store, taxonomy=self.taxonomy)
         self.kinds: dict[str, ServedKind] = {}
         self.unavailable: dict[str, str] = {}
         self._load_models()
@@ -101,10 +111,11 @@ class SuggestionEngine:
                 self.unavailable[kind] = str(error)
                 continue
             resources = load_resources(kind, store=self.store, settings=self.settings, taxonomy=self.taxonomy)
-            info = schemas.ModelInfo(name=loaded.name, version=loaded.version, alias=loaded.alias, fallback=fallback)
+            info = schemas.ModelInfo(name=loaded.name, version=loaded.version, alias=loaded.alias, fallback=fallback,
+                                     reranked=loaded.reranker.describe() if loaded.reranker else None)
             self.kinds[kind] = ServedKind(
                 resources=resources, suggester=Suggester(resources=resources, model=loaded.model,
-                                                         model_info=info.model_dump()),
+                                                         model_info=info.model_dump(), reranker=loaded.reranker),
                 info=info, popularity=outcome_popularity(store=self.store, catalogue=resources.catalogue),
                 fairness=self._fairness_tags(client, loaded.name, loaded.version))
         if not self.kinds:
@@ -126,14 +137,18 @@ class SuggestionEngine:
 
     # -- access ---------------------------------------------------------------------------------------------
 
+    def token_holder(self, authorization: str | None) -> int:
+        """The citizen whose valid token this is."""
+        try:
+            return verify_token(bearer_token(authorization), key=self.key)
+        except TokenError as error:
+            raise RequestError(HTTPStatus.UNAUTHORIZED, str(error)) from None
+
     def authorise(self, request: schemas.ProfileQuery, authorization: str | None) -> None:
         """Citizen requests need that citizen's token; anonymous profiles need none."""
         if request.citizen_id is None:
             return
-        try:
-            holder = verify_token(bearer_token(authorization), key=self.key)
-        except TokenError as error:
-            raise RequestError(HTTPStatus.UNAUTHORIZED, str(error)) from None
+        holder = self.token_holder(authorization)
         if holder != request.citizen_id:
             raise RequestError(HTTPStatus.FORBIDDEN, "this token may read only its own citizen's suggestions")
 
@@ -169,14 +184,55 @@ class SuggestionEngine:
             raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
 
     def opted_out(self, citizen_id: int | None) -> bool:
-        return citizen_id is not None and bool(self._opted_out.get(citizen_id, False))
+        """The citizen's own choice on the site, else the population's recorded default."""
+        if citizen_id is None:
+            return False
+        chosen = self.consent.choice(citizen_id)
+        return bool(self._opted_out.get(citizen_id, False)) if chosen is None else chosen
+
+    # -- the citizen's own page -------------------------------------------------------------------------------
+
+    def career_data(self, *, authorization: str | None, language: str = "nl",
+                    request_id: str | None = None) -> schemas.CareerDataResponse:
+        """The token holder's career data ("loopbaandata"), their AI choice, and which models are served."""
+        citizen_id = self._own_citizen(authorization, "career_data", request_id)
+        try:
+            data = self.careers.citizen(citizen_id, as_of=self.as_of, language=language)
+        except LoopbaanError as error:
+            raise RequestError(HTTPStatus.NOT_FOUND, str(error)) from None
+        self.audit.record(request_id=request_id or uuid.uuid4().hex, endpoint="career_data", kind=None,
+                          citizen_id=citizen_id, models={}, items=len(data.competencies), personalised=True,
+                          status=int(HTTPStatus.OK))
+        return schemas.CareerDataResponse(
+            citizen_id=citizen_id, as_of=self.as_of.isoformat(), language=language,
+            opted_out=self.opted_out(citizen_id), circumstances=data.circumstances, work=data.work,
+            diplomas=data.diplomas, trainings=data.trainings, competencies=data.competencies)
+
+    def set_opt_out(self, *, authorization: str | None, opted_out: bool,
+                    request_id: str | None = None) -> schemas.OptOutResponse:
+        """Record the token holder's choice: no AI suggestions (True) or personalised ones (False)."""
+        citizen_id = self._own_citizen(authorization, "opt_out", request_id)
+        if citizen_id not in self._opted_out.index:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"citizen {citizen_id} is not in the population")
+        self.consent.record(citizen_id, opted_out=opted_out)
+        self.audit.record(request_id=request_id or uuid.uuid4().hex, endpoint="opt_out", kind=None,
+                          citizen_id=citizen_id, models={}, items=0, personalised=False, status=int(HTTPStatus.OK))
+        return schemas.OptOutResponse(opted_out=self.opted_out(citizen_id))
+
+    def _own_citizen(self, authorization: str | None, endpoint: str, request_id: str | None) -> int:
+        try:
+            return self.token_holder(authorization)
+        except RequestError as error:
+            self.audit.record(request_id=request_id or uuid.uuid4().hex, endpoint=endpoint, kind=None,
+                              citizen_id=None, models={}, items=0, personalised=False, status=int(error.status))
+            raise
 
     def suggestions(self, request: schemas.SuggestionRequest, *, authorization: str | None = None,
                     request_id: str | None = None) -> schemas.SuggestionResponse:
         request_id = request_id or uuid.uuid4().hex
         served = self._admitted(request, "suggestions", authorization=authorization, request_id=request_id)
         notices = [FALLBACK_NOTICE[request.language]] if served.info.fallback else []
-        matched = None
+        matched = batch = None
         if self.opted_out(request.citizen_id):
             if request.citizen_id not in self._opted_out.index:
                 raise RequestError(HTTPStatus.NOT_FOUND, f"citizen {request.citizen_id} is not in the population")
@@ -184,15 +240,42 @@ class SuggestionEngine:
             notices.insert(0, OPT_OUT_NOTICE[request.language])
             personalised = False
         else:
-            context, matched = self._context(request)
-            [found] = served.suggester.suggest(context, k=request.k, language=request.language)
+            batch = self._precomputed(request, served) if request.precomputed else None
+            if batch is not None:
+                batch, found = batch
+            else:
+                if request.precomputed:
+                    notices.append(BATCH_MISSING_NOTICE[request.language])
+                context, matched = self._context(request)
+                [found] = served.suggester.suggest(context, k=request.k, language=request.language)
             items = [_suggestion_out(suggestion) for suggestion in found]
             personalised = True
         self._audit(request_id, "suggestions", request, served, items=len(items), personalised=personalised,
                     status=HTTPStatus.OK)
         return schemas.SuggestionResponse(
             request_id=request_id, kind=request.kind, language=request.language, personalised=personalised,
-            notice=" ".join(notices) or None, matched_occupation=matched, model=served.info, suggestions=items)
+            notice=" ".join(notices) or None, matched_occupation=matched, model=served.info, batch=batch,
+            suggestions=items)
+
+    def _precomputed(self, request: schemas.SuggestionRequest,
+                     served: ServedKind) -> tuple[schemas.BatchRef, list[Suggestion]] | None:
+        """The citizen's list from the newest complete batch, if the served model version made it."""
+        from models.batch_store import precomputed_suggestions
+
+        try:
+            found = precomputed_suggestions(self.settings, request.kind, request.citizen_id,
+                                            language=request.language)
+        except (LoopbaanError, OSError) as error:  # an unreadable batch: the live list is always there
+            logger.warning("precomputed %s lists unreadable, computing live: %s", request.kind, error)
+            return None
+        if found is None:
+            return None
+        info, suggestions = found
+        if (info.model_name, info.model_version) != (served.info.name, served.info.version) or request.k > info.k:
+            return None
+        model = served.info.model_dump()
+        return (schemas.BatchRef(batch_id=info.batch_id, completed_at=info.completed_at, as_of=info.as_of),
+                [replace(suggestion, model=model) for suggestion in suggestions[:request.k]])
 
     def _popular(self, served: ServedKind, k: int, language: str) -> list[schemas.SuggestionOut]:
         """A non-personalised list: the catalogue's most chosen items; no personal data is used."""

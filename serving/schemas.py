@@ -39,6 +39,15 @@ class ProfileQuery(BaseModel):
 
 class SuggestionRequest(ProfileQuery):
     k: int = Field(default=10, ge=1, le=50, description="How many suggestions (1-50).")
+    precomputed: bool = Field(default=False, description=(
+        "Citizens only: answer from the newest complete nightly batch (`loopbaan batch suggest`) when it was made "
+        "by the served model version; otherwise the list is computed now and the notice says why."))
+
+    @model_validator(mode="after")
+    def _precomputed_for_citizens(self) -> SuggestionRequest:
+        if self.precomputed and self.citizen_id is None:
+            raise ValueError("precomputed lists exist for citizens only; drop precomputed for an anonymous profile")
+        return self
 
 
 class CompareRequest(ProfileQuery):
@@ -82,6 +91,9 @@ class ModelInfo(BaseModel):
     version: str
     alias: str
     fallback: bool = Field(description="True when the challenger is served because no champion exists.")
+    reranked: str | None = Field(None, description=(
+        "Set when the version is a mitigated one: how its fairness re-ranker reorders the model's candidates "
+        "(scores and explanations stay the model's own)."))
 
 
 class SuggestionOut(BaseModel):
@@ -98,6 +110,14 @@ class SuggestionOut(BaseModel):
     explanation: Explanation
 
 
+class BatchRef(BaseModel):
+    """The nightly batch a precomputed list came from."""
+
+    batch_id: str
+    completed_at: str
+    as_of: str = Field(description="The reference date of the data the batch was computed on.")
+
+
 class SuggestionResponse(BaseModel):
     request_id: str
     kind: Kind
@@ -106,6 +126,7 @@ class SuggestionResponse(BaseModel):
     notice: str | None = None
     matched_occupation: str | None = Field(default=None, description="How a typed job title was read (URI).")
     model: ModelInfo
+    batch: BatchRef | None = Field(default=None, description="Set when the list comes from a nightly batch.")
     suggestions: list[SuggestionOut]
 
 
@@ -135,3 +156,40 @@ class CompareResponse(BaseModel):
     differences: list[FeatureDifference] = Field(description="Ordered by absolute difference; they sum to the "
                                                              "score difference.")
     summary: str
+
+
+class EvidenceOut(BaseModel):
+    source: str = Field(description="work | diploma | training | assessment | self-declared")
+    reference: str = Field(description="The occupation, diploma or training the competency came from.")
+    date: str | None
+    proficiency: int | None
+
+
+class HeldCompetency(BaseModel):
+    id: str
+    label: str
+    sources: list[EvidenceOut] = Field(description="Where the competency came from, newest first.")
+
+
+class CareerDataResponse(BaseModel):
+    """The citizen's own career data ("loopbaandata"), as the models see it on the reference date."""
+
+    citizen_id: int
+    as_of: str
+    language: Language
+    opted_out: bool = Field(description="True when the citizen chose not to receive AI suggestions.")
+    circumstances: dict
+    work: list[dict]
+    diplomas: list[dict]
+    trainings: list[dict]
+    competencies: list[HeldCompetency]
+
+
+class OptOutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    opted_out: bool = Field(description="True: no AI suggestions, only a general list; False: personalised ones.")
+
+
+class OptOutResponse(BaseModel):
+    opted_out: bool

@@ -1,4 +1,5 @@
-"""The BentoML service: ``POST /suggestions``, ``POST /compare``, ``GET /metadata`` (plus BentoML's own
+"""The BentoML service: ``POST /suggestions``, ``POST /compare``, ``GET /metadata``, the citizen's own
+``GET /me`` and ``PUT /me/opt-out``, and the site "Mijn loopbaan" at ``/site/`` (plus BentoML's own
 ``/healthz``, ``/readyz``, ``/livez``, ``/metrics`` and the OpenAPI document at ``/docs.json``).
 
 Start it with ``loopbaan serve`` or ``bentoml serve serving.service:SuggestionService``. Settings come from
@@ -10,10 +11,13 @@ from __future__ import annotations
 import json
 import uuid
 from http import HTTPStatus
+from pathlib import Path
 
 import bentoml
 from bentoml.exceptions import BentoMLException
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from features.settings import Settings
 from serving import schemas
@@ -22,7 +26,10 @@ from serving.engine import RequestError, SuggestionEngine
 MAX_BODY_BYTES = 64 * 1024
 WORKERS = Settings().service_workers  # read when the service is defined: BentoML needs it then
 
+SITE = Path(__file__).resolve().parent / "site"
+
 info_app = FastAPI(title="loopbaan service information")
+info_app.mount("/site", StaticFiles(directory=SITE, html=True), name="site")
 
 
 class BodyLimit:
@@ -67,8 +74,9 @@ class _TooLarge(Exception):
     pass
 
 
-def _request_id(ctx: bentoml.Context) -> str:
-    given = ctx.request.headers.get("x-request-id", "")
+def _request_id(ctx: bentoml.Context | Request) -> str:
+    headers = ctx.headers if isinstance(ctx, Request) else ctx.request.headers
+    given = headers.get("x-request-id", "")
     return given if given and len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
 
 
@@ -110,6 +118,24 @@ class SuggestionService:
     def metadata(self) -> dict:
         """Served models, versions, aliases and the last fairness assessment of each version."""
         return self.engine.metadata()
+
+    @info_app.get("/me", response_model=schemas.CareerDataResponse)
+    def career_data(self, request: Request, language: schemas.Language = "nl"):
+        """The token holder's own career data ("loopbaandata") with where each competency came from."""
+        try:
+            return self.engine.career_data(authorization=request.headers.get("authorization"), language=language,
+                                           request_id=_request_id(request))
+        except RequestError as error:
+            return JSONResponse({"error": error.message}, status_code=error.status)
+
+    @info_app.put("/me/opt-out", response_model=schemas.OptOutResponse)
+    def opt_out(self, request: Request, choice: schemas.OptOutRequest):
+        """Switch AI suggestions off (a general list instead) or back on, for the token holder only."""
+        try:
+            return self.engine.set_opt_out(authorization=request.headers.get("authorization"),
+                                           opted_out=choice.opted_out, request_id=_request_id(request))
+        except RequestError as error:
+            return JSONResponse({"error": error.message}, status_code=error.status)
 
 
 SuggestionService.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)

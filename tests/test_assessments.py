@@ -26,8 +26,8 @@ from assessments.gate import (
     evaluate_check,
 )
 from assessments.policy import DEFAULT_POLICY, Check, load_policy, parse_policy
-from assessments.rerank import fair_top_k, minimum_protected
 from features.errors import LoopbaanError
+from models.rerank import fair_top_k, minimum_protected
 from tests.assessment_fixtures import advisory, gate_app, policy_data, write_policy
 
 V2, V3 = 1 / np.log2(3), 0.5  # position weights of positions 2 and 3
@@ -521,8 +521,10 @@ def test_approving_a_failed_assessment_is_refused_and_promotion_names_the_failed
 @pytest.mark.slow
 def test_mitigation_registers_a_reranked_version_that_goes_through_the_gate(assessed: dict, tmp_path: Path) -> None:
     from assessments import registry
+    from assessments.evidence import shown_top
     from assessments.mitigation import mitigate
     from models import tracking
+    from models.suggest import Suggester
 
     home, small_population_dir = assessed["home"], assessed["population"]
     policy = load_policy(write_policy(tmp_path, "exposure", decision_basis="point", bootstrap_samples=50,
@@ -544,8 +546,20 @@ def test_mitigation_registers_a_reranked_version_that_goes_through_the_gate(asse
     reranker = registry.load_reranker(client, ref)
     assert reranker.proportion == next(point["proportion"] for point in info["points"] if point.get("chosen"))
     loaded = tracking.load_model("jobs", alias="challenger", settings=_settings(home))
-    features = result.base.prepared.deep.features.head(50)
-    assert np.allclose(loaded.model.predict(features), result.base.prepared.model.predict(features))
+    prepared = result.base.prepared
+    features = prepared.deep.features.head(50)
+    assert np.allclose(loaded.model.predict(features), prepared.model.predict(features))
+    # what the service serves for a mitigated version is the re-ranked list the gate assessed
+    assert loaded.reranker == reranker and "re-rank" in loaded.info["reranked"]
+    picks = np.arange(20)
+    served = Suggester(resources=prepared.resources, model=loaded.model,
+                       reranker=loaded.reranker).rank(prepared.context.take(picks), k=10)
+    assessed_top = shown_top(prepared, prepared.deep, reranker)
+    first = np.isin(assessed_top.query_rows, picks)
+    assert np.array_equal(served.query_rows, assessed_top.query_rows[first])
+    assert np.array_equal(served.item_positions, assessed_top.item_positions[first])
+    plain = Suggester(resources=prepared.resources, model=loaded.model).rank(prepared.context.take(picks), k=10)
+    assert not np.array_equal(plain.item_positions, served.item_positions)
     html = mitigated.report.read_text(encoding="utf-8")
     assert "trade-off" in html and ("passes every enforced check" in html or "No strength passes" in html)
     with pytest.raises(LoopbaanError, match="already a mitigated version"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +17,10 @@ from tests.conftest import PROJECT_ROOT
 LOOPBAAN = [sys.executable, "-m", "loopbaan_cli"]
 
 
-def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LOOPBAAN_HOME": str(home), "COLUMNS": "200"}
     return subprocess.run([*LOOPBAAN, *args], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
-                          timeout=300, check=False)
+                          timeout=timeout, check=False)
 
 
 def test_help_lists_the_commands(isolated_home: Path) -> None:
@@ -100,11 +102,53 @@ def test_output_over_a_foreign_folder_is_refused(isolated_home: Path, tmp_path: 
 
 
 @pytest.mark.slow
-def test_demo_generates_trains_and_then_reuses(isolated_home: Path) -> None:
-    first = run("demo", "--citizens", "1500", "--seed", "3", home=isolated_home)
+def test_demo_runs_end_to_end_then_reuses_everything_and_stops_cleanly(isolated_home: Path) -> None:
+    """Population, training, the gate with a demo approval and promotion; then a second run reuses every stage,
+    starts the service with the site, and Ctrl-C stops it cleanly."""
+    import httpx
+
+    from tests.conftest import free_port
+
+    first = run("demo", "--citizens", "1500", "--seed", "3", "--no-serve", home=isolated_home, timeout=1800)
     assert first.returncode == 0, first.stderr
-    for kind in ("jobs", "trainings", "careers"):
-        assert f"registered loopbaan-{kind} version 1 as 'challenger'" in first.stdout
-    second = run("demo", home=isolated_home)
-    assert second.returncode == 0, second.stderr
-    assert "population: reusing" in second.stdout and second.stdout.count("reusing loopbaan-") == 3
+    lines = first.stdout.splitlines()
+    assert sum(line.startswith("[train]") and "trained loopbaan-" in line for line in lines) == 3
+    gate = [line for line in lines if line.startswith("[gate]")]
+    assert len(gate) == 3
+    passed = [line for line in gate if "passed the fairness gate" in line]
+    if passed:
+        reviews = (isolated_home / "governance" / "reviews.jsonl").read_text(encoding="utf-8")
+        assert reviews.count("demo (automatic, not an ethics-board decision)") == len(passed)
+    for line in gate:
+        report = Path(re.search(r"Report: (\S+)", line).group(1))
+        assert report.is_file() and "<html" in report.read_text(encoding="utf-8")[:500].lower()
+    assert "token (valid 24 h): lb1." in first.stdout
+
+    port = free_port()
+    env = {**os.environ, "LOOPBAAN_HOME": str(isolated_home), "COLUMNS": "200"}
+    process = subprocess.Popen([*LOOPBAAN, "demo", "--port", str(port)], cwd=PROJECT_ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    output = []
+    try:
+        for line in process.stdout:
+            output.append(line)
+            if "Ctrl-C stops the service" in line:
+                break
+        text = "".join(output)
+        assert "population] reusing" in text and text.count("reusing loopbaan-") == 3, text
+        assert text.count("[gate]") == 3 and text.count("still champion") == len(passed)
+        site = next(line for line in output if "/site/#token=" in line).split()[-1]
+        page = httpx.get(site.split("#")[0], timeout=30)
+        assert page.status_code == 200 and "Mijn loopbaan" in page.text
+        served = httpx.get(f"http://127.0.0.1:{port}/metadata", timeout=30).json()["models"]
+        assert set(served) == {"jobs", "trainings", "careers"}
+        for kind, model in served.items():
+            passing = any(line.startswith(f"[gate] {kind}:") for line in passed)
+            assert model["alias"] == ("champion" if passing else "challenger") and model["fallback"] is not passing
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=60)
+    assert process.returncode == 0, errors
+    assert "service stopped" in rest and "Traceback" not in errors
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)

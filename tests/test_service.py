@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,61 +20,11 @@ from features.settings import Settings
 from models import tracking
 from serving.auth import mint_token
 from serving.keys import service_key
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import BENTOML, PROJECT_ROOT, free_port
 
 pytestmark = pytest.mark.slow  # starts the real service (about half a minute)
 
 KINDS = ("jobs", "trainings", "careers")
-BENTOML = str(Path(sys.executable).parent / "bentoml")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def service_home(trained_home: Path, small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the trained home (so its registry stays untouched) with the population, and champions for jobs
-    and careers set directly (standing in for the fairness gate); trainings keeps only its challenger."""
-    home = tmp_path_factory.mktemp("service") / "home"
-    shutil.copytree(trained_home, home)
-    shutil.copytree(small_population_dir, home / "data" / "population")
-    client = tracking.configure(Settings(home=home))
-    for kind in ("jobs", "careers"):
-        version = client.get_model_version_by_alias(tracking.registered_name(kind), tracking.CHALLENGER).version
-        client.set_registered_model_alias(tracking.registered_name(kind), tracking.CHAMPION, version)
-    return home
-
-
-@pytest.fixture(scope="module")
-def service(service_home: Path):
-    port = _free_port()
-    env = {**os.environ, "LOOPBAAN_HOME": str(service_home), "LOOPBAAN_ALLOW_CHALLENGER": "true",
-           "BENTOML_DO_NOT_TRACK": "true"}
-    log = open(service_home / "service.log", "w")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen([BENTOML, "serve", "serving.service:SuggestionService", "--host", "127.0.0.1",
-                                "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the service exited: {(service_home / 'service.log').read_text()[-3000:]}")
-        try:
-            if client.get("/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    else:
-        process.terminate()
-        pytest.fail("the service did not become ready in 180 s")
-    yield client
-    client.close()
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +163,7 @@ def test_every_request_is_audited_without_raw_ids(service, citizens, key, servic
     ({"kind": "jobs", "job_title": 12}, 400, "job_title"),
     ({"kind": "jobs", "job_title": "lasser", "colour": "red"}, 400, "colour"),
     ({"kind": "jobs", "job_title": "?!"}, 422, "job title"),
+    ({"kind": "jobs", "job_title": "lasser", "precomputed": True}, 400, "precomputed lists exist for citizens only"),
 ])
 def test_bad_input_gets_a_4xx_with_a_message(body, status, message, service, key) -> None:
     headers = {}
@@ -269,7 +218,7 @@ def test_operations_endpoints(service) -> None:
 def test_serve_refuses_to_start_without_models(tmp_path: Path, small_population_dir: Path) -> None:
     home = tmp_path / "empty-home"
     shutil.copytree(small_population_dir, home / "data" / "population")
-    result = subprocess.run([sys.executable, "-m", "loopbaan_cli", "serve", "--port", str(_free_port())],
+    result = subprocess.run([sys.executable, "-m", "loopbaan_cli", "serve", "--port", str(free_port())],
                             capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120, check=False,
                             env={**os.environ, "LOOPBAAN_HOME": str(home)})
     assert result.returncode == 2 and "no kind has a model to serve" in result.stderr
@@ -297,10 +246,10 @@ def test_bentoml_build_works_offline_and_keeps_the_api(tmp_path: Path) -> None:
 def test_serve_says_when_the_registry_is_unreachable(tmp_path: Path, small_population_dir: Path) -> None:
     home = tmp_path / "home"
     shutil.copytree(small_population_dir, home / "data" / "population")
-    result = subprocess.run([sys.executable, "-m", "loopbaan_cli", "serve", "--port", str(_free_port())],
+    result = subprocess.run([sys.executable, "-m", "loopbaan_cli", "serve", "--port", str(free_port())],
                             capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120, check=False,
                             env={**os.environ, "LOOPBAAN_HOME": str(home),
-                                 "LOOPBAAN_TRACKING_URI": f"http://127.0.0.1:{_free_port()}"})
+                                 "LOOPBAAN_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
     assert result.returncode == 2 and "is unreachable" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -320,3 +269,25 @@ def test_loaded_models_keep_serving_when_the_registry_goes_away(service_home: Pa
     response = engine.suggestions(schemas.SuggestionRequest(kind="careers", citizen_id=citizen, k=3),
                                   authorization=f"Bearer {mint_token(citizen_id=citizen, key=key)}")
     assert len(response.suggestions) == 3
+
+
+def test_precomputed_lists_come_from_the_newest_batch_of_the_served_model(service, service_home, citizens,
+                                                                         key) -> None:
+    from models.batch import run_batch
+
+    citizen = _citizen(citizens)
+    before = _ask(service, key, citizen, kind="jobs", k=5, precomputed=True).json()
+    assert before["batch"] is None and "nu berekend" in before["notice"]
+    result = run_batch("jobs", store=PopulationStore(service_home / "data" / "population"),
+                       settings=Settings(home=service_home), progress=False)
+    live = _ask(service, key, citizen, kind="jobs", k=5).json()
+    stored = _ask(service, key, citizen, kind="jobs", k=5, precomputed=True).json()
+    assert stored["batch"]["batch_id"] == result.info.batch_id and stored["notice"] is None
+    assert live["batch"] is None and stored["model"] == live["model"]
+    assert [item["item_id"] for item in stored["suggestions"]] == [item["item_id"] for item in live["suggestions"]]
+    for mine, theirs in zip(stored["suggestions"], live["suggestions"], strict=True):
+        assert mine["score"] == pytest.approx(theirs["score"], abs=1e-9)
+        assert mine["readiness"] == theirs["readiness"]
+        assert mine["explanation"]["summary"] == theirs["explanation"]["summary"]
+    longer = _ask(service, key, citizen, kind="jobs", k=result.info.k + 1, precomputed=True).json()
+    assert longer["batch"] is None and len(longer["suggestions"]) == result.info.k + 1

@@ -1,17 +1,20 @@
-"""The mitigation: a FA*IR-style re-ranker that guarantees good opportunities a minimum share of every top k.
+"""A FA*IR-style re-ranker that guarantees good opportunities a minimum share of every top k.
+
+The fairness gate's mitigation (``loopbaan assess --mitigate``) chooses its strength; a mitigated model
+version carries it, and the service and the batch apply it through :class:`models.suggest.Suggester`.
 
 FA*IR (Zehlike et al., 2017) ranks by score but, at every prefix length i of the list, requires at least
 ``m(i)`` protected items, where ``m(i)`` is the ``significance`` quantile of a Binomial(i, ``proportion``):
 a list that a fair coin with that proportion could plausibly have produced. Here the "protected" items are
 the *good opportunities* for this citizen — an item whose estimated chance of success for the citizen's
-qualifications is in the top share (jobs, trainings; :class:`assessments.outcome_model.LinearChance`, blind
-to sensitive attributes) or, for career steps, an occupation with a high wage/quality index.
+qualifications is in the top share (jobs, trainings; :class:`models.chance.LinearChance`, blind to
+sensitive attributes) or, for career steps, an occupation with a high wage/quality index.
 
-The re-ranker never sees a sensitive attribute, so the service can apply it as is: it needs the model's best
-``depth`` candidates, their pair features and this configuration, which a mitigated model version carries
-(tags ``mitigation.*`` and the artifact ``mitigation/reranker.json``; see :func:`Reranker.from_dict`). The
-booster of a mitigated version is the unchanged booster of its base version, so every score and every SHAP
-explanation stays exact; the re-ranker only changes the order, which an explanation states as such.
+The re-ranker never sees a sensitive attribute: it needs the model's best ``depth`` candidates, their pair
+features and this configuration, which a mitigated model version carries (tags ``mitigation.*`` and the
+artifact ``mitigation/reranker.json``; see :func:`Reranker.from_dict`). The booster of a mitigated version is
+the unchanged booster of its base version, so every score and every SHAP explanation stays exact; the
+re-ranker only changes the order, which the suggestion's model notice states.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binom
 
-from assessments._ranking import CandidateLists
-from assessments.outcome_model import LinearChance
-from assessments.ranking_metrics import query_bounds
+from features.population.occupations import build_occupation_model
+from models.chance import LinearChance
+from models.metrics import group_bounds
+from models.resources import KindResources
 
 METHOD = "fair_top_k"
 CRITERIA = ("chance", "quality")
+ARTIFACT = "mitigation/reranker.json"  # where a mitigated model version's run keeps its re-ranker
 
 
 def minimum_protected(k: int, *, proportion: float, significance: float) -> np.ndarray:
@@ -68,6 +73,23 @@ def fair_top_k(scores: np.ndarray, protected: np.ndarray, *, k: int, proportion:
     return np.asarray(chosen, dtype=np.int64)
 
 
+def item_quality(resources: KindResources, occupations: pd.DataFrame | None = None) -> np.ndarray:
+    """Wage/quality index per catalogue item (NaN where none: trainings, occupations without one).
+
+    ``occupations``: the occupation model's frame when the caller has built it already.
+    """
+    catalogue = resources.catalogue
+    if resources.kind == "jobs":
+        return catalogue.attributes["quality"].to_numpy(dtype=np.float64)
+    if resources.kind == "careers":
+        if occupations is None:
+            occupations = build_occupation_model(resources.taxonomy).frame
+        quality = occupations["quality"].to_numpy(dtype=np.float64)
+        known = catalogue.occupation >= 0
+        return np.where(known, quality[np.maximum(catalogue.occupation, 0)], np.nan)
+    return np.full(len(catalogue), np.nan)
+
+
 @dataclass(frozen=True)
 class Reranker:
     """A FA*IR-style re-rank of each citizen's best ``depth`` candidates, fully described by its fields."""
@@ -91,18 +113,18 @@ class Reranker:
               k: int | None) -> np.ndarray:
         """Row indices of every query's re-ranked list (grouped by query, best first; ``k=None``: whole list)."""
         out = []
-        for start, stop in zip(*query_bounds(query_rows), strict=True):
+        for start, stop in zip(*group_bounds(query_rows), strict=True):
             size = stop - start if k is None else k
             picked = fair_top_k(scores[start:stop], protected[start:stop], k=size, proportion=self.proportion,
                                 significance=self.significance)
             out.append(start + picked)
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
-    def apply(self, lists: CandidateLists, *, k: int, item_quality: np.ndarray | None) -> CandidateLists:
-        """The re-ranked top ``k`` of deep candidate lists (rows grouped by query, best first)."""
-        protected = self.protected(features=lists.features, item_positions=lists.item_positions,
-                                   item_quality=item_quality)
-        return lists.take(self.order(query_rows=lists.query_rows, scores=lists.scores, protected=protected, k=k))
+    def select(self, *, query_rows: np.ndarray, scores: np.ndarray, features: pd.DataFrame,
+               item_positions: np.ndarray, k: int, item_quality: np.ndarray | None) -> np.ndarray:
+        """Row indices of the re-ranked top ``k`` of deep candidate lists (rows grouped by query, best first)."""
+        protected = self.protected(features=features, item_positions=item_positions, item_quality=item_quality)
+        return self.order(query_rows=query_rows, scores=scores, protected=protected, k=k)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -1,0 +1,349 @@
+// Mijn loopbaan: one citizen's page. Plain JavaScript, no build step; talks only to this service's API.
+"use strict";
+
+const TEXT = {
+  nl: {
+    skip: "Naar de inhoud", title: "Mijn loopbaan", language: "Taal", logout: "Afmelden",
+    loginTitle: "Aanmelden", loginIntro: "Meld je aan met je persoonlijke toegangscode. Alleen jij ziet deze pagina.",
+    tokenLabel: "Toegangscode", loginButton: "Aanmelden",
+    choiceTitle: "Jouw keuze over AI-suggesties",
+    optOutLabel: "Geen AI-suggesties: toon mij alleen een algemene lijst",
+    optOutHelp: "Je kunt dit altijd weer veranderen. Met AI-suggesties krijg je aanbod op maat van je competenties, telkens met de uitleg waarom.",
+    dataTitle: "Mijn loopbaandata",
+    dataHelp: "Dit is wat de suggesties over jou weten. Bij elke competentie staat waar ze vandaan komt.",
+    suggestionsTitle: "Suggesties voor jou", tabJobs: "Vacatures", tabTrainings: "Opleidingen", tabCareers: "Loopbaanstappen",
+    compareTitle: "Waarom staat A boven B?", compareButton: "Vergelijk",
+    footer: "Een dienst van de publieke arbeidsbemiddeling. De suggesties zijn een hulp, geen beslissing: ze worden nooit gebruikt voor sancties of controle van je beschikbaarheid. De gegevens in deze demo zijn synthetisch.",
+    loading: "Laden…", loaded: "Suggesties geladen.", badToken: "Deze toegangscode werkt niet (meer). Vraag een nieuwe aan.",
+    work: "Werkervaring", diplomas: "Diploma's", trainings: "Gevolgde opleidingen", competencies: "Competenties",
+    now: "nu", none: "Geen.", partTime: "deeltijds",
+    ready: "Klaar om te starten", bridgeable: "Overbrugbaar met opleiding", stretch: "Verder weg", general: "Algemeen",
+    matched: "Wat je al kunt", missing: "Wat nog ontbreekt", bridging: "Opleidingen die het gat dichten",
+    barriers: "Drempels", why: "Waarom deze suggestie", allFactors: "Alle factoren en hun bijdrage",
+    hours: "uur", score: "score", base: "Vertrekpunt (gemiddelde score)",
+    modelNotice: (m, a) => `Deze lijst komt van model ${m.name} versie ${m.version} (${m.alias}${m.fallback ? ", nog niet goedgekeurd" : ""}). ${a}`,
+    assessed: (a) => `Laatste fairness-beoordeling: ${a.assessed_at.slice(0, 10)}, ${a.passed ? "geslaagd" : "niet geslaagd"} (beleid ${a.policy_version}).`,
+    notAssessed: "Dit model werd nog niet op fairness beoordeeld.",
+    reranked: "De volgorde is bijgestuurd zodat goede kansen voor iedereen zichtbaar blijven.",
+    unavailable: "Voor dit soort suggesties is er nu geen goedgekeurd model.",
+    compareSame: "Kies twee verschillende suggesties.",
+    sources: {"work": "werk", "diploma": "diploma", "training": "opleiding", "assessment": "test", "self-declared": "zelf opgegeven"},
+    circumstances: {municipality: "Woonplaats", education: "Opleidingsniveau", dutch_level: "Niveau Nederlands (0-4)",
+                    driving_licence: "Rijbewijs", max_commute_km: "Max. pendelafstand (km)", prefers_part_time: "Voorkeur deeltijds"},
+    yes: "ja", no: "nee",
+  },
+  en: {
+    skip: "Skip to content", title: "My career", language: "Language", logout: "Sign out",
+    loginTitle: "Sign in", loginIntro: "Sign in with your personal access code. Only you see this page.",
+    tokenLabel: "Access code", loginButton: "Sign in",
+    choiceTitle: "Your choice about AI suggestions",
+    optOutLabel: "No AI suggestions: show me a general list only",
+    optOutHelp: "You can change this at any time. With AI suggestions you get offers tailored to your competencies, each with the reason why.",
+    dataTitle: "My career data",
+    dataHelp: "This is what the suggestions know about you. Each competency shows where it came from.",
+    suggestionsTitle: "Suggestions for you", tabJobs: "Vacancies", tabTrainings: "Trainings", tabCareers: "Career steps",
+    compareTitle: "Why is A above B?", compareButton: "Compare",
+    footer: "A service of the public employment service. The suggestions are a help, not a decision: they are never used for sanctions or to check your availability. The data in this demo are synthetic.",
+    loading: "Loading…", loaded: "Suggestions loaded.", badToken: "This access code does not work (any more). Ask for a new one.",
+    work: "Work experience", diplomas: "Diplomas", trainings: "Completed trainings", competencies: "Competencies",
+    now: "now", none: "None.", partTime: "part-time",
+    ready: "Ready to go", bridgeable: "Bridgeable with upskilling", stretch: "A stretch", general: "General",
+    matched: "What you can already do", missing: "What is still missing", bridging: "Trainings that close the gap",
+    barriers: "Barriers", why: "Why this suggestion", allFactors: "All factors and their contribution",
+    hours: "hours", score: "score", base: "Starting point (average score)",
+    modelNotice: (m, a) => `This list comes from model ${m.name} version ${m.version} (${m.alias}${m.fallback ? ", not yet approved" : ""}). ${a}`,
+    assessed: (a) => `Last fairness assessment: ${a.assessed_at.slice(0, 10)}, ${a.passed ? "passed" : "not passed"} (policy ${a.policy_version}).`,
+    notAssessed: "This model has not been assessed for fairness yet.",
+    reranked: "The order was adjusted so that good opportunities stay visible for everyone.",
+    unavailable: "There is no approved model for this kind of suggestion right now.",
+    compareSame: "Choose two different suggestions.",
+    sources: {"work": "work", "diploma": "diploma", "training": "training", "assessment": "test", "self-declared": "self-declared"},
+    circumstances: {municipality: "Home town", education: "Education level", dutch_level: "Dutch level (0-4)",
+                    driving_licence: "Driving licence", max_commute_km: "Max. commute (km)", prefers_part_time: "Prefers part-time"},
+    yes: "yes", no: "no",
+  },
+};
+const BARS = 6;  // contributions drawn as bars; the rest are in "all factors"
+
+const state = { token: null, citizenId: null, language: "nl", kind: "jobs", metadata: null, lists: {} };
+const $ = (selector) => document.querySelector(selector);
+const t = (key) => TEXT[state.language][key];
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null) continue;
+    if (name === "text") node.textContent = value;
+    else if (name === "class") node.className = value;
+    else node.setAttribute(name, value);
+  }
+  for (const child of children.flat()) if (child) node.append(child);
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path, { method = "GET", body } = {}) {
+  const headers = { "Accept": "application/json" };
+  if (state.token) headers["Authorization"] = `Bearer ${state.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = Array.isArray(data) ? data[0] : data;
+    throw new ApiError(response.status, (detail && (detail.error || detail.detail)) || response.statusText);
+  }
+  return data;
+}
+
+// -- session ------------------------------------------------------------------------------------------------
+
+function citizenOf(token) {
+  const parts = token.split(".");
+  return parts.length === 4 && parts[0] === "lb1" && /^\d+$/.test(parts[1]) ? Number(parts[1]) : null;
+}
+
+function signIn(token) {
+  const citizen = citizenOf(token.trim());
+  if (citizen === null) return false;
+  state.token = token.trim();
+  state.citizenId = citizen;
+  sessionStorage.setItem("loopbaan-token", state.token);
+  return true;
+}
+
+function signOut(message) {
+  sessionStorage.removeItem("loopbaan-token");
+  state.token = null; state.citizenId = null; state.lists = {};
+  $("#app").hidden = true; $("#logout").hidden = true; $("#login").hidden = false;
+  const error = $("#login-error");
+  error.hidden = !message; error.textContent = message || "";
+  $("#token-input").focus();
+}
+
+// -- language -----------------------------------------------------------------------------------------------
+
+function applyLanguage() {
+  document.documentElement.lang = state.language;
+  document.title = t("title");
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const button of document.querySelectorAll(".language")) {
+    button.setAttribute("aria-pressed", String(button.dataset.language === state.language));
+  }
+}
+
+async function switchLanguage(language) {
+  state.language = language;
+  localStorage.setItem("loopbaan-language", language);
+  applyLanguage();
+  if (state.token) { state.lists = {}; await Promise.all([loadCareerData(), loadSuggestions()]); }
+}
+
+// -- career data --------------------------------------------------------------------------------------------
+
+function period(start, end) { return `${start} – ${end || t("now")}`; }
+
+function renderCareerData(data) {
+  const circumstances = element("dl", { class: "columns" });
+  for (const [name, label] of Object.entries(t("circumstances"))) {
+    let value = data.circumstances[name];
+    if (typeof value === "boolean") value = value ? t("yes") : t("no");
+    circumstances.append(element("div", {}, element("dt", { text: label }), element("dd", { text: String(value) })));
+  }
+  const list = (items, render) => items.length ? element("ul", {}, items.map((item) => element("li", {}, render(item))))
+                                               : element("p", { text: t("none") });
+  const competencies = element("ul", { class: "competency-list", "data-testid": "competencies" },
+    data.competencies.map((competency) => element("li", { "data-competency": competency.id },
+      element("span", { text: competency.label }), " ",
+      element("span", { class: "sources" }, competency.sources.slice(0, 3).map((source) =>
+        element("span", { class: "source", title: source.date || "", text: `${t("sources")[source.source] || source.source}: ${source.reference}` }))))));
+  $("#career-data").replaceChildren(
+    circumstances,
+    element("div", { class: "columns" },
+      element("div", {}, element("h3", { text: t("work") }),
+        list(data.work, (w) => `${w.occupation} (${period(w.start, w.end)}${w.part_time ? ", " + t("partTime") : ""})`)),
+      element("div", {}, element("h3", { text: t("diplomas") }), list(data.diplomas, (d) => `${d.title} (${d.obtained})`)),
+      element("div", {}, element("h3", { text: t("trainings") }), list(data.trainings, (x) => `${x.title} (${x.completed})`))),
+    element("details", {}, element("summary", { text: `${t("competencies")} (${data.competencies.length})` }), competencies));
+  $("#opt-out").checked = data.opted_out;
+}
+
+async function loadCareerData() {
+  try {
+    renderCareerData(await api(`/me?language=${state.language}`));
+  } catch (error) {
+    if (error.status === 401) return signOut(t("badToken"));
+    $("#career-data").replaceChildren(element("p", { class: "error", text: error.message }));
+  }
+}
+
+// -- suggestions --------------------------------------------------------------------------------------------
+
+function number(value) { return (value >= 0 ? "+" : "−") + Math.abs(value).toFixed(2); }
+
+function chart(parts, testid) {
+  const scale = Math.max(...parts.map((part) => Math.abs(part.contribution)), 1e-9);
+  return element("div", { class: "chart", "data-testid": testid }, parts.map((part) => {
+    const width = `${(50 * Math.abs(part.contribution)) / scale}%`;
+    return element("div", { class: "bar-row", "data-feature": part.feature, "data-contribution": String(part.contribution) },
+      element("span", { text: part.sentence }),
+      element("span", { class: "bar-track", "aria-hidden": "true" },
+        element("span", { class: `bar ${part.contribution >= 0 ? "up" : "down"}`, style: `width:${width}` })),
+      element("span", { class: "value", text: number(part.contribution) }));
+  }));
+}
+
+function renderSuggestion(item) {
+  const badge = item.readiness ? element("span", { class: `badge ${item.readiness}`, text: t(item.readiness) })
+                               : element("span", { class: "badge none", text: t("general") });
+  const labels = (competencies) => competencies.length
+    ? element("ul", {}, competencies.map((c) => element("li", { text: c.label }))) : element("p", { text: t("none") });
+  const explanation = item.explanation;
+  const parts = explanation.contributions;
+  return element("li", { class: "suggestion", "data-item": item.item_id, "data-score": String(item.score) },
+    element("h3", {}, `${item.rank}. `, item.title),
+    element("p", {}, badge, element("span", { class: "help", text: `${t("score")} ${item.score.toFixed(2)}` })),
+    explanation.summary ? element("p", { class: "summary", text: explanation.summary }) : null,
+    item.readiness ? element("div", { class: "columns" },
+      element("div", {}, element("h4", { text: t("matched") }), labels(item.matched_competencies)),
+      element("div", {}, element("h4", { text: t("missing") }), labels(item.missing_competencies)),
+      element("div", {}, element("h4", { text: t("bridging") }), item.bridging_trainings.length
+        ? element("ul", {}, item.bridging_trainings.map((b) =>
+            element("li", { text: `${b.title} (${Math.round(b.duration_hours)} ${t("hours")})` })))
+        : element("p", { text: t("none") })),
+      item.barriers.length ? element("div", {}, element("h4", { text: t("barriers") }),
+        element("ul", {}, item.barriers.map((b) => element("li", { text: b.detail })))) : null) : null,
+    parts.length ? element("h4", { text: t("why") }) : null,
+    parts.length ? chart(parts.slice(0, BARS), "explanation") : null,
+    parts.length ? element("details", {}, element("summary", { text: t("allFactors") }),
+      element("p", { class: "help", text: `${t("base")}: ${explanation.base_value.toFixed(3)}` }),
+      chart(parts, "all-factors")) : null);
+}
+
+function modelNotice(kind, response) {
+  const served = state.metadata && state.metadata.models[kind];
+  const assessment = served && served.assessment;
+  const text = t("modelNotice")(response.model, assessment ? t("assessed")(assessment) : t("notAssessed"));
+  return response.model.reranked ? `${text} ${t("reranked")}` : text;
+}
+
+function renderList(kind, response) {
+  $("#model-notice").textContent = modelNotice(kind, response);
+  const notice = $("#list-notice");
+  notice.hidden = !response.notice; notice.textContent = response.notice || "";
+  $("#suggestions").replaceChildren(...response.suggestions.map(renderSuggestion));
+  const compare = $("#compare");
+  compare.hidden = !response.personalised || response.suggestions.length < 2;
+  $("#compare-result").replaceChildren();
+  for (const [select, start] of [[$("#compare-a"), 0], [$("#compare-b"), 1]]) {
+    select.replaceChildren(...response.suggestions.map((item) =>
+      element("option", { value: item.item_id, text: `${item.rank}. ${item.title}` })));
+    select.selectedIndex = Math.min(start, response.suggestions.length - 1);
+  }
+}
+
+async function loadSuggestions() {
+  const kind = state.kind;
+  $("#status").textContent = t("loading");
+  try {
+    if (!state.lists[kind]) {
+      state.lists[kind] = await api("/suggestions", { method: "POST",
+        body: { kind, citizen_id: state.citizenId, language: state.language, k: 10 } });
+    }
+    if (kind === state.kind) renderList(kind, state.lists[kind]);
+    $("#status").textContent = t("loaded");
+  } catch (error) {
+    if (error.status === 401) return signOut(t("badToken"));
+    $("#model-notice").textContent = error.status === 503 ? t("unavailable") : "";
+    $("#list-notice").hidden = false;
+    $("#list-notice").textContent = error.message;
+    $("#suggestions").replaceChildren();
+    $("#compare").hidden = true;
+    $("#status").textContent = "";
+  }
+}
+
+function selectTab(tab, focus) {
+  for (const other of document.querySelectorAll('[role="tab"]')) {
+    const selected = other === tab;
+    other.setAttribute("aria-selected", String(selected));
+    other.tabIndex = selected ? 0 : -1;
+  }
+  $("#panel").setAttribute("aria-labelledby", tab.id);
+  if (focus) tab.focus();
+  state.kind = tab.dataset.kind;
+  loadSuggestions();
+}
+
+async function compare(event) {
+  event.preventDefault();
+  const a = $("#compare-a").value, b = $("#compare-b").value;
+  const out = $("#compare-result");
+  if (a === b) return out.replaceChildren(element("p", { class: "error", text: t("compareSame") }));
+  try {
+    const result = await api("/compare", { method: "POST", body: { kind: state.kind, citizen_id: state.citizenId,
+      language: state.language, item_a: a, item_b: b } });
+    const parts = result.differences.map((d) => ({ feature: d.feature, contribution: d.difference, sentence: d.sentence }));
+    out.replaceChildren(element("p", { class: "summary", text: result.summary }), chart(parts.slice(0, BARS), "comparison"));
+  } catch (error) {
+    out.replaceChildren(element("p", { class: "error", text: error.message }));
+  }
+}
+
+async function setOptOut(event) {
+  const box = event.target;
+  box.disabled = true;
+  try {
+    const result = await api("/me/opt-out", { method: "PUT", body: { opted_out: box.checked } });
+    box.checked = result.opted_out;
+    state.lists = {};
+    await loadSuggestions();
+  } catch (error) {
+    box.checked = !box.checked;
+    $("#status").textContent = error.message;
+  } finally {
+    box.disabled = false;
+  }
+}
+
+async function start() {
+  $("#app").hidden = false; $("#login").hidden = true; $("#logout").hidden = false;
+  try { state.metadata = await api("/metadata"); } catch { state.metadata = null; }
+  await Promise.all([loadCareerData(), loadSuggestions()]);
+}
+
+function init() {
+  state.language = localStorage.getItem("loopbaan-language") === "en" ? "en" : "nl";
+  applyLanguage();
+  for (const button of document.querySelectorAll(".language")) {
+    button.addEventListener("click", () => switchLanguage(button.dataset.language));
+  }
+  $("#logout").addEventListener("click", () => signOut());
+  $("#login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (signIn($("#token-input").value)) start(); else signOut(t("badToken"));
+  });
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  tabs.forEach((tab, index) => {
+    tab.addEventListener("click", () => selectTab(tab, false));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (event.key === "Home" || event.key === "End") {
+        event.preventDefault(); selectTab(event.key === "Home" ? tabs[0] : tabs[tabs.length - 1], true);
+      } else if (step) {
+        event.preventDefault(); selectTab(tabs[(index + step + tabs.length) % tabs.length], true);
+      }
+    });
+  });
+  $("#compare-form").addEventListener("submit", compare);
+  $("#opt-out").addEventListener("change", setOptOut);
+  // A token in the address's fragment (never sent to the server) signs in once, then leaves the address bar.
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromLink) history.replaceState(null, "", location.pathname);
+  const token = fromLink || sessionStorage.getItem("loopbaan-token");
+  if (token && signIn(token)) start(); else signOut();
+}
+
+document.addEventListener("DOMContentLoaded", init);

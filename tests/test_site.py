@@ -1,0 +1,186 @@
+"""The site "Mijn loopbaan" in headless Chromium against the real service: sign-in, career data, the three
+tabs with explanations that match the API, "why A above B", the language switch, the opt-out switch, keyboard
+use of the tabs, and a screenshot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from features.population import PopulationStore
+from features.settings import Settings
+from serving.auth import mint_token
+from serving.keys import service_key
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+KINDS = ("jobs", "trainings", "careers")
+CHROMIUM = os.environ.get("LOOPBAAN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# Flags for a closed network (no background calls to Google's hosts) and a root user in a container.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium where it may (root and apt); "
+                    "elsewhere install it or set LOOPBAAN_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def citizen(service_home: Path) -> int:
+    citizens = PopulationStore(service_home / "data" / "population").table("citizens")
+    return int(citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[7])
+
+
+@pytest.fixture(scope="module")
+def token(service_home: Path, citizen: int) -> str:
+    return mint_token(citizen_id=citizen, key=service_key(Settings(home=service_home)))
+
+
+@pytest.fixture
+def page(browser, service: httpx.Client, token: str):
+    context = browser.new_context(viewport={"width": 1200, "height": 1600}, locale="nl-BE")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{service.base_url}/site/#token={token}")
+    page.wait_for_selector("#suggestions li.suggestion", timeout=60_000)
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def _api(service: httpx.Client, token: str, citizen: int, kind: str, language: str) -> dict:
+    response = service.post("/suggestions", json={"kind": kind, "citizen_id": citizen, "language": language, "k": 10},
+                            headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _show(page, kind: str) -> None:
+    page.click(f"#tab-{kind}")
+    page.wait_for_function("kind => document.querySelector('#model-notice').textContent.includes('loopbaan-' + kind)",
+                           arg=kind, timeout=60_000)
+
+
+def _shown(page) -> list[dict]:
+    """Every suggestion card as the page shows it: item, title, badge and the explanation's bars."""
+    return page.eval_on_selector_all("#suggestions li.suggestion", """cards => cards.map(card => ({
+        item: card.dataset.item,
+        title: card.querySelector('h3').textContent,
+        badge: card.querySelector('.badge').textContent,
+        summary: (card.querySelector('.summary') || {}).textContent,
+        bars: [...card.querySelectorAll('[data-testid=explanation] .bar-row')].map(row => ({
+            feature: row.dataset.feature, contribution: Number(row.dataset.contribution),
+            sentence: row.firstChild.textContent})),
+        all: card.querySelectorAll('[data-testid=all-factors] .bar-row').length}))""")
+
+
+def _assert_matches(shown: list[dict], expected: dict) -> None:
+    suggestions = expected["suggestions"]
+    assert [card["item"] for card in shown] == [item["item_id"] for item in suggestions]
+    for card, item in zip(shown, suggestions, strict=True):
+        assert card["title"] == f"{item['rank']}. {item['title']}"
+        assert card["summary"] == item["explanation"]["summary"]
+        parts = item["explanation"]["contributions"]
+        assert card["all"] == len(parts)
+        assert [bar["feature"] for bar in card["bars"]] == [part["feature"] for part in parts[:6]]
+        assert [bar["sentence"] for bar in card["bars"]] == [part["sentence"] for part in parts[:6]]
+        for bar, part in zip(card["bars"], parts, strict=False):
+            assert bar["contribution"] == pytest.approx(part["contribution"], abs=1e-12)
+
+
+def test_each_tab_shows_the_api_explanations_in_both_languages(page, service, token, citizen, tmp_path) -> None:
+    for kind in KINDS:
+        _show(page, kind)
+        _assert_matches(_shown(page), _api(service, token, citizen, kind, "nl"))
+        badges = {card["badge"] for card in _shown(page)}
+        assert badges <= {"Klaar om te starten", "Overbrugbaar met opleiding", "Verder weg"}
+    career = service.get("/me", params={"language": "nl"}, headers={"Authorization": f"Bearer {token}"}).json()
+    assert page.locator("[data-testid=competencies] li").count() == len(career["competencies"]) > 0
+    notice = page.text_content("#model-notice")
+    assert "versie" in notice and "fairness" in notice
+
+    page.click("button[data-language=en]")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("document.querySelector('#tab-jobs').textContent === 'Vacancies'")
+    page.wait_for_function("document.querySelector('#status').textContent === 'Suggestions loaded.'")
+    _assert_matches(_shown(page), _api(service, token, citizen, "careers", "en"))
+    assert "version" in page.text_content("#model-notice")
+    screenshot = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", tmp_path)) / "site.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page.click("#tab-jobs")
+    page.wait_for_function("document.querySelector('#model-notice').textContent.includes('loopbaan-jobs')")
+    page.screenshot(path=str(screenshot), full_page=False)
+    assert screenshot.stat().st_size > 20_000
+
+
+def test_why_a_above_b_matches_the_api(page, service, token, citizen) -> None:
+    _show(page, "jobs")
+    shown = _shown(page)
+    page.select_option("#compare-a", shown[0]["item"])
+    page.select_option("#compare-b", shown[2]["item"])
+    page.click("#compare-form button[type=submit]")
+    page.wait_for_selector("#compare-result .summary")
+    expected = service.post("/compare", json={"kind": "jobs", "citizen_id": citizen, "language": "nl",
+                                              "item_a": shown[0]["item"], "item_b": shown[2]["item"]},
+                            headers={"Authorization": f"Bearer {token}"}).json()
+    assert page.text_content("#compare-result .summary") == expected["summary"]
+    bars = page.eval_on_selector_all("[data-testid=comparison] .bar-row", "rows => rows.map(r => r.dataset.feature)")
+    assert bars == [part["feature"] for part in expected["differences"][:6]]
+
+
+def test_tabs_work_from_the_keyboard(page) -> None:
+    page.focus("#tab-jobs")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.activeElement.id === 'tab-trainings'")
+    assert page.get_attribute("#tab-trainings", "aria-selected") == "true"
+    assert page.get_attribute("#tab-jobs", "tabindex") == "-1"
+    page.keyboard.press("End")
+    page.wait_for_function("document.activeElement.id === 'tab-careers'")
+    labelled = page.eval_on_selector_all("input, select", "nodes => nodes.filter(n => !n.labels.length).map(n => n.id)")
+    assert labelled == []
+
+
+def test_the_opt_out_switch_gives_a_general_list_and_back(page, service, token, citizen) -> None:
+    _show(page, "jobs")
+    page.check("#opt-out")
+    page.wait_for_selector("#list-notice:not([hidden])")
+    assert "geen AI-suggesties" in page.text_content("#list-notice")
+    assert {card["badge"] for card in _shown(page)} == {"Algemeen"}
+    assert _api(service, token, citizen, "jobs", "nl")["personalised"] is False
+    page.uncheck("#opt-out")
+    page.wait_for_selector("#list-notice", state="hidden")
+    assert _api(service, token, citizen, "jobs", "nl")["personalised"] is True
+
+
+def test_a_bad_token_is_refused_with_a_message(browser, service) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{service.base_url}/site/#token=lb1.5.99999999999.forged")
+    page.wait_for_selector("#login-error:not([hidden])", timeout=30_000)
+    assert "werkt niet" in page.text_content("#login-error")
+    assert page.is_visible("#token-input")
+    context.close()
+
+
+def test_the_citizen_endpoints_need_the_token_and_a_well_formed_body(service, token) -> None:
+    refused = service.get("/me")
+    assert refused.status_code == 401 and "token" in refused.json()["error"]
+    assert service.put("/me/opt-out", json={"opted_out": True}).status_code == 401
+    headers = {"Authorization": f"Bearer {token}"}
+    assert service.put("/me/opt-out", json={"opted_out": "maybe"}, headers=headers).status_code == 422
+    assert service.put("/me/opt-out", json={"opted_out": True, "extra": 1}, headers=headers).status_code == 422
+    assert service.get("/me", params={"language": "fr"}, headers=headers).status_code == 422
