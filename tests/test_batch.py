@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from features.citizens import contexts_from_store
@@ -151,7 +152,8 @@ def test_precomputed_suggestions_equal_the_live_ones(kind: str, dask_batches, se
         assert found is not None and found[0] == info
         context = contexts_from_store(store=store, taxonomy=resources.taxonomy, citizen_ids=np.array([citizen]),
                                       as_of=as_of)
-        [expected] = live.suggest(context, k=info.k, language=language)
+        with threadpool_limits(limits=1):  # as the service runs (serving/service.py): one BLAS thread
+            [expected] = live.suggest(context, k=info.k, language=language)
         assert [suggestion.to_dict() for suggestion in found[1]] == [suggestion.to_dict() for suggestion in expected]
     citizens = store.table("citizens")
     opted_out = int(citizens.loc[citizens["ai_opt_out"], "citizen_id"].iloc[0])
@@ -389,7 +391,8 @@ def test_dask_training_on_one_partition_reproduces_the_local_model(small_populat
     train, valid = data.sets["train"], data.sets["valid"]
     fit = {"group": train.group_sizes(), "eval_X": valid.features, "eval_y": valid.labels,
            "eval_group": valid.group_sizes()}
-    local = SuggestionRanker(kind="jobs", seed=settings.seed).fit(train.features, train.labels, **fit)
+    # one thread, as on the worker: LightGBM's multi-threaded histograms may round differently
+    local = SuggestionRanker(kind="jobs", seed=settings.seed, n_jobs=1).fit(train.features, train.labels, **fit)
     with Client(scheduler, set_as_default=False) as client:
         dask = DistributedSuggestionRanker(kind="jobs", client=client, seed=settings.seed, partitions=1).fit(
             train.features, train.labels, **fit)
