@@ -105,8 +105,13 @@ def train(
 
 
 def _train_encoder(settings: Settings, *, engine: EngineChoice, quick: bool, quiet: bool) -> None:
-    from models.encoder_training import train_encoder
-
+    try:
+        from models.encoder_training import train_encoder
+    except ModuleNotFoundError as error:
+        if error.name != "models.encoder_training":
+            raise
+        raise LoopbaanError("this installation has no encoder training (models/encoder_training.py is missing); "
+                            "update the checkout and run `make install`") from None
     if engine is not EngineChoice.local:
         raise LoopbaanError("the encoder trains locally only; drop --engine dask for --kind encoder.")
     try:
