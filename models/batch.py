@@ -367,7 +367,7 @@ class BatchPayload:
     as_of: date
     model: ScoringModel
     model_info: dict
-    reranker: Reranker | None
+    reranker: Reranker | None  # a mitigated model version re-ranks its lists (applied by the Suggester)
     space: MatchSpace  # the catalogue with its item vectors and embeddings, and the competency embeddings
     trainings: ItemCatalogue  # the catalogue bridging trainings come from
     max_bridging: int
@@ -390,9 +390,8 @@ class _PartitionRunner:
                                   taxonomy=self.taxonomy, catalogue=space.catalogue, trainings=trainings, space=space,
                                   featurizer=PairFeaturizer(space=space, taxonomy=self.taxonomy),
                                   gaps=GapAnalyzer(trainings=trainings, max_bridging=payload.max_bridging))
-        reranking = {} if payload.reranker is None else {"reranker": payload.reranker}  # a mitigated version's
         self.suggester = Suggester(resources=resources, model=payload.model, model_info=payload.model_info,
-                                   **reranking)
+                                   reranker=payload.reranker)
 
     def records(self, citizen_ids: np.ndarray) -> batch_store.PartitionRecords:
         payload = self.payload
@@ -575,7 +574,7 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
         todo = [part for part in partitions if part.index not in done]
         payload = BatchPayload(
             token=writer.batch_id, kind=kind, population=str(store.folder.resolve()), as_of=as_of,
-            model=loaded.model, model_info=loaded.info, reranker=getattr(loaded, "reranker", None),
+            model=loaded.model, model_info=loaded.info, reranker=loaded.reranker,
             space=resources.space, trainings=resources.trainings, max_bridging=resources.gaps.max_bridging, k=k,
             top_n=top_n, exact=exact, directory=str(writer.folder.resolve()),
             header={"batch_id": writer.batch_id, "kind": kind, "model_name": loaded.name,

@@ -163,6 +163,41 @@ def test_precomputed_suggestions_equal_the_live_ones(kind: str, dask_batches, se
         precomputed_suggestions(settings, kind, int(chosen[0]), language="fr", out=out)
 
 
+def test_a_mitigated_versions_reranker_reorders_the_batch_as_it_does_live(settings, store, tmp_path) -> None:
+    """A mitigated model version carries a re-ranker; the batch applies it exactly as the live Suggester does."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from models.rerank import Reranker, item_quality
+
+    loaded = tracking.load_model("careers", alias=tracking.CHALLENGER, settings=settings)
+    resources = load_resources("careers", store=store, settings=settings)
+    reranker = Reranker(proportion=0.6, significance=0.1, depth=40, criterion="quality",
+                        quality_threshold=float(np.nanquantile(item_quality(resources), 0.8)))
+    citizens = _expected_citizens(store)[:40]
+    payload = batch.BatchPayload(
+        token="mitigated", kind="careers", population=str(store.folder),
+        as_of=date.fromisoformat(store.manifest["config"]["as_of"]), model=loaded.model, model_info=loaded.info,
+        reranker=reranker, space=resources.space, trainings=resources.trainings,
+        max_bridging=resources.gaps.max_bridging, k=10, top_n=200, exact=True, directory=str(tmp_path),
+        header={"batch_id": "mitigated", "kind": "careers", "model_name": loaded.name,
+                "model_version": loaded.version, "run_id": loaded.run_id})
+    stored = pq.read_table(tmp_path / batch.compute_partition(payload, 0, citizens)["file"])
+    live = Suggester(resources=resources, model=loaded.model, reranker=reranker)
+    plain = Suggester(resources=resources, model=loaded.model)
+    reordered = 0
+    with threadpool_limits(limits=1):
+        for citizen in citizens[:12]:
+            context = contexts_from_store(store=store, taxonomy=resources.taxonomy, citizen_ids=np.array([citizen]),
+                                          as_of=payload.as_of)
+            rows = stored.filter(pc.equal(stored["citizen_id"], int(citizen))).sort_by("rank")
+            expected = live.rank(context, k=10)
+            assert rows["item"].to_pylist() == expected.item_positions.tolist()
+            assert np.array_equal(np.asarray(rows["contributions"].to_pylist()), expected.contributions)
+            reordered += rows["item"].to_pylist() != plain.rank(context, k=10).item_positions.tolist()
+    assert reordered > 0  # the re-ranker changed some lists, so the check above is not vacuous
+
+
 def test_reader_without_batches_or_with_an_unknown_kind(settings, tmp_path: Path) -> None:
     assert latest_complete_batch(settings, "jobs", out=tmp_path) is None
     assert precomputed_suggestions(settings, "jobs", 1, out=tmp_path) is None
