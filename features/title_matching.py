@@ -1,19 +1,18 @@
-"""Typed job title → taxonomy occupation, lexically: TF-IDF over character n-grams of every Dutch and English
-label (preferred and alternative), so spelling variants and gender forms ("poetser", "poetsvrouw") still meet.
+"""Typed job title → taxonomy occupation, lexically: the cold-start path for a citizen who types what they do.
 
-This is the cold-start path for a citizen who types what they do; it is language-agnostic because it
-only compares characters, which the English-only MiniLM cannot do for Dutch.
+A thin view on :class:`features.search.LexicalIndex` (character n-grams and gender stems over every Dutch and
+English label, preferred and alternative), so spelling variants and gender forms ("poetsvrouw", "poetsman") meet.
+It needs no encoder; ``loopbaan occupations search`` adds the bilingual encoder on top.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
-
 from features.errors import LoopbaanError
+from features.search import LexicalIndex, label_table
+from features.search._text import fold
 from features.taxonomy import Taxonomy
 
 MAX_QUERY_CHARS = 200
@@ -28,54 +27,27 @@ class TitleMatch:
     score: float
 
 
-def _as_list(values) -> list:
-    return [] if values is None or (isinstance(values, float) and np.isnan(values)) else list(values)
-
-
 def normalise(text: str) -> str:
-    text = re.sub(r"[^\w]+", " ", text.lower(), flags=re.UNICODE)
-    return re.sub(r"\s+", " ", text).strip()[:MAX_QUERY_CHARS]
+    """The folded title (lower case, no accents or punctuation), at most ``MAX_QUERY_CHARS`` long."""
+    return fold(text)[:MAX_QUERY_CHARS]
 
 
 class TitleMatcher:
-    """Character n-gram TF-IDF over all occupation labels; built once per taxonomy."""
+    """The lexical occupation matcher; built once per taxonomy."""
 
     def __init__(self, taxonomy: Taxonomy) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        occupations = taxonomy.occupations
-        labels, owners = [], []
-        for position, row in enumerate(occupations.itertuples(index=False)):
-            alternatives = [*_as_list(row.alt_labels_nl), *_as_list(row.alt_labels_en)]
-            for label in (row.label_nl, row.label_en, *alternatives):
-                if isinstance(label, str) and label.strip():
-                    labels.append(label)
-                    owners.append(position)
         self.taxonomy = taxonomy
-        self.labels = np.array(labels, dtype=object)
-        self.owners = np.array(owners, dtype=np.int64)
-        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
-                                          preprocessor=normalise, dtype=np.float32)
-        self.matrix = self.vectorizer.fit_transform(self.labels)
+        self.table = label_table(taxonomy, "occupations")
+        self.index = LexicalIndex().fit(self.table)
 
     def search(self, text: str, *, k: int = 5) -> list[TitleMatch]:
         """The ``k`` best occupations for a typed title, best first (an occupation appears once)."""
-        if not normalise(text or "") or not re.search(r"\w", normalise(text)):
+        title = normalise(text or "")
+        if not title:
             raise LoopbaanError(ERR_EMPTY_TITLE)
-        scores = (self.matrix @ self.vectorizer.transform([text]).T).toarray().ravel()
-        order = np.argsort(-scores, kind="stable")
-        matches: list[TitleMatch] = []
-        seen: set[int] = set()
-        for index in order:
-            if scores[index] <= 0 or len(matches) == k:
-                break
-            occupation = int(self.owners[index])
-            if occupation in seen:
-                continue
-            seen.add(occupation)
-            matches.append(TitleMatch(occupation=occupation, uri=str(self.taxonomy.occupations["uri"].iloc[occupation]),
-                                      label=str(self.labels[index]), score=float(scores[index])))
-        return matches
+        concepts, scores, rows = self.index.search(title, k=k)
+        return [TitleMatch(occupation=int(concept), uri=str(self.table.uris[concept]), label=str(self.table.texts[row]),
+                           score=float(score)) for concept, score, row in zip(concepts, scores, rows, strict=True)]
 
 
 @lru_cache(maxsize=2)

@@ -1,0 +1,452 @@
+"""Free-text search: folding and gender forms, the lexical matcher, fusion, held-out evaluation, the engine, the CLI,
+and (slow) a quick encoder training registered in an isolated MLflow home and then used by the search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from features.errors import LoopbaanError
+
+runner = CliRunner()
+SAMPLE_OCCUPATIONS = 300
+SAMPLE_COMPETENCIES = 300
+# occupations every sample keeps, so the tests can name them: (English preferred label, a Dutch label)
+ANCHORS = ("welder", "building cleaner", "hairdresser", "bookkeeper", "bus driver", "pipe welder",
+           "veterinary nurse", "car and van delivery driver")
+
+
+@pytest.fixture(scope="module")
+def esco():
+    from features.esco import load_esco
+
+    return load_esco()
+
+
+@pytest.fixture(scope="module")
+def occupations(esco):
+    from features.search import cached_lexical_index, label_table
+    from features.settings import Settings
+
+    table = label_table(esco, "occupations")
+    return table, cached_lexical_index(table, cache_dir=Settings().cache_dir)
+
+
+@pytest.fixture(scope="module")
+def small_taxonomy(esco):
+    """A few hundred ESCO occupations and competencies (the anchors always among them): encoders embed it quickly."""
+    from features.taxonomy import Taxonomy
+
+    occupations = esco.occupations
+    anchors = occupations["label_en"].isin(ANCHORS).to_numpy()
+    others = np.flatnonzero(~anchors)[:: len(occupations) // SAMPLE_OCCUPATIONS][:SAMPLE_OCCUPATIONS - anchors.sum()]
+    keep_occupations = occupations.iloc[np.sort(np.concatenate([np.flatnonzero(anchors), others]))]
+    competencies = esco.competencies
+    dutch = np.flatnonzero(competencies["label_nl"].notna().to_numpy())
+    keep_competencies = competencies.iloc[dutch[:: max(1, len(dutch) // SAMPLE_COMPETENCIES)][:SAMPLE_COMPETENCIES]]
+    relations = esco.relations[esco.relations["occupation_uri"].isin(keep_occupations["uri"])
+                               & esco.relations["competency_uri"].isin(keep_competencies["uri"])]
+    return Taxonomy(source="esco-sample", occupations=keep_occupations.reset_index(drop=True),
+                    competencies=keep_competencies.reset_index(drop=True), relations=relations.reset_index(drop=True),
+                    occupation_hierarchy=esco.occupation_hierarchy.iloc[:0],
+                    skill_hierarchy=esco.skill_hierarchy.iloc[:0])
+
+
+def _top_english(table, found, n: int = 1) -> list[str]:
+    return [str(table.names_en[concept]) for concept in found[0][:n]]
+
+
+# --- text folding and gender forms ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "folded"), [("Inspiciënte", "inspiciente"), ("chauffeur C/CE", "chauffeur c ce"),
+                                              ("  ?!  ", ""), ("Café-medewerker", "cafe medewerker")])
+def test_fold_drops_case_accents_and_punctuation(text: str, folded: str) -> None:
+    from features.search._text import fold
+
+    assert fold(text) == folded
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("poetsvrouw", "poetsman"), ("lasser", "lasster"), ("kapper", "kapster"), ("verpleger", "verpleegster"),
+    ("monteur", "monteuse"), ("directeur", "directrice"), ("busbestuurder", "busbestuurster"),
+    ("schoonmaker", "schoonmaakster"), ("boer", "boerin"), ("leraar", "lerares"), ("assistent", "assistente")])
+def test_gender_forms_meet(one: str, other: str) -> None:
+    from features.search._text import gender_forms
+
+    assert gender_forms(one) & gender_forms(other)
+
+
+def test_unrelated_words_do_not_meet() -> None:
+    from features.search._text import gender_forms
+
+    assert not gender_forms("kapper") & gender_forms("kassier")
+    assert not gender_forms("lasser") & gender_forms("bakker")
+
+
+# --- the lexical matcher --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("lasser", "welder"), ("welder", "welder"), ("boekhouder", "bookkeeper"), ("bookkeeper", "bookkeeper"),
+    ("poetsvrouw", "building cleaner"), ("kapster", "hairdresser"), ("kapper", "hairdresser"),
+    ("buschauffeur", "bus driver"), ("pijplasster", "pipe welder"), ("dierenverpleegster", "veterinary nurse")])
+def test_lexical_finds_dutch_and_english_labels(occupations, query: str, expected: str) -> None:
+    table, lexical = occupations
+    assert _top_english(table, lexical.search(query, k=5)) == [expected]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("Kapster", "hairdresser"), ("KAPPER!", "hairdresser"),  # case and punctuation
+    ("boekhoudr", "bookkeeper"), ("buschaufeur", "bus driver"),  # typos
+    ("dierenverpleger", "veterinary nurse"),  # the masculine form of a feminine label
+])
+def test_lexical_survives_spelling_variants_and_gender_forms(occupations, query: str, expected: str) -> None:
+    table, lexical = occupations
+    assert expected in _top_english(table, lexical.search(query, k=5), n=3)
+
+
+@pytest.mark.parametrize(("query", "label", "expected"), [
+    ("poetsman", "poetsvrouw", "building cleaner"), ("lasster", "lasser", "welder"),
+    ("chauffeuse", "chauffeur", None), ("kuisvrouw", None, None)])
+def test_a_label_in_the_other_gender_counts_as_exact(occupations, query: str, label, expected) -> None:
+    from features.search.lexical import GENDER_FORM
+
+    table, lexical = occupations
+    concepts, scores, rows = lexical.search(query, k=3)
+    if label is None:  # no label is "kuisman": nothing to promote
+        assert scores[0] < GENDER_FORM
+        return
+    assert table.texts[rows[0]] == label and scores[0] == pytest.approx(GENDER_FORM)
+    if expected:
+        assert table.names_en[concepts[0]] == expected
+
+
+def test_lexical_lists_each_concept_once_best_first(occupations) -> None:
+    table, lexical = occupations
+    concepts, scores, rows = lexical.search("chauffeur", k=10)
+    assert len(set(concepts.tolist())) == len(concepts) == 10
+    assert np.all(np.diff(scores) <= 1e-7)
+    assert np.all(table.owners[rows] == concepts)
+    assert scores[0] <= 1.0 + 1e-6
+
+
+def test_lexical_index_cache_round_trips(tmp_path: Path, occupations) -> None:
+    from features.search import cached_lexical_index
+
+    table, _ = occupations
+    small = table.subset(table.owners < 200)
+    first = cached_lexical_index(small, cache_dir=tmp_path)
+    again = cached_lexical_index(small, cache_dir=tmp_path)  # read back from disk
+    for query in ("lasser", "manager", "poetsvrouw"):
+        np.testing.assert_array_equal(first.search(query, k=5)[0], again.search(query, k=5)[0])
+        np.testing.assert_allclose(first.search(query, k=5)[1], again.search(query, k=5)[1], rtol=1e-6)
+    folder = next((tmp_path / "search").glob("occupations-lexical-*"))
+    (folder / "idf.npy").write_bytes(b"damaged")
+    rebuilt = cached_lexical_index(small, cache_dir=tmp_path)  # a damaged cache is rebuilt, not fatal
+    np.testing.assert_array_equal(rebuilt.search("lasser", k=5)[0], first.search("lasser", k=5)[0])
+
+
+def test_restricting_an_index_equals_fitting_on_fewer_labels(occupations) -> None:
+    from features.search import LexicalIndex
+
+    table, _ = occupations
+    small = table.subset(table.owners < 400)
+    keep = ~((small.owners % 3 == 0) & (small.langs == "nl"))
+    restricted = LexicalIndex().fit(small).restricted(keep)
+    fresh = LexicalIndex().fit(small.subset(keep))
+    for query in ("lasser", "poetsvrouw", "manager", "zzqx", "ingenieur"):
+        ours, theirs = restricted.search(query, k=5), fresh.search(query, k=5)
+        np.testing.assert_array_equal(ours[0], theirs[0])
+        np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)
+
+
+def test_lexical_knows_only_what_it_indexed(occupations) -> None:
+    table, _ = occupations
+    from features.search import LexicalIndex
+
+    welder = int(np.flatnonzero(table.names_en == "welder")[0])
+    blind = LexicalIndex().fit(table.without_dutch([welder]))
+    assert "welder" not in _top_english(table, blind.search("lasser", k=5), n=5)
+    assert _top_english(table, blind.search("welder", k=5)) == ["welder"]
+
+
+# --- labels, fusion, evaluation -------------------------------------------------------------------------------------
+
+def test_label_table_holds_every_label_once_per_language(esco, occupations) -> None:
+    table, _ = occupations
+    row = esco.occupations[esco.occupations["label_en"] == "building cleaner"].iloc[0]
+    concept = int(np.flatnonzero(table.uris == row["uri"])[0])
+    texts = set(table.texts[table.owners == concept].tolist())
+    assert {row["label_nl"], row["label_en"], *row["alt_labels_nl"], *row["alt_labels_en"]} == texts
+    assert np.all(np.diff(table.owners) >= 0)
+
+
+def test_competency_labels_joined_by_pipes_are_split(esco) -> None:
+    from features.search import label_table
+
+    table = label_table(esco, "competencies")
+    assert not any("|" in text for text in table.texts.tolist())
+
+
+def test_score_fusion_keeps_exact_matches_on_top_and_floors_the_unlisted() -> None:
+    from features.search.fusion import score_fusion
+
+    lexical = (np.array([7, 3]), np.array([1.0, 0.4]))
+    semantic = (np.array([3, 9, 7]), np.array([0.9, 0.8, 0.7]))
+    concepts, scores = score_fusion(lexical, semantic, alpha=0.3)
+    assert concepts.tolist() == [7, 3, 9]
+    np.testing.assert_allclose(scores, [1.0 + 0.3 * 1.0 + 0.7 * 0.7, 0.3 * 0.4 + 0.7 * 0.9, 0.3 * 0.4 + 0.7 * 0.8])
+    only_semantic, _ = score_fusion((np.array([], dtype=np.int64), np.array([])), semantic, alpha=0.3, limit=2)
+    assert only_semantic.tolist() == [3, 9]
+    exact_but_unliked, scores = score_fusion((np.array([4, 3]), np.array([1.0, 0.9])),
+                                             (np.array([3, 9]), np.array([0.9, 0.8])), alpha=0.1)
+    assert exact_but_unliked.tolist() == [4, 3, 9] and scores[0] > 1.0 > scores[1]  # an exact label comes first
+
+
+def test_concept_split_is_seeded_and_disjoint() -> None:
+    from features.search.evaluation import split_concepts
+
+    split = split_concepts(1_000, seed=3)
+    again = split_concepts(1_000, seed=3)
+    assert all(np.array_equal(getattr(again, role), getattr(split, role)) for role in ("train", "valid", "test"))
+    parts = [set(split.train.tolist()), set(split.valid.tolist()), set(split.test.tolist())]
+    assert sum(map(len, parts)) == 1_000 and not (parts[0] & parts[1]) and not (parts[0] & parts[2])
+    assert (len(parts[1]), len(parts[2])) == (100, 200)
+    assert not np.array_equal(split_concepts(1_000, seed=4).test, split.test)
+
+
+def test_held_out_regimes_hide_the_right_labels(occupations) -> None:
+    from features.search.evaluation import heldout_queries, regime_index
+
+    table, _ = occupations
+    held = np.array([0, 5, 9])
+    unseen_concepts = regime_index(table, held, "concepts")
+    unseen_labels = regime_index(table, held, "labels")
+    hidden = np.isin(unseen_concepts.owners, held)
+    assert set(unseen_concepts.langs[hidden].tolist()) == {"en"}
+    kept = unseen_labels.langs[np.isin(unseen_labels.owners, held)] == "nl"
+    assert kept.sum() == 3 and np.all(unseen_labels.preferred[np.isin(unseen_labels.owners, held)][kept])
+    queries, truth = heldout_queries(table, held, regime="labels")
+    assert queries and set(truth.tolist()) <= set(held.tolist())
+    assert not set(queries) & set(unseen_labels.texts[np.isin(unseen_labels.owners, held)].tolist())
+
+
+def test_accuracy_counts_top1_and_top5() -> None:
+    from features.search.evaluation import accuracy
+
+    rankings = [np.array([1, 2, 3]), np.array([4, 5, 6, 7, 8, 9]), np.array([0])]
+    assert accuracy(rankings, np.array([1, 9, 3])) == {"top1": 1 / 3, "top5": 1 / 3}
+    assert accuracy(rankings, np.array([2, 8, 0])) == {"top1": 1 / 3, "top5": 1.0}
+
+
+# --- bad input ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("query", "message"), [("", "empty"), ("   ", "empty"), (None, "empty"),
+                                                ("?!.,;", "no letters"), ("x" * 10_240, "10,240 characters")])
+def test_bad_queries_say_what_to_type(query, message: str) -> None:
+    from features.search import clean_query
+
+    with pytest.raises(LoopbaanError, match=message):
+        clean_query(query)
+
+
+def test_engine_batches_report_bad_queries_without_failing(esco) -> None:
+    from features.search import build_engine
+
+    engine = build_engine("occupations", taxonomy=esco, encoder=None, cache_dir=None)
+    results = engine.search_batch(["lasser", "", "?!", "x" * 10_240, "welder"], lang="en", k=3, mode="lexical")
+    assert [bool(result.hits) for result in results] == [True, False, False, False, True]
+    assert [result.error is None for result in results] == [True, False, False, False, True]
+    assert results[0].hits[0].label == "welder" and results[0].hits[0].matched_label == "lasser"
+    assert engine.search("welder", lang="nl", k=1, mode="lexical")[0].label == "lasser"
+    for bad, message in ((dict(lang="fr"), "unknown language"), (dict(k=0), "k must be"),
+                         (dict(mode="fuzzy"), "unknown search mode")):
+        with pytest.raises(LoopbaanError, match=message):
+            engine.search_batch(["lasser"], **{"lang": "nl", "k": 3, "mode": "lexical", **bad})
+    with pytest.raises(LoopbaanError, match="empty"):
+        engine.search("  ")
+
+
+# --- the CLI --------------------------------------------------------------------------------------------------------
+
+def _cli(*args: str, stdin: str | None = None):
+    from loopbaan_cli.main import app
+
+    return runner.invoke(app, list(args), input=stdin)
+
+
+def test_cli_occupation_search_prints_a_table_and_json() -> None:
+    result = _cli("occupations", "search", "lasser", "--mode", "lexical", "--lang", "en", "-k", "3")
+    assert result.exit_code == 0, result.output
+    assert "welder" in result.stdout.splitlines()[0] and "(matched 'lasser')" in result.stdout
+    result = _cli("occupations", "search", "poetsman", "--mode", "lexical", "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["query"] == "poetsman" and record["lang"] == "nl" and record["error"] is None
+    assert len(record["results"]) == 5 and record["results"][0]["rank"] == 1
+    assert {"uri", "label", "matched_label", "score", "lexical", "semantic"} <= set(record["results"][0])
+    assert record["results"][0]["uri"].startswith("http://data.europa.eu/esco/occupation/")
+
+
+def test_cli_batch_writes_one_json_line_per_query(tmp_path: Path) -> None:
+    queries = tmp_path / "queries.txt"
+    queries.write_text("lasser\n\nwelder\n?!\nkapster\n" + "y" * 10_240 + "\n", encoding="utf-8")
+    result = _cli("occupations", "search", "--input", str(queries), "--mode", "lexical", "-k", "2", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [record["line"] for record in records] == [1, 3, 4, 5, 6]  # the blank line 2 is skipped
+    assert [record["results"][0]["label"] if record["results"] else None for record in records] == \
+        ["welder", "welder", None, "hairdresser", None]
+    assert all(len(record["results"]) == 2 for record in records if record["error"] is None)
+    assert "no letters" in records[2]["error"] and "characters long" in records[4]["error"]
+    assert "searched 5 queries (2 could not be searched" in result.stderr
+
+
+def test_cli_batch_reads_standard_input() -> None:
+    result = _cli("competencies", "search", "--input", "-", "--mode", "lexical", "-k", "1", stdin="Java\nlassen\n")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records[0]["results"][0]["uri"].startswith("http://data.europa.eu/esco/skill/")
+    assert records[0]["kind"] == "competencies" and len(records) == 2
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("occupations", "search", "lasser", "--lang", "fr"), "unknown language 'fr'"),
+    (("occupations", "search", ""), "the query is empty"),
+    (("occupations", "search", "?!?"), "no letters"),
+    (("occupations", "search", "z" * 10_240), "10,240 characters long"),
+    (("occupations", "search", "lasser", "-k", "0"), "k must be between 1 and 100"),
+    (("occupations", "search"), "give either a QUERY or --input FILE"),
+    (("competencies", "search", "Java", "--input", "x.txt"), "not both"),
+    (("occupations", "search", "--input", "/nonexistent/queries.txt"), "cannot read the input file"),
+])
+def test_cli_bad_input_is_a_clear_message_and_exit_2(args, message: str) -> None:
+    result = _cli(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_cli_input_that_is_not_text_or_a_folder(tmp_path: Path) -> None:
+    binary = tmp_path / "queries.bin"
+    binary.write_bytes(b"lasser\n\xff\xfe\x00garbage\n")
+    result = _cli("occupations", "search", "--input", str(binary), "--mode", "lexical")
+    assert result.exit_code == 2 and "not UTF-8 text" in result.stderr
+    result = _cli("occupations", "search", "--input", str(tmp_path), "--mode", "lexical")
+    assert result.exit_code == 2 and "cannot read the input file" in result.stderr
+
+
+def test_cli_help_explains_the_commands() -> None:
+    for kind in ("occupations", "competencies"):
+        result = _cli(kind, "search", "--help")
+        assert result.exit_code == 0
+        assert "--input" in result.stdout and "--lang" in result.stdout and "hybrid" in result.stdout
+
+
+def test_cold_start_title_matching_still_works(esco) -> None:
+    from features.title_matching import title_matcher
+
+    matcher = title_matcher(esco)
+    assert matcher.search("poetsman", k=1)[0].uri == esco.occupations.loc[
+        esco.occupations["label_en"] == "building cleaner", "uri"].iloc[0]
+    with pytest.raises(LoopbaanError, match="empty"):
+        matcher.search("?!")
+
+
+# --- encoders (slow: they run the MiniLM) ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_hybrid_search_without_a_registered_encoder_falls_back_with_a_note(small_taxonomy, monkeypatch) -> None:
+    import features.esco
+
+    monkeypatch.setattr(features.esco, "load_esco", lambda *args, **kwargs: small_taxonomy)
+    result = _cli("occupations", "search", "welder", "--json")
+    assert result.exit_code == 0, result.output
+    assert "no loopbaan-encoder is registered yet" in result.stderr
+    record = json.loads(result.stdout)
+    assert record["results"][0]["label"] == "lasser"
+    assert record["results"][0]["semantic"] is not None and record["results"][0]["lexical"] is not None
+
+
+@pytest.mark.slow
+def test_quick_encoder_training_registers_a_challenger_the_search_then_uses(small_taxonomy, monkeypatch,
+                                                                             isolated_home: Path) -> None:
+    import mlflow
+
+    import features.esco
+    from features.search import build_engine
+    from features.settings import Settings
+    from models import tracking
+    from models.encoder_training import QUICK, search_encoder, train_encoder
+
+    settings = Settings()
+    assert settings.home == isolated_home
+    lines: list[str] = []
+    result = train_encoder(settings=settings, quick=True, progress=False, echo=lines.append)
+    assert result.version == "1" and result.params["quick"] is True
+    assert result.params["concept_sample"] == QUICK.concept_sample
+    for system in ("lexical", "untuned", "tuned", "hybrid"):
+        assert 0.0 <= result.metrics[f"test_nl_{system}_top5"] <= 1.0
+        assert result.metrics[f"test_nl_{system}_top1"] <= result.metrics[f"test_nl_{system}_top5"]
+    assert any("held-out concepts" in line for line in lines)
+
+    client = tracking.configure(settings)
+    version = client.get_model_version_by_alias("loopbaan-encoder", tracking.CHALLENGER)
+    assert str(version.version) == "1"
+    run = client.get_run(result.run_id)
+    assert run.data.params["method"] == "asymmetric multilingual distillation"
+    assert "concepts_test_occupations_hybrid_top5" in run.data.metrics
+    assert mlflow.artifacts.load_text(f"runs:/{result.run_id}/heldout_accuracy.txt").startswith("Dutch labels")
+
+    resolved = search_encoder(settings=settings)
+    assert resolved.note is None and resolved.version == "1" and resolved.encoder.tuned
+    assert set(resolved.alphas) == {"occupations", "competencies"}
+    engine = build_engine("occupations", taxonomy=small_taxonomy, encoder=resolved.encoder,
+                          cache_dir=settings.cache_dir, alpha=resolved.alphas["occupations"])
+    assert engine.search("lasser", lang="en", k=3)[0].label == "welder"
+    assert "loopbaan-encoder version 1" in engine.encoder_description
+
+    monkeypatch.setattr(features.esco, "load_esco", lambda *args, **kwargs: small_taxonomy)
+    cli = _cli("occupations", "search", "poetsvrouw", "--json", "--lang", "en")
+    assert cli.exit_code == 0, cli.output
+    assert "registered yet" not in cli.stderr
+    hits = json.loads(cli.stdout)["results"]
+    assert hits[0]["label"] == "building cleaner" and hits[0]["lexical"] > 0.99
+    assert any(hit["semantic"] is not None for hit in hits)
+
+
+def test_search_encoder_on_an_empty_home_is_the_untuned_minilm_and_creates_nothing(isolated_home: Path,
+                                                                                  monkeypatch) -> None:
+    from features.settings import Settings
+    from models import encoder_training
+
+    monkeypatch.setattr(encoder_training, "base_encoder", lambda: "untuned")
+    resolved = encoder_training.search_encoder(settings=Settings())
+    assert resolved.encoder == "untuned" and "no loopbaan-encoder is registered" in resolved.note
+    assert not (isolated_home / "mlflow.db").exists()
+
+
+def test_training_examples_come_from_training_concepts_only(esco) -> None:
+    from features.search import label_table
+    from features.search.distillation import sampled, training_data
+    from features.search.evaluation import split_concepts
+    from features.search.semantic import ConceptVectors
+
+    table = sampled(label_table(esco, "occupations"), sample=60, seed=1)
+    split = split_concepts(table.n_concepts, seed=1)
+    rows = np.arange(len(table.texts))
+    vectors = ConceptVectors(matrix=np.eye(table.n_concepts, 8, dtype=np.float32),
+                             label_vectors=np.ones((len(rows), 8), dtype=np.float32), label_rows=rows,
+                             starts=np.searchsorted(table.owners, np.arange(table.n_concepts + 1)))
+    data = training_data({"occupations": table}, {"occupations": vectors}, {"occupations": split.train},
+                         {"occupations": {}})
+    held_out_dutch = set(table.dutch_labels(split.held_out)[0].tolist()) - set(
+        table.dutch_labels(split.train)[0].tolist())
+    texts = {example.text for example in [*data.dutch, *data.english]}
+    assert data.dutch and not texts & held_out_dutch
+    assert data.classes.shape == (len(split.train), 8)
+    assert max(example.concept for example in data.dutch) < len(split.train)
+    assert {example.source for example in data.dutch} == {"nl-label"}  # no descriptions were given
