@@ -16,6 +16,7 @@ from loopbaan_cli._errors import user_errors
 from loopbaan_cli.assessment_commands import assess, promote, review, schedule
 from loopbaan_cli.batch_commands import batch_app
 from loopbaan_cli.model_commands import compare, train
+from loopbaan_cli.search_commands import competencies_app, occupations_app
 from loopbaan_cli.service_commands import serve, token
 
 app = typer.Typer(
@@ -32,6 +33,8 @@ taxonomy_app = typer.Typer(help="Inspect the competency taxonomy (ESCO) or impor
 app.add_typer(data_app, name="data")
 app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(batch_app, name="batch")
+app.add_typer(occupations_app, name="occupations")
+app.add_typer(competencies_app, name="competencies")
 app.command("train")(train)
 app.command("compare")(compare)
 app.command("serve")(serve)
