@@ -16,6 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
+def append_line(path: Path, entry: dict) -> None:
+    """``entry`` as one JSON line in a single ``O_APPEND`` write (owner-only file): never half a line, never two
+    interleaved, whichever process writes."""
+    line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(descriptor, line)
+    finally:
+        os.close(descriptor)
+
+
 def pseudonym(citizen_id: int | None, *, key: bytes) -> str | None:
     if citizen_id is None:
         return None
@@ -45,10 +56,5 @@ class AuditLog:
             "personalised": personalised,
             "status": status,
         }
-        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(descriptor, line)
-            finally:
-                os.close(descriptor)
+            append_line(self.path, entry)

@@ -8,12 +8,11 @@ the audit log's keyed pseudonym. A citizen without a recorded choice keeps the p
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from serving.audit import pseudonym
+from serving.audit import append_line, pseudonym
 
 
 class ConsentStore:
@@ -33,14 +32,9 @@ class ConsentStore:
     def record(self, citizen_id: int, *, opted_out: bool) -> None:
         entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                  "citizen": pseudonym(citizen_id, key=self.key), "opted_out": bool(opted_out)}
-        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(descriptor, line)
-            finally:
-                os.close(descriptor)
+            append_line(self.path, entry)
 
     def _refresh(self) -> None:
         try:

@@ -69,21 +69,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def service_home(trained_home: Path, small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the trained home (so its registry stays untouched) with the population, and champions for jobs
-    and careers set directly (standing in for the fairness gate); trainings keeps only its challenger."""
-    home = tmp_path_factory.mktemp("service") / "home"
-    shutil.copytree(trained_home, home)
-    shutil.copytree(small_population_dir, home / "data" / "population")
+def home_with_champions(trained_home: Path, population: Path, home: Path) -> Path:
+    """A copy of the trained home (its registry untouched) holding the population; jobs and careers get a champion
+    set directly (standing in for the fairness gate), trainings keeps only its challenger."""
     from features.settings import Settings
     from models import tracking
 
+    shutil.copytree(trained_home, home)
+    shutil.copytree(population, home / "data" / "population")
     client = tracking.configure(Settings(home=home))
     for kind in ("jobs", "careers"):
         version = client.get_model_version_by_alias(tracking.registered_name(kind), tracking.CHALLENGER).version
         client.set_registered_model_alias(tracking.registered_name(kind), tracking.CHAMPION, version)
     return home
+
+
+@pytest.fixture(scope="session")
+def service_home(trained_home: Path, small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return home_with_champions(trained_home, small_population_dir, tmp_path_factory.mktemp("service") / "home")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ a crashed run resumes and is never visible half-done, and training on Dask match
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,11 +24,15 @@ from features.errors import LoopbaanError
 from features.population import PopulationStore
 from features.settings import Settings
 from models import batch, batch_store, tracking
-from models.batch_store import latest_complete_batch, partial_batches, precomputed_suggestions
+from models.batch_store import (
+    latest_complete_batch,
+    partial_batches,
+    precomputed_suggestions,
+)
 from models.gap import GapAnalyzer
 from models.resources import load_resources
 from models.suggest import Suggester
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, home_with_champions
 
 pytestmark = pytest.mark.distributed
 
@@ -39,16 +42,8 @@ PARTITION = 200  # citizens per partition: several partitions on the 1,500-citiz
 
 @pytest.fixture(scope="module")
 def batch_home(trained_home: Path, small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the trained home (its registry untouched) holding the population; jobs and careers get a champion
-    (standing in for the fairness gate), trainings keeps only its challenger."""
-    home = tmp_path_factory.mktemp("batch") / "home"
-    shutil.copytree(trained_home, home)
-    shutil.copytree(small_population_dir, home / "data" / "population")
-    client = tracking.configure(Settings(home=home))
-    for kind in ("jobs", "careers"):
-        version = client.get_model_version_by_alias(tracking.registered_name(kind), tracking.CHALLENGER).version
-        client.set_registered_model_alias(tracking.registered_name(kind), tracking.CHAMPION, version)
-    return home
+    """The trained home with the population and champions for jobs and careers (see conftest)."""
+    return home_with_champions(trained_home, small_population_dir, tmp_path_factory.mktemp("batch") / "home")
 
 
 @pytest.fixture(scope="module")
