@@ -92,16 +92,24 @@ def trend_figure(trend: list[dict], names: list[str]) -> str:
 
 
 def tradeoff_figure(points: list[dict], *, fairness_label: str, threshold: float | None) -> str:
-    """Accuracy (NDCG@10 on held-out outcomes) against fairness for each re-ranking strength."""
+    """Accuracy (NDCG@10 on held-out outcomes) against fairness: one line per guarantees variant, from the
+    unmitigated model through each re-ranking strength."""
     figure = Figure(figsize=(5.5, 3.4))
     axis = figure.add_subplot(1, 1, 1)
-    x = [point["ndcg_at_10"] for point in points]
-    y = [point["fairness"] for point in points]
-    axis.plot(x, y, "-o", color="#1565c0")
+    start = [point for point in points if point["proportion"] == 0]  # the unmitigated model
+    tried = [point for point in points if point["proportion"] > 0]
+    labels = list(dict.fromkeys(point.get("label", "good") for point in tried))  # older reports: "good" only
+    colours = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00")
+    for index, label in enumerate(labels):
+        line = start + [point for point in tried if point.get("label", "good") == label]
+        axis.plot([point["ndcg_at_10"] for point in line], [point["fairness"] for point in line], "-o",
+                  color=colours[index % len(colours)], label=f"guaranteeing {label}", markersize=4)
     for point in points:
         marker = "*" if point.get("chosen") else ""
-        axis.annotate(f"p={point['proportion']:g}{marker}", (point["ndcg_at_10"], point["fairness"]), fontsize=7,
-                      textcoords="offset points", xytext=(4, 4))
+        name = "unmitigated" if point["proportion"] == 0 else f"p={point['proportion']:g}{marker}"
+        axis.annotate(name, (point["ndcg_at_10"], point["fairness"]), fontsize=6, textcoords="offset points",
+                      xytext=(4, 4))
+    axis.legend(fontsize=7, loc="best")
     if threshold is not None:
         axis.axhline(threshold, color=_FAIL, linestyle="--", linewidth=1)
     axis.set_xlabel("accuracy: NDCG@10 on held-out outcomes", fontsize=8)

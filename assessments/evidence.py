@@ -41,9 +41,9 @@ from assessments.ranking_metrics import (
 from features.citizens import QueryContext, contexts_from_store
 from features.population.occupations import build_occupation_model
 from models.datasets import RankingData
-from models.gap import READY_SHARE
+from models.gap import ready_from_features
 from models.ranker import ScoringModel
-from models.rerank import Reranker, item_quality
+from models.rerank import ItemFacts, Reranker, item_facts
 from models.resources import KindResources
 
 VERY_GOOD_DUTCH = 3.0
@@ -74,7 +74,7 @@ class Prepared:
     counterfactual: dict[str, tuple[np.ndarray, CandidateLists]]
     outcome: OutcomeModels | None
     item_female_share: np.ndarray
-    item_quality: np.ndarray
+    items: ItemFacts  # per catalogue item: wage/quality index, number of essential competencies
     goodness: Goodness
     facts: dict = field(default_factory=dict)
 
@@ -123,7 +123,7 @@ def prepare(*, resources: KindResources, model: ScoringModel, data: RankingData,
     known = resources.catalogue.occupation >= 0
     female = np.where(known, occupation["female_share"].to_numpy()[np.maximum(resources.catalogue.occupation, 0)],
                       np.nan)
-    quality = item_quality(resources, occupation)
+    items = item_facts(resources, occupation)
     outcome = fit_outcome_models(data=data, sensitive=people, item_female_share=female,
                                  good_quantile=policy.good_opportunity_quantile, seed=seed)
 
@@ -153,8 +153,8 @@ def prepare(*, resources: KindResources, model: ScoringModel, data: RankingData,
     return Prepared(kind=kind, resources=resources, model=model, data=data, groups=groups, people=people,
                     test_scores=model.predict(test.features) if len(test.labels) else np.zeros(0),
                     sample_ids=sample, context=context, deep=deep, counterfactual=counterfactual, outcome=outcome,
-                    item_female_share=female, item_quality=quality,
-                    goodness=_goodness(kind, outcome, quality, policy.good_opportunity_quantile), facts=facts)
+                    item_female_share=female, items=items,
+                    goodness=_goodness(kind, outcome, items.quality, policy.good_opportunity_quantile), facts=facts)
 
 
 def _label(value: object) -> str:
@@ -181,20 +181,16 @@ def _altered(resources: KindResources, model: ScoringModel, context: QueryContex
     return rows, lists
 
 
-def ready_flags(kind: str, resources: KindResources, features: pd.DataFrame, items: np.ndarray) -> np.ndarray:
+def ready_flags(prepared: Prepared, lists: CandidateLists) -> np.ndarray:
     """``ready`` exactly as the gap analysis decides it (models.gap), from the pair features."""
-    if kind == "trainings":
-        gap = features["dutch_gap"].to_numpy(dtype=np.float64)
-        return ~(np.nan_to_num(gap, nan=0.0) > 0)
-    n_essential = np.diff(resources.catalogue.essential.indptr)[items]
-    return (n_essential == 0) | (features["essential_coverage"].to_numpy() >= READY_SHARE)
+    return ready_from_features(prepared.kind, lists.features, prepared.items.n_essential[lists.item_positions])
 
 
 def shown_top(prepared: Prepared, lists: CandidateLists, reranker: Reranker | None) -> CandidateLists:
     if reranker is None:
         return lists.top(K)
     return lists.take(reranker.select(query_rows=lists.query_rows, scores=lists.scores, features=lists.features,
-                                      item_positions=lists.item_positions, k=K, item_quality=prepared.item_quality))
+                                      item_positions=lists.item_positions, k=K, items=prepared.items))
 
 
 def _good(prepared: Prepared, lists: CandidateLists) -> np.ndarray:
@@ -203,7 +199,7 @@ def _good(prepared: Prepared, lists: CandidateLists) -> np.ndarray:
         chance = prepared.outcome.blind
         return (chance.predict(lists.features) >= chance.good_threshold).astype(np.float64)
     if goodness.criterion == "quality":
-        quality = prepared.item_quality[lists.item_positions]
+        quality = prepared.items.quality[lists.item_positions]
         return np.where(np.isfinite(quality), quality >= goodness.quality_threshold, np.nan)
     return np.full(len(lists.item_positions), np.nan)
 
@@ -241,12 +237,12 @@ def collect(prepared: Prepared, *, reranker: Reranker | None = None) -> Evidence
         with np.errstate(invalid="ignore", divide="ignore"):
             metrics["outcome_chance_adjusted"] = metrics["outcome_chance"] / expected_reference
         replicates.update(_outcome_replicates(prepared, top, terms))
-    quality = prepared.item_quality[top.item_positions]
+    quality = prepared.items.quality[top.item_positions]
     if np.isfinite(quality).any():
         metrics["quality_exposure"] = exposure_per_query(values=quality, query_rows=rows, n_queries=n)
 
-    ready_top = ready_flags(kind, resources, top.features, top.item_positions)
-    ready_deep = ready_flags(kind, resources, deep.features, deep.item_positions)
+    ready_top = ready_flags(prepared, top)
+    ready_deep = ready_flags(prepared, deep)
     metrics["ready_share"] = share_per_query(flags=ready_top, query_rows=rows, n_queries=n)
     options = np.minimum(np.bincount(deep.query_rows, weights=ready_deep, minlength=n), length)
     shown = np.bincount(rows, weights=ready_top, minlength=n)
@@ -298,7 +294,7 @@ def _outcome_metrics(prepared: Prepared, reranker: Reranker | None) -> tuple[pd.
     scores = prepared.test_scores
     if reranker is not None and len(scores):
         protected = reranker.protected(features=test.features, item_positions=test.item_positions,
-                                       item_quality=prepared.item_quality)
+                                       items=prepared.items)
         order = reranker.order(query_rows=test.group, scores=scores, protected=protected, k=None)
         scores = np.empty(len(order))
         positions = np.arange(len(order)) - np.searchsorted(test.group[order], test.group[order], side="left")

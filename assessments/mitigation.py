@@ -1,6 +1,11 @@
 """``loopbaan assess --mitigate``: when a version fails, try the re-ranker, draw the trade-off, register the
 chosen setting as its own version and put that version through the same gate.
 
+The re-ranker is tried for every variant of the policy's ``mitigation.guarantees`` (good opportunities; good
+opportunities and, separately, ready items) at every ``mitigation.proportions``; of the settings that pass, those
+that leave the fewest enforced checks inconclusive, and of these the one that keeps the highest ranking quality
+(NDCG@10 on held-out outcomes), is chosen.
+
 How a re-ranked model stays a normal model version: the mitigated version registers the *same* LightGBM
 booster (so ``models.tracking.load_model`` loads it and every SHAP explanation stays exact) in a new run whose
 parameters are the base run's plus ``mitigation.*``, with the complete re-ranker (method, strength, the
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 
 from assessments import registry
 from assessments.evidence import collect
+from assessments.gate import INCONCLUSIVE
 from assessments.policy import Policy
 from assessments.run import AssessmentOutcome, evaluate_evidence, run_assessment
 from features.errors import LoopbaanError
@@ -56,47 +62,67 @@ def _fairness(checks: list[dict], focus: str) -> float:
     return min(values) if check["rule"] == "min_ratio" else max(values)
 
 
-def _point(proportion: float, results: dict, checks: list[dict], passed: bool, failed: list[str],
+def _point(reranker: Reranker | None, results: dict, checks: list[dict], passed: bool, failed: list[str],
            focus: str) -> dict:
-    return {"proportion": proportion, "ndcg_at_10": results.get("ndcg_at_10", {}).get("overall", {}).get("value"),
+    return {"proportion": reranker.proportion if reranker else 0.0,
+            "guarantees": list(reranker.guarantees) if reranker else [],
+            "label": reranker.label if reranker else "unmitigated",
+            "inconclusive": [check["name"] for check in checks if check["enforce"] and check["status"] == INCONCLUSIVE],
+            "ndcg_at_10": results.get("ndcg_at_10", {}).get("overall", {}).get("value"),
             "recall_at_10": results.get("recall_at_10", {}).get("overall", {}).get("value"),
             "fairness": _fairness(checks, focus), "passed": passed, "failed": failed,
             "worst": {check["name"]: _fairness(checks, check["name"]) for check in checks if check["enforce"]}}
 
 
-def _template(base: AssessmentOutcome, policy: Policy) -> Reranker:
+def _variants(base: AssessmentOutcome, policy: Policy) -> list[Reranker]:
+    """One re-ranker template per guarantees variant of the policy that the kind's data can support."""
     prepared = base.prepared
     settings = policy.mitigation
+    common = {"proportion": settings.proportions[0], "significance": settings.significance, "depth": settings.depth}
     if prepared.goodness.criterion == "chance":
-        return Reranker(proportion=settings.proportions[0], significance=settings.significance, depth=settings.depth,
-                        criterion="chance", chance=prepared.outcome.blind)
-    if prepared.goodness.criterion == "quality":
-        return Reranker(proportion=settings.proportions[0], significance=settings.significance, depth=settings.depth,
-                        criterion="quality", quality_threshold=prepared.goodness.quality_threshold)
-    raise LoopbaanError(ERR_NO_CRITERION.format(kind=base.kind))
+        template = Reranker(**common, criterion="chance", chance=prepared.outcome.blind)
+    elif prepared.goodness.criterion == "quality":
+        template = Reranker(**common, criterion="quality", quality_threshold=prepared.goodness.quality_threshold)
+    else:
+        template = Reranker(**common, criterion="none")
+    usable = [variant for variant in settings.guarantees if template.criterion != "none" or "good" not in variant]
+    if not usable:
+        raise LoopbaanError(ERR_NO_CRITERION.format(kind=base.kind))
+    return [template.with_guarantees(tuple(variant)) for variant in usable]
+
+
+def _cost_order(point: dict) -> tuple:
+    """Sort key among passing settings: the fewest enforced checks left inconclusive (a mitigation should remove
+    doubt, not hide in it), then the highest ranking quality, then the fewest guarantees and the mildest strength."""
+    ndcg = point["ndcg_at_10"] if point["ndcg_at_10"] is not None else float("-inf")
+    return (len(point["inconclusive"]), -ndcg, len(point["guarantees"]), point["proportion"])
 
 
 def tradeoff(base: AssessmentOutcome, *, policy: Policy) -> tuple[list[dict], Reranker, str]:
-    """The unmitigated point and one point per re-ranking strength; the chosen re-ranker; the check followed."""
-    template = _template(base, policy)
+    """The unmitigated point and one point per guarantees variant and strength; the chosen re-ranker; the check
+    followed."""
     focus = base.failed_checks[0]
     document = base.document
-    points = [_point(0.0, document["results"], document["checks"], base.passed, base.failed_checks, focus)]
+    points = [_point(None, document["results"], document["checks"], base.passed, base.failed_checks, focus)]
     seed = int(document["model"]["seed"])
-    for proportion in policy.mitigation.proportions:
-        evidence = collect(base.prepared, reranker=template.with_proportion(proportion))
-        results, checks, passed, failed = evaluate_evidence(evidence, policy=policy, kind=base.kind, seed=seed)
-        points.append(_point(proportion, results, checks, passed, failed, focus))
-    tried = points[1:]
-    passing = [point for point in tried if point["passed"]]
+    tried: list[tuple[dict, Reranker]] = []
+    for template in _variants(base, policy):
+        for proportion in policy.mitigation.proportions:
+            reranker = template.with_proportion(proportion)
+            evidence = collect(base.prepared, reranker=reranker)
+            results, checks, passed, failed = evaluate_evidence(evidence, policy=policy, kind=base.kind, seed=seed)
+            point = _point(reranker, results, checks, passed, failed, focus)
+            points.append(point)
+            tried.append((point, reranker))
+    passing = [pair for pair in tried if pair[0]["passed"]]
     ratio = next(check for check in document["checks"] if check["name"] == focus)["rule"] == "min_ratio"
     if passing:
-        chosen = passing[0]
+        chosen, reranker = min(passing, key=lambda pair: _cost_order(pair[0]))
     else:
-        chosen = min(tried, key=lambda point: (len(point["failed"]),
-                                               -point["fairness"] if ratio else point["fairness"]))
+        chosen, reranker = min(tried, key=lambda pair: (len(pair[0]["failed"]),
+                                                        -pair[0]["fairness"] if ratio else pair[0]["fairness"]))
     chosen["chosen"] = True
-    return points, template.with_proportion(chosen["proportion"]), focus
+    return points, reranker, focus
 
 
 def register_mitigated(*, base: AssessmentOutcome, reranker: Reranker, settings: Settings) -> str:
@@ -120,6 +146,7 @@ def register_mitigated(*, base: AssessmentOutcome, reranker: Reranker, settings:
         mlflow.log_params({**dict(base_run.data.params), "mitigation.method": reranker.method,
                            "mitigation.proportion": reranker.proportion, "mitigation.significance": reranker.significance,
                            "mitigation.depth": reranker.depth, "mitigation.criterion": reranker.criterion,
+                           "mitigation.guarantees": reranker.label,
                            "mitigation.base_version": base.version, "mitigation.base_run_id": base_ref.run_id})
         mlflow.set_tags({"kind": kind, "synthetic_data": "true", "mitigated": "true",
                          "mitigation.base_version": base.version})
@@ -149,17 +176,22 @@ def mitigate(*, kind: str, settings: Settings, policy: Policy, data=None, versio
     if base.passed:
         return MitigationOutcome(base=base, mitigated=None,
                                  message=f"version {base.version} passes the gate; no mitigation needed")
-    echo(f"{kind} v{base.version} failed {', '.join(base.failed_checks)}; trying the re-ranker at "
-         f"p = {', '.join(f'{share:g}' for share in policy.mitigation.proportions)}")
+    variants = "; ".join(" + ".join(variant) for variant in policy.mitigation.guarantees)
+    echo(f"{kind} v{base.version} failed {', '.join(base.failed_checks)}; trying the re-ranker guaranteeing "
+         f"{variants} at p = {', '.join(f'{share:g}' for share in policy.mitigation.proportions)}")
     points, chosen, focus = tradeoff(base, policy=policy)
     best = next(point for point in points if point.get("chosen"))
     unmitigated = points[0]
+    setting = f"p={best['proportion']:g} guaranteeing {best['label']}"
     if best["passed"]:
-        conclusion = (f"p={best['proportion']:g} passes every enforced check, at an NDCG@10 of "
-                      f"{best['ndcg_at_10']:.3f} against {unmitigated['ndcg_at_10']:.3f} unmitigated.")
+        doubt = (f" ({', '.join(best['inconclusive'])} inconclusive: no passing setting settles it)"
+                 if best["inconclusive"] else "")
+        conclusion = (f"{setting} passes every enforced check{doubt}, at an NDCG@10 of {best['ndcg_at_10']:.3f} "
+                      f"against {unmitigated['ndcg_at_10']:.3f} unmitigated: of the passing settings that leave the "
+                      "fewest checks inconclusive, the one that keeps the most ranking quality.")
     else:
         moved = f"{unmitigated['fairness']:.3f} → {best['fairness']:.3f}"
-        conclusion = (f"No strength passes. The closest, p={best['proportion']:g}, still fails "
+        conclusion = (f"No setting passes. The closest, {setting}, still fails "
                       f"{', '.join(best['failed'])} ({focus}: {moved}), at an NDCG@10 of {best['ndcg_at_10']:.3f} "
                       f"against {unmitigated['ndcg_at_10']:.3f} unmitigated. ")
         if any(name in ("outcome_parity",) for name in best["failed"]):
@@ -172,7 +204,8 @@ def mitigate(*, kind: str, settings: Settings, policy: Policy, data=None, versio
             "fairness_label": f"{focus}: worst {'ratio' if check['rule'] == 'min_ratio' else 'value'}",
             "conclusion": conclusion, "method": chosen.describe()}
     new_version = register_mitigated(base=base, reranker=chosen, settings=settings)
-    echo(f"{kind}: registered the re-ranked model as version {new_version} (p={chosen.proportion:g}); assessing it")
+    echo(f"{kind}: registered the re-ranked model as version {new_version} (p={chosen.proportion:g}, guaranteeing "
+         f"{chosen.label}); assessing it")
     mitigated = run_assessment(kind=kind, settings=settings, policy=policy, data=data, version=new_version,
                                trigger="mitigation", mitigation=info, echo=echo)
     status = "passes" if mitigated.passed else f"fails {', '.join(mitigated.failed_checks)}"

@@ -96,6 +96,8 @@ class Mitigation(_Strict):
     depth: int = Field(50, ge=10, le=200, description="candidates the re-ranker may choose from per citizen")
     significance: float = Field(0.1, gt=0, lt=0.5, description="FA*IR significance of the minimum counts")
     proportions: list[float] = Field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8])
+    # What every prefix of a re-ranked list holds a minimum share of; each variant is tried at every proportion.
+    guarantees: list[list[Literal["good", "ready"]]] = Field(default_factory=lambda: [["good"], ["good", "ready"]])
 
     @field_validator("proportions")
     @classmethod
@@ -103,6 +105,18 @@ class Mitigation(_Strict):
         if not value or any(not 0 < share < 1 for share in value):
             raise ValueError("proportions must be a non-empty list of shares strictly between 0 and 1")
         return sorted(set(value))
+
+    @field_validator("guarantees")
+    @classmethod
+    def _variants(cls, value: list[list[str]]) -> list[list[str]]:
+        if not value or any(not variant or len(set(variant)) != len(variant) for variant in value):
+            raise ValueError("guarantees must be a non-empty list of variants, each a non-empty list of distinct "
+                             "names out of good, ready; for example [[good], [good, ready]]")
+        unique: list[list[str]] = []
+        for variant in value:
+            if variant not in unique:
+                unique.append(list(variant))
+        return unique
 
 
 class Policy(_Strict):

@@ -335,8 +335,8 @@ def _mitigation(doc: dict) -> str:
     if not model_mitigation and not info:
         body = ("<p>No mitigation is applied to this version. When a challenger fails, "
                 "<code>loopbaan assess --mitigate</code> tries a FA*IR-style re-ranker that guarantees good "
-                "opportunities a minimum share of every citizen's top 10, draws the accuracy–fairness trade-off and "
-                "registers the chosen setting as a new version that goes through this same gate.</p>")
+                "opportunities (and, in a second variant, ready items) a minimum share of every citizen's top 10, "
+                "draws the accuracy–fairness trade-off and registers the chosen setting as a new version that goes through this same gate.</p>")
         return _section("mitigation", "Mitigations and trade-off", body)
     parts = []
     if model_mitigation:
@@ -346,16 +346,20 @@ def _mitigation(doc: dict) -> str:
         points = info["points"]
         others = [name for name in ("good_opportunity_exposure", "readiness_parity")
                   if name != info["focus"] and all(name in point.get("worst", {}) for point in points)]
-        rows = "".join(f"<tr><td>{point['proportion']:g}{' (chosen)' if point.get('chosen') else ''}</td>"
+        rows = "".join(f"<tr><td>{_e('unmitigated' if point['proportion'] == 0 else point.get('label', 'good'))}</td>"
+                       f"<td>{point['proportion']:g}{' (chosen)' if point.get('chosen') else ''}</td>"
                        f"<td>{point['ndcg_at_10']:.3f}</td><td>{point['fairness']:.3f}</td>"
                        + "".join(f"<td>{point['worst'][name]:.3f}</td>" for name in others)
                        + f"<td>{_status('pass' if point['passed'] else 'fail')}</td>"
                        f"<td class='small'>{_e(', '.join(point['failed']) or '–')}</td></tr>" for point in points)
         picture = _plots.tradeoff_figure(points, fairness_label=info["fairness_label"], threshold=info.get("threshold"))
         parts.append(f"<p>The base version's assessment <code>{_e(info['base_assessment_id'])}</code> failed "
-                     f"{_e(', '.join(info['base_failed']))}. Re-ranking strengths tried (p = minimum share of good "
-                     "opportunities in every prefix of the list; p=0 is the unmitigated model):</p>"
-                     f"<img alt='trade-off' src='{picture}'><table><tr><th>p</th><th>NDCG@10</th>"
+                     f"{_e(', '.join(info['base_failed']))}. Re-ranking settings tried: what every prefix of the "
+                     "list guarantees (good = good opportunities, ready = items the citizen is ready for now, each "
+                     "with its own minimum) and p, the minimum share; p=0 is the unmitigated model. Of the passing "
+                     "settings, those that leave the fewest checks inconclusive, and of these the one with the highest "
+                     "NDCG@10, is chosen.</p>"
+                     f"<img alt='trade-off' src='{picture}'><table><tr><th>guarantees</th><th>p</th><th>NDCG@10</th>"
                      f"<th>{_e(info['fairness_label'])}</th>"
                      + "".join(f"<th>{_e(name)}: worst ratio</th>" for name in others)
                      + f"<th>gate</th><th>failing</th></tr>{rows}</table>"

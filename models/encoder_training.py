@@ -21,7 +21,14 @@ import numpy as np
 from features.encoder import ENCODER_NAME
 from features.errors import LoopbaanError
 from features.esco import load_esco
-from features.search import KINDS, SearchEncoder, base_encoder, concept_vectors, encoder_from_folder, label_table
+from features.search import (
+    KINDS,
+    SearchEncoder,
+    base_encoder,
+    concept_vectors,
+    encoder_from_folder,
+    label_table,
+)
 from features.search.distillation import (
     EncoderConfig,
     dutch_descriptions,
@@ -32,7 +39,13 @@ from features.search.distillation import (
     training_data,
 )
 from features.search.encoders import sensible_threads
-from features.search.evaluation import REGIMES, SYSTEMS, KindEvaluation, evaluate_kind, split_concepts
+from features.search.evaluation import (
+    REGIMES,
+    SYSTEMS,
+    KindEvaluation,
+    evaluate_kind,
+    split_concepts,
+)
 from features.settings import Settings
 from models import tracking
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from features.items import ItemCatalogue
@@ -24,6 +25,16 @@ from features.items import ItemCatalogue
 READY_SHARE = 0.8
 MAX_BRIDGING = 3
 READINESS = ("ready", "bridgeable", "stretch")
+
+
+def ready_from_features(kind: str, features: pd.DataFrame, n_essential: np.ndarray) -> np.ndarray:
+    """``ready`` per (query, item) row exactly as :meth:`GapAnalyzer.analyse` decides it, from the pair features:
+    a training by its ``dutch_gap``, anything else by ``essential_coverage`` (``n_essential``: the item's number
+    of essential competencies; an item without any is ready)."""
+    if kind == "trainings":
+        gap = features["dutch_gap"].to_numpy(dtype=np.float64)
+        return ~(np.nan_to_num(gap, nan=0.0) > 0)
+    return (np.asarray(n_essential) == 0) | (features["essential_coverage"].to_numpy(dtype=np.float64) >= READY_SHARE)
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,28 @@
-"""A FA*IR-style re-ranker that guarantees good opportunities a minimum share of every top k.
+"""A FA*IR-style re-ranker that guarantees good opportunities (and, when asked, ready ones) a minimum share of
+every top k.
 
-The fairness gate's mitigation (``loopbaan assess --mitigate``) chooses its strength; a mitigated model
-version carries it, and the service and the batch apply it through :class:`models.suggest.Suggester`.
+The fairness gate's mitigation (``loopbaan assess --mitigate``) chooses its strength and what it guarantees; a
+mitigated model version carries it, and the service and the batch apply it through
+:class:`models.suggest.Suggester`.
 
 FA*IR (Zehlike et al., 2017) ranks by score but, at every prefix length i of the list, requires at least
 ``m(i)`` protected items, where ``m(i)`` is the ``significance`` quantile of a Binomial(i, ``proportion``):
-a list that a fair coin with that proportion could plausibly have produced. Here the "protected" items are
-the *good opportunities* for this citizen — an item whose estimated chance of success for the citizen's
-qualifications is in the top share (jobs, trainings; :class:`models.chance.LinearChance`, blind to
-sensitive attributes) or, for career steps, an occupation with a high wage/quality index.
+a list that a fair coin with that proportion could plausibly have produced. Here "protected" means one of the
+re-ranker's *guarantees*, each with its own minimum (the multinomial extension of Zehlike et al., 2022, in its
+simplest greedy form):
+
+- ``good``: a good opportunity for this citizen — an item whose estimated chance of success for the citizen's
+  qualifications is in the top share (jobs, trainings; :class:`models.chance.LinearChance`, blind to sensitive
+  attributes) or, for career steps, an occupation with a high wage/quality index;
+- ``ready``: an item the citizen is ready for now (:func:`models.gap.ready_from_features`: at least 80% of its
+  essential competencies held; a training: its Dutch entry level met).
 
 The re-ranker never sees a sensitive attribute: it needs the model's best ``depth`` candidates, their pair
-features and this configuration, which a mitigated model version carries (tags ``mitigation.*`` and the
-artifact ``mitigation/reranker.json``; see :func:`Reranker.from_dict`). The booster of a mitigated version is
-the unchanged booster of its base version, so every score and every SHAP explanation stays exact; the
-re-ranker only changes the order, which the suggestion's model notice states.
+features, a few facts per catalogue item (:class:`ItemFacts`) and this configuration, which a mitigated model
+version carries (tags ``mitigation.*`` and the artifact ``mitigation/reranker.json``; see
+:func:`Reranker.from_dict`). The booster of a mitigated version is the unchanged booster of its base version, so
+every score and every SHAP explanation stays exact; the re-ranker only changes the order, which the suggestion's
+model notice states.
 """
 
 from __future__ import annotations
@@ -27,11 +35,13 @@ from scipy.stats import binom
 
 from features.population.occupations import build_occupation_model
 from models.chance import LinearChance
+from models.gap import ready_from_features
 from models.metrics import group_bounds
 from models.resources import KindResources
 
 METHOD = "fair_top_k"
-CRITERIA = ("chance", "quality")
+CRITERIA = ("chance", "quality")  # what makes an item a good opportunity, per kind
+GUARANTEES = ("good", "ready")  # what a re-ranked list holds a minimum share of
 ARTIFACT = "mitigation/reranker.json"  # where a mitigated model version's run keeps its re-ranker
 
 
@@ -45,32 +55,33 @@ def fair_top_k(scores: np.ndarray, protected: np.ndarray, *, k: int, proportion:
                significance: float) -> np.ndarray:
     """Indices (into one query's candidates) of the re-ranked top ``k``, best first.
 
-    Candidates are taken by score, except that whenever the prefix holds fewer protected items than
-    ``minimum_protected`` asks, the best remaining protected candidate comes next.
+    ``protected``: one flag per candidate, or one column of flags per guarantee (candidates × guarantees).
+    Candidates are taken by score, except that whenever the prefix holds fewer items of a guarantee than
+    ``minimum_protected`` asks (and some remaining candidate has it), the best remaining candidate among those
+    that meet the most of such unmet guarantees comes next.
     """
     scores = np.asarray(scores, dtype=np.float64)
     protected = np.asarray(protected, dtype=bool)
+    if protected.ndim == 1:
+        protected = protected[:, None]
     order = np.argsort(-scores, kind="stable")
-    queue_protected = [index for index in order if protected[index]]
-    queue_other = [index for index in order if not protected[index]]
+    ranked = protected[order]  # flags in score order
     k = min(k, len(scores))
     needed = minimum_protected(k, proportion=proportion, significance=significance)
-    chosen: list[int] = []
-    taken_protected = next_protected = next_other = 0
+    remaining = np.ones(len(order), dtype=bool)
+    taken = np.zeros(ranked.shape[1], dtype=np.int64)
+    chosen = np.empty(k, dtype=np.int64)
     for position in range(k):
-        has_protected = next_protected < len(queue_protected)
-        has_other = next_other < len(queue_other)
-        must = has_protected and taken_protected < needed[position]
-        take_protected = must or not has_other or (
-            has_protected and scores[queue_protected[next_protected]] >= scores[queue_other[next_other]])
-        if take_protected:
-            chosen.append(queue_protected[next_protected])
-            next_protected += 1
-            taken_protected += 1
-        else:
-            chosen.append(queue_other[next_other])
-            next_other += 1
-    return np.asarray(chosen, dtype=np.int64)
+        unmet = (taken < needed[position]) & ranked[remaining].any(axis=0)
+        eligible = remaining
+        if unmet.any():
+            hits = np.where(remaining, ranked[:, unmet].sum(axis=1), -1)
+            eligible = hits == hits.max()
+        pick = int(np.argmax(eligible))  # the best-scored eligible candidate
+        chosen[position] = order[pick]
+        remaining[pick] = False
+        taken += ranked[pick]
+    return chosen
 
 
 def item_quality(resources: KindResources, occupations: pd.DataFrame | None = None) -> np.ndarray:
@@ -90,6 +101,20 @@ def item_quality(resources: KindResources, occupations: pd.DataFrame | None = No
     return np.full(len(catalogue), np.nan)
 
 
+@dataclass(frozen=True, eq=False)
+class ItemFacts:
+    """What the re-ranker knows of every catalogue item besides the pair features (by catalogue position)."""
+
+    kind: str
+    quality: np.ndarray  # wage/quality index, NaN where none
+    n_essential: np.ndarray  # number of essential competencies
+
+
+def item_facts(resources: KindResources, occupations: pd.DataFrame | None = None) -> ItemFacts:
+    return ItemFacts(kind=resources.kind, quality=item_quality(resources, occupations),
+                     n_essential=np.diff(resources.catalogue.essential.indptr))
+
+
 @dataclass(frozen=True)
 class Reranker:
     """A FA*IR-style re-rank of each citizen's best ``depth`` candidates, fully described by its fields."""
@@ -97,17 +122,32 @@ class Reranker:
     proportion: float
     significance: float
     depth: int
-    criterion: str  # chance | quality
+    criterion: str  # chance | quality: what makes an item a good opportunity
     chance: LinearChance | None = None  # criterion "chance": blind outcome model with its good threshold
     quality_threshold: float | None = None  # criterion "quality": occupation wage/quality index threshold
     method: str = METHOD
+    guarantees: tuple[str, ...] = ("good",)  # of GUARANTEES, each with its own minimum per prefix
 
-    def protected(self, *, features: pd.DataFrame, item_positions: np.ndarray,
-                  item_quality: np.ndarray | None) -> np.ndarray:
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.guarantees) - set(GUARANTEES))
+        if unknown or not self.guarantees:
+            raise ValueError(f"a re-ranker needs guarantees out of {', '.join(GUARANTEES)}, not {unknown or 'none'}")
+
+    def good(self, *, features: pd.DataFrame, item_positions: np.ndarray, items: ItemFacts) -> np.ndarray:
         """Good opportunities among the given (citizen, item) rows."""
         if self.criterion == "chance":
             return self.chance.predict(features) >= self.chance.good_threshold
-        return np.nan_to_num(np.asarray(item_quality)[item_positions], nan=-np.inf) >= self.quality_threshold
+        return np.nan_to_num(items.quality[item_positions], nan=-np.inf) >= self.quality_threshold
+
+    def protected(self, *, features: pd.DataFrame, item_positions: np.ndarray, items: ItemFacts) -> np.ndarray:
+        """Flags per (citizen, item) row, one column per guarantee (rows × guarantees)."""
+        columns = []
+        for guarantee in self.guarantees:
+            if guarantee == "good":
+                columns.append(self.good(features=features, item_positions=item_positions, items=items))
+            else:
+                columns.append(ready_from_features(items.kind, features, items.n_essential[item_positions]))
+        return np.column_stack(columns) if columns else np.zeros((len(item_positions), 0), dtype=bool)
 
     def order(self, *, query_rows: np.ndarray, scores: np.ndarray, protected: np.ndarray,
               k: int | None) -> np.ndarray:
@@ -121,33 +161,47 @@ class Reranker:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def select(self, *, query_rows: np.ndarray, scores: np.ndarray, features: pd.DataFrame,
-               item_positions: np.ndarray, k: int, item_quality: np.ndarray | None) -> np.ndarray:
+               item_positions: np.ndarray, k: int, items: ItemFacts) -> np.ndarray:
         """Row indices of the re-ranked top ``k`` of deep candidate lists (rows grouped by query, best first)."""
-        protected = self.protected(features=features, item_positions=item_positions, item_quality=item_quality)
+        protected = self.protected(features=features, item_positions=item_positions, items=items)
         return self.order(query_rows=query_rows, scores=scores, protected=protected, k=k)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["chance"] = self.chance.to_dict(with_resamples=False) if self.chance is not None else None
+        data["guarantees"] = list(self.guarantees)
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Reranker:
         chance = data.get("chance")
-        return cls(**{**data, "chance": LinearChance.from_dict(chance) if chance else None})
+        guarantees = tuple(data.get("guarantees") or ("good",))  # versions from before guarantees were named
+        return cls(**{**data, "chance": LinearChance.from_dict(chance) if chance else None,
+                      "guarantees": guarantees})
 
     def with_proportion(self, proportion: float) -> Reranker:
         return replace(self, proportion=proportion)
+
+    def with_guarantees(self, guarantees: tuple[str, ...]) -> Reranker:
+        return replace(self, guarantees=tuple(guarantees))
+
+    @property
+    def label(self) -> str:
+        """The guarantees in words, e.g. "good + ready"."""
+        return " + ".join(self.guarantees)
 
     def tags(self) -> dict[str, str]:
         """The model-version tags that describe this re-rank (the full configuration is the JSON artifact)."""
         return {"mitigation.method": self.method, "mitigation.proportion": f"{self.proportion:g}",
                 "mitigation.significance": f"{self.significance:g}", "mitigation.depth": str(self.depth),
-                "mitigation.criterion": self.criterion}
+                "mitigation.criterion": self.criterion, "mitigation.guarantees": self.label}
 
     def describe(self) -> str:
-        what = ("a high estimated chance of success for the citizen's qualifications" if self.criterion == "chance"
-                else "a high wage/quality index")
+        good = ("good opportunities (items with a high estimated chance of success for the citizen's qualifications)"
+                if self.criterion == "chance" else "good opportunities (occupations with a high wage/quality index)")
+        what = {"good": good, "ready": "ready items (the citizen meets at least 80% of the essential competencies; "
+                                        "a training: its Dutch entry level)"}
+        guaranteed = " and, separately, ".join(what[guarantee] for guarantee in self.guarantees)
         return (f"FA*IR-style re-rank of the model's best {self.depth} candidates: every top-i prefix holds at least "
-                f"the {self.significance:g} quantile of Binomial(i, {self.proportion:g}) good opportunities "
-                f"(items with {what}); otherwise the model's order.")
+                f"the {self.significance:g} quantile of Binomial(i, {self.proportion:g}) {guaranteed}; otherwise "
+                "the model's order.")

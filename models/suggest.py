@@ -17,7 +17,7 @@ from features.citizens import QueryContext
 from features.feature_registry import BARRIER_FEATURES, sentence
 from models.gap import Gap
 from models.ranker import ScoringModel
-from models.rerank import Reranker, item_quality
+from models.rerank import Reranker, item_facts
 from models.resources import KindResources
 from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, top_per_query
 
@@ -174,8 +174,7 @@ class Suggester:
         self.model = model
         self.model_info = model_info or {}
         self.reranker = reranker
-        self._item_quality = item_quality(resources) if reranker is not None and reranker.criterion == "quality" \
-            else None
+        self._items = item_facts(resources) if reranker is not None else None
         taxonomy = resources.taxonomy
         self._competency_uris = taxonomy.competencies["uri"].to_numpy()
         self._competency_labels = {language: taxonomy.competency_labels(language).to_numpy() for language in ("nl", "en")}
@@ -201,7 +200,7 @@ class Suggester:
         frame = pd.concat(features, ignore_index=True)
         if self.reranker is not None:
             keep = self.reranker.select(query_rows=query_rows, scores=score, features=frame,
-                                        item_positions=item_positions, k=k, item_quality=self._item_quality)
+                                        item_positions=item_positions, k=k, items=self._items)
             query_rows, item_positions, score = query_rows[keep], item_positions[keep], score[keep]
             frame = frame.iloc[keep].reset_index(drop=True)
         return RankedLists(query_rows=query_rows, item_positions=item_positions, scores=score, features=frame,

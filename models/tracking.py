@@ -75,6 +75,7 @@ class LoadedModel:
         info = {"name": self.name, "version": self.version, "alias": self.alias, "run_id": self.run_id}
         if self.reranker is not None:
             info["reranked"] = self.reranker.describe()
+            info["guarantees"] = list(self.reranker.guarantees)
         return info
 
 

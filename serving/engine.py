@@ -112,7 +112,8 @@ class SuggestionEngine:
                 continue
             resources = load_resources(kind, store=self.store, settings=self.settings, taxonomy=self.taxonomy)
             info = schemas.ModelInfo(name=loaded.name, version=loaded.version, alias=loaded.alias, fallback=fallback,
-                                     reranked=loaded.reranker.describe() if loaded.reranker else None)
+                                     reranked=loaded.reranker.describe() if loaded.reranker else None,
+                                     guarantees=list(loaded.reranker.guarantees) if loaded.reranker else None)
             self.kinds[kind] = ServedKind(
                 resources=resources, suggester=Suggester(resources=resources, model=loaded.model,
                                                          model_info=info.model_dump(), reranker=loaded.reranker),

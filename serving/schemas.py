@@ -94,6 +94,9 @@ class ModelInfo(BaseModel):
     reranked: str | None = Field(None, description=(
         "Set when the version is a mitigated one: how its fairness re-ranker reorders the model's candidates "
         "(scores and explanations stay the model's own)."))
+    guarantees: list[str] | None = Field(None, description=(
+        "Set with `reranked`: what every prefix of the re-ranked list holds a minimum share of: `good` (good "
+        "opportunities), `ready` (items the citizen is ready for now)."))
 
 
 class SuggestionOut(BaseModel):

@@ -81,6 +81,51 @@ def test_fair_top_k_guarantees_the_binomial_minimum() -> None:
     assert fair_top_k(scores[:2], protected[:2], k=10, proportion=0.9, significance=0.1).tolist() == [0, 1]
 
 
+def test_fair_top_k_keeps_a_separate_minimum_for_each_guarantee() -> None:
+    # minimum per prefix at p=0.5: [0, 0, 0, 1, 1]; columns: good, ready
+    scores = np.array([6.0, 5, 4, 3, 2, 1])
+    flags = np.array([[False, False], [False, False], [False, False], [False, False], [True, False], [False, True]])
+    assert fair_top_k(scores, flags, k=5, proportion=0.5, significance=0.1).tolist() == [0, 1, 2, 4, 5]
+    # an item with both takes the place of two: the one that meets the most unmet minimums comes first
+    both = np.array([[False, False], [False, False], [False, False], [True, False], [False, True], [True, True]])
+    assert fair_top_k(scores, both, k=4, proportion=0.5, significance=0.1).tolist() == [0, 1, 2, 5]
+    # one column is the single-guarantee re-rank
+    single = flags[:, :1]
+    assert (fair_top_k(scores, single, k=5, proportion=0.5, significance=0.1).tolist()
+            == fair_top_k(scores, single[:, 0], k=5, proportion=0.5, significance=0.1).tolist() == [0, 1, 2, 4, 3])
+    # a guarantee that no remaining candidate can meet does not hold up the rest
+    none_ready = np.column_stack([flags[:, 0], np.zeros(6, dtype=bool)])
+    assert fair_top_k(scores, none_ready, k=5, proportion=0.5, significance=0.1).tolist() == [0, 1, 2, 4, 3]
+
+
+def test_reranker_guarantees_ready_items_and_reads_older_artifacts() -> None:
+    from models.rerank import ItemFacts, Reranker
+
+    # one citizen, six candidate vacancies, best score first; quality and readiness on different items
+    items = ItemFacts(kind="jobs", quality=np.array([0.9, 0.1, 0.2, 0.3, 0.5, 0.95]),
+                      n_essential=np.array([5, 5, 5, 5, 0, 5]))
+    features = pd.DataFrame({"essential_coverage": [0.2, 0.4, 0.6, 0.0, 0.0, 0.8]})
+    positions, rows, scores = np.arange(6), np.zeros(6, dtype=np.int64), np.array([6.0, 5, 4, 3, 2, 1])
+    reranker = Reranker(proportion=0.5, significance=0.1, depth=6, criterion="quality", quality_threshold=0.9,
+                        guarantees=("good", "ready"))
+    flags = reranker.protected(features=features, item_positions=positions, items=items)
+    # good: quality >= 0.9; ready: no essential competencies, or at least 80% held
+    assert flags.tolist() == [[True, False], [False, False], [False, False], [False, False], [False, True],
+                              [True, True]]
+    # by the fourth place one ready item is due (item 0 already counts as good): the best ready one passes item 3
+    picked = reranker.select(query_rows=rows, scores=scores, features=features, item_positions=positions, k=4,
+                             items=items)
+    assert picked.tolist() == [0, 1, 2, 4]
+    only_good = Reranker(proportion=0.5, significance=0.1, depth=6, criterion="quality", quality_threshold=0.95)
+    assert only_good.select(query_rows=rows, scores=scores, features=features, item_positions=positions, k=4,
+                            items=items).tolist() == [0, 1, 2, 5]
+    assert Reranker.from_dict(reranker.to_dict()) == reranker
+    legacy = {key: value for key, value in only_good.to_dict().items() if key != "guarantees"}
+    assert Reranker.from_dict(legacy).guarantees == ("good",)
+    with pytest.raises(ValueError, match="guarantees out of good, ready"):
+        Reranker(proportion=0.5, significance=0.1, depth=6, criterion="quality", guarantees=("cheap",))
+
+
 # --- aggregation: MetricFrame estimates, bootstrap CIs, small groups -------------------------------------------
 
 def _policy(**changes):
@@ -200,6 +245,9 @@ def test_shipped_policy_is_valid_and_versioned() -> None:
     (lambda data: data.update(surprise=True), "surprise: Extra inputs are not permitted"),
     (lambda data: data.pop("policy_version"), "policy_version: Field required"),
     (lambda data: data["checks"][-4].update(rule="min_ratio"), "its rule must be max_overall"),
+    (lambda data: data["mitigation"].update(guarantees=[["good", "fast"]]), "mitigation.guarantees.0.1"),
+    (lambda data: data["mitigation"].update(guarantees=[["good", "good"]]), "distinct names out of good, ready"),
+    (lambda data: data["mitigation"].update(guarantees=[]), "non-empty list of variants"),
 ])
 def test_a_malformed_policy_is_refused_with_a_clear_message(tmp_path: Path, change, message: str) -> None:
     data = policy_data()
@@ -377,7 +425,8 @@ def test_readiness_from_features_matches_the_gap_analysis(assessed: dict) -> Non
     top = prepared.deep.top(10).take(np.arange(300))
     suggester = Suggester(resources=prepared.resources, model=prepared.model)
     expected = suggester.readiness(prepared.context, top.as_ranked()) == "ready"
-    assert (ready_flags("jobs", prepared.resources, top.features, top.item_positions) == expected).all()
+    flags = ready_flags(prepared, top)
+    assert (flags == expected).all() and 0 < flags.sum() < len(flags)
 
 
 @pytest.mark.slow
@@ -535,8 +584,18 @@ def test_mitigation_registers_a_reranked_version_that_goes_through_the_gate(asse
     mitigated = result.mitigated
     assert mitigated is not None and mitigated.version != result.base.version
     info = mitigated.document["mitigation"]
-    assert [point["proportion"] for point in info["points"]] == [0.0, *policy.mitigation.proportions]
+    tried = [(point["guarantees"], point["proportion"]) for point in info["points"]]
+    assert tried == [([], 0.0), *((variant, share) for variant in policy.mitigation.guarantees
+                                  for share in policy.mitigation.proportions)]
     assert sum(bool(point.get("chosen")) for point in info["points"]) == 1
+    chosen = next(point for point in info["points"] if point.get("chosen"))
+    passing = [point for point in info["points"] if point["passed"] and point["proportion"] > 0]
+    # of the passing settings that leave the fewest checks inconclusive, the one that keeps the most ranking quality
+    assert chosen["passed"] == bool(passing)
+    if passing:
+        settled = [point for point in passing
+                   if len(point["inconclusive"]) == min(len(other["inconclusive"]) for other in passing)]
+        assert chosen in settled and chosen["ndcg_at_10"] == max(point["ndcg_at_10"] for point in settled)
     base_exposure = result.base.document["results"]["good_exposure"]["overall"]["value"]
     assert mitigated.document["results"]["good_exposure"]["overall"]["value"] > base_exposure
     client = tracking.configure(_settings(home))
@@ -544,7 +603,8 @@ def test_mitigation_registers_a_reranked_version_that_goes_through_the_gate(asse
     assert ref.version == mitigated.version and ref.tags["mitigation.method"] == "fair_top_k"
     assert ref.tags["mitigation.base_version"] == result.base.version
     reranker = registry.load_reranker(client, ref)
-    assert reranker.proportion == next(point["proportion"] for point in info["points"] if point.get("chosen"))
+    assert (reranker.proportion, list(reranker.guarantees)) == (chosen["proportion"], chosen["guarantees"])
+    assert ref.tags["mitigation.guarantees"] == reranker.label
     loaded = tracking.load_model("jobs", alias="challenger", settings=_settings(home))
     prepared = result.base.prepared
     features = prepared.deep.features.head(50)
@@ -561,7 +621,7 @@ def test_mitigation_registers_a_reranked_version_that_goes_through_the_gate(asse
     plain = Suggester(resources=prepared.resources, model=loaded.model).rank(prepared.context.take(picks), k=10)
     assert not np.array_equal(plain.item_positions, served.item_positions)
     html = mitigated.report.read_text(encoding="utf-8")
-    assert "trade-off" in html and ("passes every enforced check" in html or "No strength passes" in html)
+    assert "trade-off" in html and ("passes every enforced check" in html or "No setting passes" in html)
     with pytest.raises(LoopbaanError, match="already a mitigated version"):
         mitigate(kind="jobs", settings=_settings(home), policy=policy, data=small_population_dir,
                  version=mitigated.version)

@@ -24,7 +24,7 @@ const TEXT = {
     modelNotice: (m, a) => `Deze lijst komt van model ${m.name} versie ${m.version} (${m.alias}${m.fallback ? ", nog niet goedgekeurd" : ""}). ${a}`,
     assessed: (a) => `Laatste fairness-beoordeling: ${a.assessed_at.slice(0, 10)}, ${a.passed ? "geslaagd" : "niet geslaagd"} (beleid ${a.policy_version}).`,
     notAssessed: "Dit model werd nog niet op fairness beoordeeld.",
-    reranked: "De volgorde is bijgestuurd zodat goede kansen voor iedereen zichtbaar blijven.",
+    reranked: (guarantees) => `De volgorde is bijgestuurd zodat goede kansen${(guarantees || []).includes("ready") ? ", en wat je nu al kunt aanvatten," : ""} voor iedereen zichtbaar blijven.`,
     unavailable: "Voor dit soort suggesties is er nu geen goedgekeurd model.",
     compareSame: "Kies twee verschillende suggesties.",
     sources: {"work": "werk", "diploma": "diploma", "training": "opleiding", "assessment": "test", "self-declared": "zelf opgegeven"},
@@ -54,7 +54,7 @@ const TEXT = {
     modelNotice: (m, a) => `This list comes from model ${m.name} version ${m.version} (${m.alias}${m.fallback ? ", not yet approved" : ""}). ${a}`,
     assessed: (a) => `Last fairness assessment: ${a.assessed_at.slice(0, 10)}, ${a.passed ? "passed" : "not passed"} (policy ${a.policy_version}).`,
     notAssessed: "This model has not been assessed for fairness yet.",
-    reranked: "The order was adjusted so that good opportunities stay visible for everyone.",
+    reranked: (guarantees) => `The order was adjusted so that good opportunities${(guarantees || []).includes("ready") ? ", and what you can start now," : ""} stay visible for everyone.`,
     unavailable: "There is no approved model for this kind of suggestion right now.",
     compareSame: "Choose two different suggestions.",
     sources: {"work": "work", "diploma": "diploma", "training": "training", "assessment": "test", "self-declared": "self-declared"},
@@ -226,7 +226,7 @@ function modelNotice(kind, response) {
   const served = state.metadata && state.metadata.models[kind];
   const assessment = served && served.assessment;
   const text = t("modelNotice")(response.model, assessment ? t("assessed")(assessment) : t("notAssessed"));
-  return response.model.reranked ? `${text} ${t("reranked")}` : text;
+  return response.model.reranked ? `${text} ${t("reranked")(response.model.guarantees)}` : text;
 }
 
 function renderList(kind, response) {
