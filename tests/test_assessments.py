@@ -674,3 +674,22 @@ def test_no_historical_bias_passes_the_gate(bias_pair) -> None:
     outcome = run_assessment(kind="jobs", settings=_settings(home), policy=load_policy(), data=folder)
     assert outcome.passed, outcome.failed_checks
     assert "all set to 0" in outcome.report.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_no_historical_bias_trainings_need_the_ready_guarantee(bias_pair) -> None:
+    """Without any bias knob the trainings ranker still shows citizens below a training's Dutch entry level fewer
+    trainings they can start (too few logged lists show the contrast to learn it): the gate fails it, guaranteeing
+    good opportunities alone does not mend readiness, guaranteeing ready items as well does."""
+    from assessments.mitigation import mitigate
+    from features.population import PopulationStore
+    from models.training import train_kind
+
+    folder, home = bias_pair["none"]
+    train_kind("trainings", store=PopulationStore(folder), settings=_settings(home), progress=False)
+    result = mitigate(kind="trainings", settings=_settings(home), policy=load_policy(), data=folder)
+    assert "readiness_parity" in result.base.failed_checks
+    points = result.mitigated.document["mitigation"]["points"]
+    assert all("readiness_parity" in point["failed"] for point in points if point["guarantees"] == ["good"])
+    assert result.mitigated.passed, result.mitigated.failed_checks
+    assert result.mitigated.document["model"]["mitigation"]["guarantees"] == ["good", "ready"]
