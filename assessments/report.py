@@ -329,6 +329,11 @@ def _explanations(doc: dict) -> str:
     return _section("explanations", "Explanation quality", body)
 
 
+def _setting_label(point: dict) -> str:
+    """What a trade-off point's re-ranker guarantees (reports from before variants: good opportunities)."""
+    return "unmitigated" if point["proportion"] == 0 else point.get("label", "good")
+
+
 def _mitigation(doc: dict) -> str:
     model_mitigation = doc["model"]["mitigation"]
     info = doc.get("mitigation")
@@ -336,7 +341,8 @@ def _mitigation(doc: dict) -> str:
         body = ("<p>No mitigation is applied to this version. When a challenger fails, "
                 "<code>loopbaan assess --mitigate</code> tries a FA*IR-style re-ranker that guarantees good "
                 "opportunities (and, in a second variant, ready items) a minimum share of every citizen's top 10, "
-                "draws the accuracy–fairness trade-off and registers the chosen setting as a new version that goes through this same gate.</p>")
+                "draws the accuracy–fairness trade-off and registers the chosen setting as a new version that goes "
+                "through this same gate.</p>")
         return _section("mitigation", "Mitigations and trade-off", body)
     parts = []
     if model_mitigation:
@@ -346,7 +352,7 @@ def _mitigation(doc: dict) -> str:
         points = info["points"]
         others = [name for name in ("good_opportunity_exposure", "readiness_parity")
                   if name != info["focus"] and all(name in point.get("worst", {}) for point in points)]
-        rows = "".join(f"<tr><td>{_e('unmitigated' if point['proportion'] == 0 else point.get('label', 'good'))}</td>"
+        rows = "".join(f"<tr><td>{_e(_setting_label(point))}</td>"
                        f"<td>{point['proportion']:g}{' (chosen)' if point.get('chosen') else ''}</td>"
                        f"<td>{point['ndcg_at_10']:.3f}</td><td>{point['fairness']:.3f}</td>"
                        + "".join(f"<td>{point['worst'][name]:.3f}</td>" for name in others)
