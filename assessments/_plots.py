@@ -91,6 +91,12 @@ def trend_figure(trend: list[dict], names: list[str]) -> str:
     return _encode(figure)
 
 
+def setting_label(point: dict) -> str:
+    """What a trade-off point's re-ranker guarantees; p = 0 is the unmitigated model (reports from before the
+    guarantees were named: good opportunities)."""
+    return "unmitigated" if point["proportion"] == 0 else point.get("label", "good")
+
+
 def tradeoff_figure(points: list[dict], *, fairness_label: str, threshold: float | None) -> str:
     """Accuracy (NDCG@10 on held-out outcomes) against fairness: one line per guarantees variant, from the
     unmitigated model through each re-ranking strength."""
@@ -98,10 +104,10 @@ def tradeoff_figure(points: list[dict], *, fairness_label: str, threshold: float
     axis = figure.add_subplot(1, 1, 1)
     start = [point for point in points if point["proportion"] == 0]  # the unmitigated model
     tried = [point for point in points if point["proportion"] > 0]
-    labels = list(dict.fromkeys(point.get("label", "good") for point in tried))  # older reports: "good" only
+    labels = list(dict.fromkeys(setting_label(point) for point in tried))
     colours = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00")
     for index, label in enumerate(labels):
-        line = start + [point for point in tried if point.get("label", "good") == label]
+        line = start + [point for point in tried if setting_label(point) == label]
         axis.plot([point["ndcg_at_10"] for point in line], [point["fairness"] for point in line], "-o",
                   color=colours[index % len(colours)], label=f"guaranteeing {label}", markersize=4)
     for point in points:

@@ -78,17 +78,14 @@ def _variants(base: AssessmentOutcome, policy: Policy) -> list[Reranker]:
     """One re-ranker template per guarantees variant of the policy that the kind's data can support."""
     prepared = base.prepared
     settings = policy.mitigation
-    common = {"proportion": settings.proportions[0], "significance": settings.significance, "depth": settings.depth}
-    if prepared.goodness.criterion == "chance":
-        template = Reranker(**common, criterion="chance", chance=prepared.outcome.blind)
-    elif prepared.goodness.criterion == "quality":
-        template = Reranker(**common, criterion="quality", quality_threshold=prepared.goodness.quality_threshold)
-    else:
-        template = Reranker(**common, criterion="none")
-    usable = [variant for variant in settings.guarantees if template.criterion != "none" or "good" not in variant]
+    criterion = prepared.goodness.criterion
+    usable = [variant for variant in settings.guarantees if criterion != "none" or "good" not in variant]
     if not usable:
         raise LoopbaanError(ERR_NO_CRITERION.format(kind=base.kind))
-    return [template.with_guarantees(tuple(variant)) for variant in usable]
+    good = ({"chance": prepared.outcome.blind} if criterion == "chance"
+            else {"quality_threshold": prepared.goodness.quality_threshold} if criterion == "quality" else {})
+    return [Reranker(proportion=settings.proportions[0], significance=settings.significance, depth=settings.depth,
+                     criterion=criterion, guarantees=tuple(variant), **good) for variant in usable]
 
 
 def _cost_order(point: dict) -> tuple:

@@ -329,11 +329,6 @@ def _explanations(doc: dict) -> str:
     return _section("explanations", "Explanation quality", body)
 
 
-def _setting_label(point: dict) -> str:
-    """What a trade-off point's re-ranker guarantees (reports from before variants: good opportunities)."""
-    return "unmitigated" if point["proportion"] == 0 else point.get("label", "good")
-
-
 def _mitigation(doc: dict) -> str:
     model_mitigation = doc["model"]["mitigation"]
     info = doc.get("mitigation")
@@ -352,7 +347,7 @@ def _mitigation(doc: dict) -> str:
         points = info["points"]
         others = [name for name in ("good_opportunity_exposure", "readiness_parity")
                   if name != info["focus"] and all(name in point.get("worst", {}) for point in points)]
-        rows = "".join(f"<tr><td>{_e(_setting_label(point))}</td>"
+        rows = "".join(f"<tr><td>{_e(_plots.setting_label(point))}</td>"
                        f"<td>{point['proportion']:g}{' (chosen)' if point.get('chosen') else ''}</td>"
                        f"<td>{point['ndcg_at_10']:.3f}</td><td>{point['fairness']:.3f}</td>"
                        + "".join(f"<td>{point['worst'][name]:.3f}</td>" for name in others)

@@ -40,7 +40,7 @@ from models.metrics import group_bounds
 from models.resources import KindResources
 
 METHOD = "fair_top_k"
-CRITERIA = ("chance", "quality")  # what makes an item a good opportunity, per kind
+CRITERIA = ("chance", "quality", "none")  # what makes an item a good opportunity ("none": no guarantee "good")
 GUARANTEES = ("good", "ready")  # what a re-ranked list holds a minimum share of
 ARTIFACT = "mitigation/reranker.json"  # where a mitigated model version's run keeps its re-ranker
 
@@ -122,13 +122,17 @@ class Reranker:
     proportion: float
     significance: float
     depth: int
-    criterion: str  # chance | quality: what makes an item a good opportunity
+    criterion: str  # of CRITERIA: what makes an item a good opportunity
     chance: LinearChance | None = None  # criterion "chance": blind outcome model with its good threshold
     quality_threshold: float | None = None  # criterion "quality": occupation wage/quality index threshold
     method: str = METHOD
     guarantees: tuple[str, ...] = ("good",)  # of GUARANTEES, each with its own minimum per prefix
 
     def __post_init__(self) -> None:
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"a re-ranker's criterion is one of {', '.join(CRITERIA)}, not {self.criterion!r}")
+        if self.criterion == "none" and "good" in self.guarantees:
+            raise ValueError("a re-ranker without a good-opportunity criterion cannot guarantee good opportunities")
         unknown = sorted(set(self.guarantees) - set(GUARANTEES))
         if unknown or not self.guarantees:
             raise ValueError(f"a re-ranker needs guarantees out of {', '.join(GUARANTEES)}, not {unknown or 'none'}")
@@ -181,9 +185,6 @@ class Reranker:
 
     def with_proportion(self, proportion: float) -> Reranker:
         return replace(self, proportion=proportion)
-
-    def with_guarantees(self, guarantees: tuple[str, ...]) -> Reranker:
-        return replace(self, guarantees=tuple(guarantees))
 
     @property
     def label(self) -> str:
