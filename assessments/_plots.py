@@ -22,29 +22,56 @@ def _encode(figure: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def groups_figure(result: dict, breakdowns: list[str], *, threshold: float | None = None) -> str:
-    """Per-group estimates with their confidence intervals, one panel per breakdown; small groups in grey."""
+def groups_figure(result: dict, breakdowns: list[str]) -> str:
+    """Per-group estimates of the model (bars) and of the reference ranking (black ticks) with the model's
+    confidence intervals, one panel per breakdown; small groups in grey."""
     info = METRIC_BY_NAME[result["metric"]]
     panels = [key for key in breakdowns if key in result.get("breakdowns", {})]
     figure = Figure(figsize=(3.0 * max(len(panels), 1), 2.9))
     for index, key in enumerate(panels):
         axis = figure.add_subplot(1, len(panels), index + 1)
-        groups = [group for group in result["breakdowns"][key]["groups"] if group["value"] is not None]
-        values = np.array([group["value"] for group in groups])
-        low = np.array([group["ci"][0] if group["ci"][0] is not None else group["value"] for group in groups])
-        high = np.array([group["ci"][1] if group["ci"][1] is not None else group["value"] for group in groups])
+        groups = [group for group in result["breakdowns"][key]["groups"] if group["model"] is not None]
+        values = np.array([group["model"] for group in groups])
+        low = np.array([group["model_ci"][0] if group["model_ci"][0] is not None else group["model"]
+                        for group in groups])
+        high = np.array([group["model_ci"][1] if group["model_ci"][1] is not None else group["model"]
+                         for group in groups])
         colours = [_PASS if group["judged"] else _GREY for group in groups]
         positions = np.arange(len(groups))
-        axis.barh(positions, values, color=colours, alpha=0.8)
+        axis.barh(positions, values, color=colours, alpha=0.8, label="model")
         axis.errorbar(values, positions, xerr=[np.maximum(values - low, 0), np.maximum(high - values, 0)],
                       fmt="none", ecolor="black", capsize=2, linewidth=0.8)
-        if threshold is not None:
-            axis.axvline(threshold, color=_FAIL, linestyle="--", linewidth=1)
+        reference = [group["reference"] if group["reference"] is not None else np.nan for group in groups]
+        axis.plot(reference, positions, "|", color="black", markersize=11, label="reference")
         axis.set_yticks(positions, [group["group"] for group in groups], fontsize=7)
         axis.invert_yaxis()
         axis.set_title(key.replace("+", " × ").replace("_", " "), fontsize=8)
         axis.tick_params(axis="x", labelsize=7)
-    figure.suptitle(info.title, fontsize=9)
+        if index == 0:
+            axis.legend(fontsize=6, loc="lower right")
+    figure.suptitle(f"{info.title}: model (bars) and reference ranking (|)", fontsize=9)
+    figure.tight_layout()
+    return _encode(figure)
+
+
+def labour_market_figure(groups: list[dict], *, materiality: float) -> str:
+    """Chance ratio of each trait in the historical records (1 = no penalty), with its interval."""
+    figure = Figure(figsize=(6.0, 0.32 * max(len(groups), 1) + 0.9))
+    axis = figure.add_subplot(1, 1, 1)
+    positions = np.arange(len(groups))
+    values = np.array([group["chance_ratio"] for group in groups])
+    low = np.array([group["ci"][0] if group["ci"][0] is not None else group["chance_ratio"] for group in groups])
+    high = np.array([group["ci"][1] if group["ci"][1] is not None else group["chance_ratio"] for group in groups])
+    colours = [_FAIL if group["named"] else _GREY for group in groups]
+    axis.barh(positions, values, color=colours, alpha=0.8)
+    axis.errorbar(values, positions, xerr=[np.maximum(values - low, 0), np.maximum(high - values, 0)], fmt="none",
+                  ecolor="black", capsize=2, linewidth=0.8)
+    axis.axvline(1.0, color="black", linewidth=0.8)
+    axis.axvline(materiality, color=_FAIL, linestyle="--", linewidth=1)
+    axis.set_yticks(positions, [group["group"] for group in groups], fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlabel("chance of success with the trait / without it, all else equal (historical records)", fontsize=8)
+    axis.tick_params(axis="x", labelsize=7)
     figure.tight_layout()
     return _encode(figure)
 
@@ -56,16 +83,16 @@ def checks_figure(checks: list[dict]) -> str:
         values = [finding["value"] for finding in check["findings"] if finding.get("judged")]
         if not values:
             continue
-        worst = min(values) if check["rule"] == "min_ratio" else max(values)
-        rows.append((check["name"], worst, check["threshold"], check["status"], check["rule"], check["enforce"]))
+        worst = min(values) if check["floor"] else max(values)
+        rows.append((check["name"], worst, check["threshold"], check["status"], check["floor"], check["enforce"]))
     figure = Figure(figsize=(7.5, 0.32 * max(len(rows), 1) + 0.9))
     axis = figure.add_subplot(1, 1, 1)
     for position, (_, worst, threshold, status, _, enforce) in enumerate(rows):
         colour = _FAIL if status == "fail" else "#ef6c00" if status == "inconclusive" else _PASS
         axis.plot([worst], [position], "o", color=colour, markerfacecolor=colour if enforce else "none")
         axis.plot([threshold], [position], "|", color="black", markersize=12)
-    axis.set_yticks(range(len(rows)), [f"{name} ({'ratio ≥' if rule == 'min_ratio' else 'value ≤'})"
-                                       f"{'' if enforce else ' advisory'}" for name, _, _, _, rule, enforce in rows],
+    axis.set_yticks(range(len(rows)), [f"{name} ({'ratio ≥' if floor else 'value ≤'})"
+                                       f"{'' if enforce else ' advisory'}" for name, _, _, _, floor, enforce in rows],
                     fontsize=7)
     axis.invert_yaxis()
     axis.set_xlabel("worst finding (dot) against the threshold (bar)", fontsize=8)
@@ -98,8 +125,8 @@ def setting_label(point: dict) -> str:
 
 
 def tradeoff_figure(points: list[dict], *, fairness_label: str, threshold: float | None) -> str:
-    """Accuracy (NDCG@10 on held-out outcomes) against fairness: one line per guarantees variant, from the
-    unmitigated model through each re-ranking strength."""
+    """Accuracy (NDCG@10 on the tuning citizens' logged lists) against fairness on the tuning citizens: one line
+    per guarantees variant, from the unmitigated model through each re-ranking strength."""
     figure = Figure(figsize=(5.5, 3.4))
     axis = figure.add_subplot(1, 1, 1)
     start = [point for point in points if point["proportion"] == 0]  # the unmitigated model
@@ -118,7 +145,7 @@ def tradeoff_figure(points: list[dict], *, fairness_label: str, threshold: float
     axis.legend(fontsize=7, loc="best")
     if threshold is not None:
         axis.axhline(threshold, color=_FAIL, linestyle="--", linewidth=1)
-    axis.set_xlabel("accuracy: NDCG@10 on held-out outcomes", fontsize=8)
+    axis.set_xlabel("accuracy: NDCG@10 on the tuning citizens' logged lists", fontsize=8)
     axis.set_ylabel(fairness_label, fontsize=8)
     axis.tick_params(labelsize=7)
     figure.tight_layout()

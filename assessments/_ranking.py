@@ -1,89 +1,116 @@
-"""Deep candidate lists: retrieval, pair features and model scores, the best ``depth`` per query kept.
+"""Candidate lists of held-out citizens: retrieval, pair features, a scorer's best ``depth``, the reference
+ranking's top ``K``, and counts over every retrieved candidate.
 
-The assessment needs more than the top 10 the service shows: the re-ranker (:mod:`models.rerank`)
-chooses its top 10 out of the model's best ``depth`` candidates. Retrieval and features are those of the
-service (``models.retrieval``, ``features.pair_features``), so the top 10 here is what a citizen sees.
+The assessment needs more than the top 10 the service shows: the re-ranker (:mod:`models.rerank`) chooses its
+top 10 out of the model's best ``depth`` candidates, and every enforced check compares the model's list with
+the **reference ranking** of the same candidates for the same citizen — the competency-only order of retrieval
+(:func:`models.retrieval.reference_scores`). "Within reach" counts (how many good or ready items a citizen's
+candidates hold) are taken over every retrieved candidate, so that a model cannot shrink a citizen's
+denominator by pushing those items down its own list. Retrieval and features are the service's
+(``models.retrieval``, ``features.pair_features``), so the model's top 10 here is what a citizen sees.
+
+A *scorer* is anything with ``score(features, citizen_ids=..., item_positions=...)``: a registered model
+(:class:`ModelScorer`), or, in the falsifiability tests, a deliberately unfair ranker that looks at who the
+citizen is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from assessments.ranking_metrics import positions_in_list
+from assessments.ranking_metrics import K, positions_in_list
 from features.citizens import QueryContext
 from models.ranker import ScoringModel
 from models.resources import KindResources
-from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, top_per_query
-from models.suggest import RankedLists
+from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, reference_scores, top_per_query
+
+Flags = Callable[[pd.DataFrame, np.ndarray], np.ndarray]  # (features, item positions) → 0/1 per candidate
+
+
+class Scorer(Protocol):
+    def score(self, features: pd.DataFrame, *, citizen_ids: np.ndarray, item_positions: np.ndarray) -> np.ndarray:
+        ...
+
+
+@dataclass(frozen=True)
+class ModelScorer:
+    """A registered model as a scorer: it sees the pair features only."""
+
+    model: ScoringModel
+
+    def score(self, features: pd.DataFrame, *, citizen_ids: np.ndarray, item_positions: np.ndarray) -> np.ndarray:
+        return self.model.predict(features)
 
 
 @dataclass(frozen=True)
 class CandidateLists:
-    """Rows grouped by query (0..n_queries-1), best model score first, at most ``depth`` per query."""
+    """Rows grouped by query (0..n_queries-1), best first by the list's own order."""
 
     query_rows: np.ndarray
     item_positions: np.ndarray
-    scores: np.ndarray
+    scores: np.ndarray  # the scorer's scores (the order of a model list; context for the reference list)
     features: pd.DataFrame
     n_queries: int
-    pool_share: np.ndarray | None = None  # per query: flagged share of the retrieval's own top ``reference_k``
 
     def positions(self) -> np.ndarray:
         return positions_in_list(self.query_rows)
 
     def top(self, k: int) -> CandidateLists:
-        keep = np.flatnonzero(self.positions() <= k)
-        return self.take(keep)
+        return self.take(np.flatnonzero(self.positions() <= k))
 
     def take(self, rows: np.ndarray) -> CandidateLists:
         return CandidateLists(query_rows=self.query_rows[rows], item_positions=self.item_positions[rows],
                               scores=self.scores[rows], features=self.features.iloc[rows].reset_index(drop=True),
-                              n_queries=self.n_queries, pool_share=self.pool_share)
+                              n_queries=self.n_queries)
 
-    def as_ranked(self) -> RankedLists:
-        """The lists in the shape ``models.suggest`` works with (no contributions)."""
-        return RankedLists(query_rows=self.query_rows, item_positions=self.item_positions, scores=self.scores,
-                           features=self.features, contributions=np.zeros((len(self.scores), 0)))
+    @classmethod
+    def empty(cls, columns: list[str], n_queries: int) -> CandidateLists:
+        return cls(query_rows=np.zeros(0, np.int64), item_positions=np.zeros(0, np.int64), scores=np.zeros(0),
+                   features=pd.DataFrame(columns=columns), n_queries=n_queries)
 
 
-def rank_candidates(*, resources: KindResources, model: ScoringModel, context: QueryContext, depth: int,
-                    top_n: int = DEFAULT_CANDIDATES,
-                    pool_flags: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                    reference_k: int = 10) -> CandidateLists:
-    """Retrieve ``top_n`` candidates per query, score them, keep the best ``depth`` (ties: retrieval order).
+@dataclass(frozen=True)
+class Ranked:
+    """One context's lists: the scorer's best ``depth``, the reference's top ``K``, and the reach counts."""
 
-    ``pool_flags(query_rows, item_positions)`` → 0/1 per candidate: its share among the retrieval's own best
-    ``reference_k`` candidates of a query (the top 10 on competencies alone, before the model) is kept in
-    ``pool_share``, the reference the model's top 10 is compared with.
-    """
-    rows, items, scores, features = [], [], [], []
-    flagged = np.zeros(len(context))
-    counted = np.zeros(len(context))
+    deep: CandidateLists
+    reference: CandidateLists
+    reach: dict[str, np.ndarray] = field(default_factory=dict)  # flag name → per query count over all retrieved
+
+
+def _concat(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]], columns: list[str],
+            n_queries: int) -> CandidateLists:
+    if not parts:
+        return CandidateLists.empty(columns, n_queries)
+    return CandidateLists(query_rows=np.concatenate([part[0] for part in parts]),
+                          item_positions=np.concatenate([part[1] for part in parts]),
+                          scores=np.concatenate([part[2] for part in parts]),
+                          features=pd.concat([part[3] for part in parts], ignore_index=True), n_queries=n_queries)
+
+
+def rank_candidates(*, resources: KindResources, scorer: Scorer, context: QueryContext, depth: int,
+                    top_n: int = DEFAULT_CANDIDATES, reach: dict[str, Flags] | None = None) -> Ranked:
+    """Retrieve ``top_n`` candidates per query, score them, keep the scorer's best ``depth`` (ties: retrieval
+    order) and the reference ranking's best ``K``; count each ``reach`` flag over every retrieved candidate."""
+    columns = list(resources.featurizer.columns)
+    citizens = context.queries["citizen_id"].to_numpy(dtype=np.int64)
+    deep, reference = [], []
+    counts = {name: np.zeros(len(context)) for name in reach or {}}
     for start, _, block, candidates in iter_candidates(resources.space, context, top_n=max(top_n, depth)):
-        if pool_flags is not None:
-            first = positions_in_list(candidates.query_rows) <= reference_k
-            rows_first = candidates.query_rows[first]
-            flags = np.asarray(pool_flags(rows_first, candidates.item_positions[first]), dtype=np.float64)
-            flagged += np.bincount(rows_first, weights=flags, minlength=len(context))
-            counted += np.bincount(rows_first, minlength=len(context))
-        frame = resources.featurizer.transform(context, candidates.query_rows, candidates.item_positions,
-                                               block=(start, block))
-        score = model.predict(frame)
-        keep = top_per_query(candidates.query_rows, score, depth)
-        rows.append(candidates.query_rows[keep])
-        items.append(candidates.item_positions[keep])
-        scores.append(score[keep])
-        features.append(frame.iloc[keep])
-    if not rows:
-        return CandidateLists(query_rows=np.zeros(0, np.int64), item_positions=np.zeros(0, np.int64),
-                              scores=np.zeros(0), features=pd.DataFrame(columns=list(model.feature_names)),
-                              n_queries=len(context))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pool_share = np.where(counted > 0, flagged / counted, np.nan) if pool_flags is not None else None
-    return CandidateLists(query_rows=np.concatenate(rows), item_positions=np.concatenate(items),
-                          scores=np.concatenate(scores), features=pd.concat(features, ignore_index=True),
-                          n_queries=len(context), pool_share=pool_share)
+        rows, items = candidates.query_rows, candidates.item_positions
+        frame = resources.featurizer.transform(context, rows, items, block=(start, block))
+        score = np.asarray(scorer.score(frame, citizen_ids=citizens[rows], item_positions=items), dtype=np.float64)
+        for name, flags in (reach or {}).items():
+            counts[name] += np.bincount(rows, weights=np.asarray(flags(frame, items), dtype=np.float64),
+                                        minlength=len(context))
+        keep = top_per_query(rows, score, depth)
+        deep.append((rows[keep], items[keep], score[keep], frame.iloc[keep]))
+        keep = top_per_query(rows, reference_scores(resources.kind, frame), K)
+        reference.append((rows[keep], items[keep], score[keep], frame.iloc[keep]))
+    return Ranked(deep=_concat(deep, columns, len(context)), reference=_concat(reference, columns, len(context)),
+                  reach=counts)

@@ -30,6 +30,12 @@ ERR_COMMENT = "give the reason for the decision with --comment TEXT (the board's
 ERR_APPROVE_FAILED = ("assessment {assessment_id} did not pass the gate (failed: {failed}); the board can reject it, "
                       "but approving cannot override the policy: mitigate (`loopbaan assess --mitigate`) or retrain")
 ERR_DECISION = "choose exactly one of --approve or --reject"
+ERR_ACKNOWLEDGE = ("assessment {assessment_id} carries the labour-market finding {finding} ({named}): an approval must "
+                   "acknowledge it — read the report's labour-market section, then add --acknowledge {finding}")
+ERR_UNKNOWN_FINDING = ("{given} is not a finding of assessment {assessment_id} (its labour-market finding: {finding}); "
+                       "acknowledge the finding the report names")
+ERR_OLD_DOCUMENT = ("assessment {assessment_id} was made under policy {version}, whose format no longer counts: "
+                    "re-assess the version (`loopbaan assess --kind {kind} --version {version_number}`)")
 
 
 def governance_dir(settings: Settings) -> Path:
@@ -86,8 +92,13 @@ def promotion_history(settings: Settings, *, kind: str | None = None) -> list[di
     return [record for record in found if kind is None or record.get("kind") == kind]
 
 
-def record_review(settings: Settings, *, assessment_id: str, decision: str, reviewer: str, comment: str) -> dict:
-    """The board's decision on one assessment; final (a second review of the same assessment is refused)."""
+def record_review(settings: Settings, *, assessment_id: str, decision: str, reviewer: str, comment: str,
+                  acknowledge: list[str] | tuple[str, ...] = ()) -> dict:
+    """The board's decision on one assessment; final (a second review of the same assessment is refused).
+
+    The record binds the model's content (its booster and re-ranker digest), so a rejection also refuses a copy
+    of the same model registered again; an approval of an assessment with a labour-market finding must name it.
+    """
     if decision not in (APPROVE, REJECT):
         raise LoopbaanError(ERR_DECISION)
     if not reviewer or not reviewer.strip():
@@ -95,6 +106,9 @@ def record_review(settings: Settings, *, assessment_id: str, decision: str, revi
     if not comment or not comment.strip():
         raise LoopbaanError(ERR_COMMENT)
     document = store.load(settings, assessment_id)
+    if "content_digest" not in document.get("model", {}):
+        raise LoopbaanError(ERR_OLD_DOCUMENT.format(assessment_id=assessment_id, version=document["policy"]["version"],
+                                                    kind=document["kind"], version_number=document["version"]))
     earlier = reviews(settings, assessment_id=assessment_id)
     if earlier:
         first = earlier[0]
@@ -104,13 +118,30 @@ def record_review(settings: Settings, *, assessment_id: str, decision: str, revi
     if decision == APPROVE and not document["passed"]:
         raise LoopbaanError(ERR_APPROVE_FAILED.format(assessment_id=assessment_id,
                                                       failed=", ".join(document["failed_checks"])))
+    finding = (document.get("labour_market") or {}).get("id")
+    given = [value.strip() for value in acknowledge if value and value.strip()]
+    unknown = [value for value in given if value != finding]
+    if unknown:
+        raise LoopbaanError(ERR_UNKNOWN_FINDING.format(given=unknown[0], assessment_id=assessment_id,
+                                                       finding=finding or "none"))
+    if decision == APPROVE and finding and finding not in given:
+        named = "; ".join(document["labour_market"]["named"][:3])
+        raise LoopbaanError(ERR_ACKNOWLEDGE.format(assessment_id=assessment_id, finding=finding, named=named))
     record = {"review_id": uuid.uuid4().hex[:12], "at": store.iso(store.now_utc()), "assessment_id": assessment_id,
               "kind": document["kind"], "version": str(document["version"]), "decision": decision,
               "reviewer": reviewer.strip(), "comment": comment.strip(),
-              "policy_version": document["policy"]["version"]}
+              "policy_version": document["policy"]["version"],
+              "content_digest": document["model"]["content_digest"], "acknowledged": given}
     append_record(governance_dir(settings) / REVIEWS, record)
     logger.info("review of %s recorded: %s", assessment_id, decision)
     return record
+
+
+def rejections_of(settings: Settings, *, kind: str, version: str, content_digest: str | None) -> list[dict]:
+    """Every rejection that binds this version: of the version itself, or of any version with the same content."""
+    return [review for review in reviews(settings, kind=kind) if review["decision"] == REJECT
+            and (str(review.get("version")) == str(version)
+                 or (content_digest is not None and review.get("content_digest") == content_digest))]
 
 
 def record_promotion(settings: Settings, record: dict) -> dict:

@@ -1,18 +1,23 @@
-"""``loopbaan assess --mitigate``: when a version fails, try the re-ranker, draw the trade-off, register the
-chosen setting as its own version and put that version through the same gate.
+"""``loopbaan assess --mitigate``: when a version fails, choose a re-ranking setting on the *tuning* citizens,
+draw the trade-off, register the chosen setting as its own version and judge that version on the *judging*
+citizens, whom nothing was tuned on.
 
 The re-ranker is tried for every variant of the policy's ``mitigation.guarantees`` (good opportunities; good
-opportunities and, separately, ready items) at every ``mitigation.proportions``; of the settings that pass, those
-that leave the fewest enforced checks inconclusive, and of these the one that keeps the highest ranking quality
-(NDCG@10 on held-out outcomes), is chosen.
+opportunities and, separately, ready items) at every ``mitigation.proportions``, each judged by the gate on the
+tuning part of the held-out citizens (:mod:`assessments.holdout`); of the settings that pass there, those that
+leave the fewest enforced checks inconclusive, and of these the one that keeps the highest ranking quality
+(NDCG@10 on the tuning citizens' logged lists), is chosen. The judging citizens are never looked at while
+choosing: the mitigated version's verdict on them is new evidence, and its report shows its tuning figures (in
+sample for the choice) beside its judging ones.
 
 How a re-ranked model stays a normal model version: the mitigated version registers the *same* LightGBM
 booster (so ``models.tracking.load_model`` loads it and every SHAP explanation stays exact) in a new run whose
 parameters are the base run's plus ``mitigation.*``, with the complete re-ranker (method, strength, the
 good-opportunity criterion and, for jobs and trainings, the blind chance-of-success model) in the artifact
-``mitigation/reranker.json`` and summarised in the version's ``mitigation.*`` tags. The assessment applies it
-through :meth:`models.rerank.Reranker.select`; the service applies the same pure function (it reads no
-sensitive attribute) to the model's best ``depth`` candidates.
+``mitigation/reranker.json``, summarised in the version's ``mitigation.*`` tags, and a lineage record that adds
+the tuning citizens to the base's training and validation citizens. The assessment applies it through
+:meth:`models.rerank.Reranker.select`; the service applies the same pure function (it reads no sensitive
+attribute) to the model's best ``depth`` candidates.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from dataclasses import dataclass
 from assessments import registry
 from assessments.evidence import collect
 from assessments.gate import INCONCLUSIVE
+from assessments.holdout import JUDGING, TUNING
 from assessments.policy import Policy
-from assessments.run import AssessmentOutcome, evaluate_evidence, run_assessment
+from assessments.run import AssessmentOutcome, judge, run_assessment
 from features.errors import LoopbaanError
 from features.settings import Settings
 from models import tracking
+from models.lineage import log_lineage
 from models.rerank import ARTIFACT as RERANKER_ARTIFACT
 from models.rerank import Reranker
 
@@ -38,13 +45,6 @@ ERR_ALREADY_MITIGATED = ("version {version} is already a mitigated version (of v
                          "version instead: `loopbaan assess --kind {kind} --version {base} --mitigate`")
 ERR_NO_CRITERION = ("no good-opportunity criterion exists for {kind} on these data (no outcome records and no quality "
                     "index), so the re-ranker has nothing to promote")
-WHY_OUTCOME = ("The remaining gap lies in the recorded outcomes, not in the order of the suggestions: in the records, "
-               "citizens of these groups with the same qualifications succeeded less often (hired after applying, or "
-               "completed after enrolling), through bias of employers or course providers or through factors the "
-               "records do not show. A re-ranker that never sees sensitive attributes can only steer every citizen "
-               "towards the opportunities they are best qualified for, which narrows such a penalty but cannot remove "
-               "one that applies whatever is suggested. Measures outside the model are needed (employer engagement, "
-               "anonymised applications, support during courses), or a decision of the board.")
 
 
 @dataclass(frozen=True)
@@ -54,28 +54,29 @@ class MitigationOutcome:
     message: str
 
 
-def _fairness(checks: list[dict], focus: str) -> float:
-    check = next(check for check in checks if check["name"] == focus)
+def _worst(checks: list[dict], name: str) -> float:
+    check = next(check for check in checks if check["name"] == name)
     values = [finding["value"] for finding in check["findings"] if finding.get("judged")]
     if not values:
         return float("nan")
-    return min(values) if check["rule"] == "min_ratio" else max(values)
+    return min(values) if check["floor"] else max(values)
 
 
-def _point(reranker: Reranker | None, results: dict, checks: list[dict], passed: bool, failed: list[str],
-           focus: str) -> dict:
+def _point(reranker: Reranker | None, verdict, focus: str) -> dict:
+    overall = verdict.results.get("ndcg_at_10", {}).get("overall", {})
     return {"proportion": reranker.proportion if reranker else 0.0,
             "guarantees": list(reranker.guarantees) if reranker else [],
             "label": reranker.label if reranker else "unmitigated",
-            "inconclusive": [check["name"] for check in checks if check["enforce"] and check["status"] == INCONCLUSIVE],
-            "ndcg_at_10": results.get("ndcg_at_10", {}).get("overall", {}).get("value"),
-            "recall_at_10": results.get("recall_at_10", {}).get("overall", {}).get("value"),
-            "fairness": _fairness(checks, focus), "passed": passed, "failed": failed,
-            "worst": {check["name"]: _fairness(checks, check["name"]) for check in checks if check["enforce"]}}
+            "inconclusive": [check["name"] for check in verdict.checks
+                             if check["enforce"] and check["status"] == INCONCLUSIVE],
+            "ndcg_at_10": overall.get("model"), "fairness": _worst(verdict.checks, focus), "passed": verdict.passed,
+            "failed": verdict.failed,
+            "worst": {check["name"]: _worst(verdict.checks, check["name"]) for check in verdict.checks
+                      if check["enforce"]}}
 
 
 def _variants(base: AssessmentOutcome, policy: Policy) -> list[Reranker]:
-    """One re-ranker template per guarantees variant of the policy that the kind's data can support."""
+    """One re-ranker per guarantees variant of the policy that the kind's data can support."""
     prepared = base.prepared
     settings = policy.mitigation
     criterion = prepared.goodness.criterion
@@ -96,34 +97,36 @@ def _cost_order(point: dict) -> tuple:
 
 
 def tradeoff(base: AssessmentOutcome, *, policy: Policy) -> tuple[list[dict], Reranker, str]:
-    """The unmitigated point and one point per guarantees variant and strength; the chosen re-ranker; the check
-    followed."""
-    focus = base.failed_checks[0]
-    document = base.document
-    points = [_point(None, document["results"], document["checks"], base.passed, base.failed_checks, focus)]
-    seed = int(document["model"]["seed"])
+    """On the tuning citizens only: the unmitigated point and one point per guarantees variant and strength; the
+    chosen re-ranker; the check the curve follows (the first that fails there, else the base's first failure)."""
+    prepared = base.prepared
+    seed = int(base.document["model"]["seed"])
+    unmitigated = judge(collect(prepared, part=TUNING), policy=policy, kind=base.kind, seed=seed)
+    focus = (unmitigated.failed or base.failed_checks)[0]
+    points = [_point(None, unmitigated, focus)]
     tried: list[tuple[dict, Reranker]] = []
     for template in _variants(base, policy):
         for proportion in policy.mitigation.proportions:
             reranker = template.with_proportion(proportion)
-            evidence = collect(base.prepared, reranker=reranker)
-            results, checks, passed, failed = evaluate_evidence(evidence, policy=policy, kind=base.kind, seed=seed)
-            point = _point(reranker, results, checks, passed, failed, focus)
+            verdict = judge(collect(prepared, part=TUNING, reranker=reranker), policy=policy, kind=base.kind,
+                            seed=seed)
+            point = _point(reranker, verdict, focus)
             points.append(point)
             tried.append((point, reranker))
     passing = [pair for pair in tried if pair[0]["passed"]]
-    ratio = next(check for check in document["checks"] if check["name"] == focus)["rule"] == "min_ratio"
+    floor = next(check for check in unmitigated.checks if check["name"] == focus)["floor"]
     if passing:
         chosen, reranker = min(passing, key=lambda pair: _cost_order(pair[0]))
     else:
         chosen, reranker = min(tried, key=lambda pair: (len(pair[0]["failed"]),
-                                                        -pair[0]["fairness"] if ratio else pair[0]["fairness"]))
+                                                        -pair[0]["fairness"] if floor else pair[0]["fairness"]))
     chosen["chosen"] = True
     return points, reranker, focus
 
 
 def register_mitigated(*, base: AssessmentOutcome, reranker: Reranker, settings: Settings) -> str:
-    """Register the base booster with the re-ranker as a new version of the kind (alias challenger)."""
+    """Register the base booster with the re-ranker as a new version of the kind (alias challenger), its lineage
+    being the base's plus the tuning citizens the setting was chosen on."""
     import mlflow
     import mlflow.lightgbm
     from mlflow.models import infer_signature
@@ -135,7 +138,8 @@ def register_mitigated(*, base: AssessmentOutcome, reranker: Reranker, settings:
     base_ref = registry.resolve(client, kind, version=base.version)
     base_run = client.get_run(base_ref.run_id)
     model = base.prepared.model
-    example = base.prepared.data.sets["valid"].features[model.feature_names].head(5)
+    tuning = base.prepared.holdout.parts[TUNING]
+    example = base.prepared.data.sets["test"].features[model.feature_names].head(5)
     experiment_id = tracking.ensure_experiment(client, kind, settings)
     name = tracking.registered_name(kind)
     with mlflow.start_run(experiment_id=experiment_id,
@@ -148,13 +152,14 @@ def register_mitigated(*, base: AssessmentOutcome, reranker: Reranker, settings:
         mlflow.set_tags({"kind": kind, "synthetic_data": "true", "mitigated": "true",
                          "mitigation.base_version": base.version})
         mlflow.log_dict(reranker.to_dict(), RERANKER_ARTIFACT)
+        lineage = log_lineage({**registry.lineage_of(client, base_ref), TUNING: tuning})
         info = mlflow.lightgbm.log_model(model.booster, name="model",
                                          signature=infer_signature(example, model.predict(example)),
                                          input_example=example, pip_requirements=PIP_REQUIREMENTS,
                                          registered_model_name=name)
         version = str(info.registered_model_version)
         logger.info("%s: mitigated version %s registered (run %s)", kind, version, run.info.run_id)
-    tags = {**reranker.tags(), "mitigation.base_version": base.version,
+    tags = {**reranker.tags(), **lineage, "mitigation.base_version": base.version,
             "dataset_digest": base_ref.tags.get("dataset_digest", "")}
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
@@ -169,13 +174,15 @@ def mitigate(*, kind: str, settings: Settings, policy: Policy, data=None, versio
     if ref.mitigated:
         raise LoopbaanError(ERR_ALREADY_MITIGATED.format(version=ref.version, kind=kind,
                                                          base=ref.tags.get("mitigation.base_version", "?")))
-    base = run_assessment(kind=kind, settings=settings, policy=policy, data=data, version=ref.version, echo=echo)
+    base = run_assessment(kind=kind, settings=settings, policy=policy, data=data, version=ref.version,
+                          parts=(TUNING, JUDGING), echo=echo)
     if base.passed:
         return MitigationOutcome(base=base, mitigated=None,
                                  message=f"version {base.version} passes the gate; no mitigation needed")
     variants = "; ".join(" + ".join(variant) for variant in policy.mitigation.guarantees)
-    echo(f"{kind} v{base.version} failed {', '.join(base.failed_checks)}; trying the re-ranker guaranteeing "
-         f"{variants} at p = {', '.join(f'{share:g}' for share in policy.mitigation.proportions)}")
+    echo(f"{kind} v{base.version} failed {', '.join(base.failed_checks)}; choosing a re-ranker on the "
+         f"{len(base.prepared.holdout.parts[TUNING]):,} tuning citizens, guaranteeing {variants} at "
+         f"p = {', '.join(f'{share:g}' for share in policy.mitigation.proportions)}")
     points, chosen, focus = tradeoff(base, policy=policy)
     best = next(point for point in points if point.get("chosen"))
     unmitigated = points[0]
@@ -183,29 +190,26 @@ def mitigate(*, kind: str, settings: Settings, policy: Policy, data=None, versio
     if best["passed"]:
         doubt = (f" ({', '.join(best['inconclusive'])} inconclusive: no passing setting settles it)"
                  if best["inconclusive"] else "")
-        conclusion = (f"{setting} passes every enforced check{doubt}, at an NDCG@10 of {best['ndcg_at_10']:.3f} "
-                      f"against {unmitigated['ndcg_at_10']:.3f} unmitigated: of the passing settings that leave the "
-                      "fewest checks inconclusive, the one that keeps the most ranking quality.")
+        conclusion = (f"On the tuning citizens, {setting} passes every enforced check{doubt}, at an NDCG@10 of "
+                      f"{best['ndcg_at_10']:.3f} against {unmitigated['ndcg_at_10']:.3f} unmitigated: of the passing "
+                      "settings that leave the fewest checks inconclusive, the one that keeps the most ranking "
+                      "quality. Its verdict comes from the judging citizens, whom the choice never looked at.")
     else:
         moved = f"{unmitigated['fairness']:.3f} → {best['fairness']:.3f}"
-        conclusion = (f"No setting passes. The closest, {setting}, still fails "
+        conclusion = (f"On the tuning citizens no setting passes. The closest, {setting}, still fails "
                       f"{', '.join(best['failed'])} ({focus}: {moved}), at an NDCG@10 of {best['ndcg_at_10']:.3f} "
-                      f"against {unmitigated['ndcg_at_10']:.3f} unmitigated. ")
-        if any(name in ("outcome_parity",) for name in best["failed"]):
-            conclusion += WHY_OUTCOME
-        else:
-            conclusion += "The failing checks measure something the re-ranker does not change."
+                      f"against {unmitigated['ndcg_at_10']:.3f} unmitigated. The failing checks measure something "
+                      "the re-ranker does not change: retrain, or the board decides.")
     check = next(check for check in base.document["checks"] if check["name"] == focus)
     info = {"base_version": base.version, "base_assessment_id": base.assessment_id, "base_failed": base.failed_checks,
-            "points": points, "focus": focus, "threshold": check["threshold"],
-            "fairness_label": f"{focus}: worst {'ratio' if check['rule'] == 'min_ratio' else 'value'}",
+            "points": points, "focus": focus, "threshold": check["threshold"], "chosen_on": TUNING,
+            "fairness_label": f"{focus}: worst {'ratio' if check['floor'] else 'value'} (tuning citizens)",
             "conclusion": conclusion, "method": chosen.describe()}
     new_version = register_mitigated(base=base, reranker=chosen, settings=settings)
     echo(f"{kind}: registered the re-ranked model as version {new_version} (p={chosen.proportion:g}, guaranteeing "
-         f"{chosen.label}); assessing it")
+         f"{chosen.label}); judging it on the {len(base.prepared.holdout.parts[JUDGING]):,} judging citizens")
     mitigated = run_assessment(kind=kind, settings=settings, policy=policy, data=data, version=new_version,
-                               trigger="mitigation", mitigation=info, echo=echo)
+                               trigger="mitigation", mitigation=info, prepared=base.prepared, echo=echo)
     status = "passes" if mitigated.passed else f"fails {', '.join(mitigated.failed_checks)}"
     return MitigationOutcome(base=base, mitigated=mitigated,
-                             message=f"mitigated version {new_version} {status}; {conclusion}")
-
+                             message=f"mitigated version {new_version} {status} on the judging citizens; {conclusion}")

@@ -125,12 +125,24 @@ def fit_linear_chance(frame: pd.DataFrame, success: np.ndarray, *, good_quantile
 
 
 @dataclass(frozen=True)
+class OutcomeRecords:
+    """The historical records the models were fitted on: one row per time a citizen acted on an item."""
+
+    features: pd.DataFrame  # the ranker's pair features
+    terms: pd.DataFrame  # the sensitive terms (SENSITIVE_TERMS columns)
+    success: np.ndarray
+    citizens: np.ndarray
+    items: np.ndarray  # catalogue positions
+
+
+@dataclass(frozen=True)
 class OutcomeModels:
     kind: str
     blind: LinearChance
     aware: LinearChance
     records: int
     success_rate: float
+    fitted_on: OutcomeRecords | None = None
 
     def reference_terms(self, n: int) -> pd.DataFrame:
         return pd.DataFrame(np.zeros((n, len(SENSITIVE_TERMS))), columns=list(SENSITIVE_TERMS))
@@ -181,4 +193,6 @@ def fit_outcome_models(*, data: RankingData, sensitive: pd.DataFrame, item_femal
                               clusters=citizens, resamples=RESAMPLES,
                               priors=dict.fromkeys(SENSITIVE_TERMS, TRAIT_PRIOR))
     return OutcomeModels(kind=data.kind, blind=blind, aware=aware, records=len(success),
-                         success_rate=float(success.mean()))
+                         success_rate=float(success.mean()),
+                         fitted_on=OutcomeRecords(features=features, terms=terms, success=success, citizens=citizens,
+                                                  items=items))

@@ -4,7 +4,7 @@ Fairlearn has no metrics for rankings, so each quantity here is computed per que
 day) and only then aggregated per group (:mod:`assessments.aggregate`). Lists are given as flat arrays
 grouped by query, best item first; ``position_weights`` are the attention weights of the positions.
 
-- ``ndcg_recall_per_query``: NDCG@k (gain 2^label - 1) and recall@k of a model's ordering of logged lists;
+- ``quality_per_query``: NDCG@10 (gain 2^label - 1) and recall in the top half of an ordering of logged lists;
 - ``exposure_per_query``: position-weighted mean of an item value (v_j = 1 / log2(1 + j)), e.g. the chance
   that a suggestion leads to a hire, or the share of good opportunities when the value is 0/1;
 - ``share_per_query``: plain share of flagged items (ready suggestions, gender-atypical occupations);
@@ -38,14 +38,34 @@ def positions_in_list(query_rows: np.ndarray) -> np.ndarray:
     return np.arange(len(query_rows)) - np.repeat(starts, lengths) + 1
 
 
-def ndcg_recall_per_query(*, labels: np.ndarray, scores: np.ndarray, query_rows: np.ndarray, k: int = K,
-                          seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per query with a relevant item: (query id, NDCG@k, recall@k) of the order given by ``scores``.
+def quality_per_query(*, labels: np.ndarray, scores: np.ndarray, query_rows: np.ndarray,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per query with a relevant item: (query id, NDCG@K, recall in the top half, list length) of the order
+    given by ``scores``.
 
-    The same computation as the models' evaluation (ties broken by a seeded random order).
+    NDCG is the models' own computation; "the top half" is the first ``max(1, length // 2)`` positions, so the
+    recall varies on lists of any length (recall@10 of a list of 10 is 1 whatever the order). Ties are broken by
+    the same seeded random order as the models' evaluation.
     """
-    ids, ndcg, recall, _ = per_query_metrics(labels=labels, scores=scores, groups=query_rows, k=k, seed=seed)
-    return ids, ndcg, recall
+    labels = np.asarray(labels, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    query_rows = np.asarray(query_rows)
+    ids, ndcg, _, _ = per_query_metrics(labels=labels, scores=scores, groups=query_rows, k=K, seed=seed)
+    tie_break = np.random.default_rng(seed).random(len(labels))
+    order = np.lexsort((tie_break, -scores, query_rows))
+    starts, stops = group_bounds(query_rows[order])
+    lengths = stops - starts
+    position = np.arange(len(order)) - np.repeat(starts, lengths)
+    top_half = position < np.repeat(np.maximum(1, lengths // 2), lengths)
+    relevant = labels[order] > 0
+    found = np.add.reduceat((relevant & top_half).astype(np.float64), starts) if len(order) else np.zeros(0)
+    wanted = np.add.reduceat(relevant.astype(np.float64), starts) if len(order) else np.zeros(0)
+    query_ids = query_rows[order][starts]
+    keep = wanted > 0
+    recall = dict(zip(query_ids[keep].tolist(), (found[keep] / wanted[keep]).tolist(), strict=True))
+    length = dict(zip(query_ids.tolist(), lengths.tolist(), strict=True))
+    return (ids, ndcg, np.array([recall[query] for query in ids.tolist()], dtype=np.float64),
+            np.array([length[query] for query in ids.tolist()], dtype=np.int64))
 
 
 def exposure_per_query(*, values: np.ndarray, query_rows: np.ndarray, n_queries: int) -> np.ndarray:

@@ -2,8 +2,10 @@
 
 ``loopbaan assess --recurring`` re-assesses the champion of each kind on the population in the settings'
 home (or ``--data``). A failure is recorded like any assessment (report with an alert banner, result tags,
-metrics), logged as a warning, and — when the policy says so — ``champion`` moves back to the last earlier
-champion that still passes the gate (recorded as a rollback in the promotion history).
+metrics), logged as a warning, and — when the policy says so — every earlier champion is re-assessed on the same
+data, newest first, and ``champion`` moves back to the first that passes again and was once approved by the
+board (a rollback in the promotion history); when none does, the kind is withdrawn: ``champion`` is removed and
+the registered model says why, so the service answers 503 instead of serving the failed version.
 
 ``loopbaan schedule --every-hours N`` runs it every N hours until stopped (Ctrl-C stops cleanly between or
 during runs; every file is written atomically). The same job from cron, daily at 03:00::
@@ -31,13 +33,13 @@ logger = logging.getLogger(__name__)
 
 def recurring_assessment(*, settings: Settings, policy: Policy, data=None, kinds: tuple[str, ...] = KINDS,
                          echo: Callable[[str], None] = lambda line: None) -> list[dict]:
-    """Assess each kind's champion; on failure alert and (per policy) roll back. One entry per kind."""
+    """Assess each kind's champion; on failure alert and (per policy) roll back or withdraw. One entry per kind."""
     client = tracking.configure(settings)
     entries = []
     for kind in kinds:
         champion = registry.aliases_of(client, kind).get(tracking.CHAMPION)
         if champion is None:
-            echo(f"{kind}: no champion yet; nothing to re-assess")
+            echo(f"{kind}: no champion; nothing to re-assess")
             entries.append({"kind": kind, "version": None, "assessed": False})
             continue
         outcome = run_assessment(kind=kind, settings=settings, policy=policy, data=data, version=champion,
@@ -50,13 +52,19 @@ def recurring_assessment(*, settings: Settings, policy: Policy, data=None, kinds
                            outcome.assessment_id, kind, champion, ", ".join(outcome.failed_checks))
             echo(f"ALERT {kind}: champion v{champion} fails {', '.join(outcome.failed_checks)}; report {outcome.report}")
             if policy.rollback_on_failure:
+                def reassess(version: str, kind: str = kind) -> dict:
+                    echo(f"{kind}: re-assessing v{version} on the current data before it may serve again")
+                    return run_assessment(kind=kind, settings=settings, policy=policy, data=data, version=version,
+                                          trigger="rollback", echo=echo).document
+
                 record = promotion.rollback(kind=kind, failed_version=champion, settings=settings, policy=policy,
-                                            assessment_id=outcome.assessment_id)
+                                            assessment_id=outcome.assessment_id, reassess=reassess)
                 entry["rollback"] = record
                 if record["action"] == promotion.ROLLBACK:
                     echo(f"{kind}: champion rolled back to version {record['to_version']}")
                 else:
-                    echo(f"{kind}: no earlier version passes; champion v{champion} left in place, the board must decide")
+                    echo(f"{kind}: no earlier version passes again; {kind} is withdrawn (the service answers 503) "
+                         "until the board decides")
         entries.append(entry)
     return entries
 

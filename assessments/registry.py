@@ -8,14 +8,19 @@ version also carries ``mitigation.*`` tags and the artifact ``mitigation/reranke
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from assessments.metric_catalogue import KINDS
 from features.errors import LoopbaanError
 from features.settings import Settings
 from models import tracking
+from models.lineage import load_lineage
 from models.ranker import ScoringModel
 from models.rerank import Reranker
 
@@ -97,6 +102,21 @@ def load_booster(ref: VersionRef, settings: Settings) -> ScoringModel:
     return ScoringModel(kind=ref.kind, booster=booster)
 
 
+def booster_digest(model: ScoringModel) -> str:
+    """SHA-256 of the booster's model text: the same trees give the same digest, whatever version holds them."""
+    return hashlib.sha256(model.booster.model_to_string().encode()).hexdigest()
+
+
+def content_digest(model: ScoringModel, reranker: Reranker | None) -> str:
+    """What a board decision binds: the booster and, for a mitigated version, its re-ranker."""
+    rerank = json.dumps(reranker.to_dict(), sort_keys=True, default=str) if reranker else "none"
+    return hashlib.sha256(f"{booster_digest(model)}\n{rerank}".encode()).hexdigest()
+
+
+def lineage_of(client, ref: VersionRef) -> dict[str, np.ndarray]:
+    return load_lineage(client, run_id=ref.run_id, name=ref.name, version=ref.version, kind=ref.kind)
+
+
 def load_reranker(client, ref: VersionRef) -> Reranker | None:
     """The re-ranker a mitigated version carries (None for a plain version)."""
     return tracking.load_reranker(client, ref.run_id) if ref.mitigated else None
@@ -140,32 +160,47 @@ def log_results(client, ref: VersionRef, *, metrics: dict[str, float], step: int
 
 
 def flat_metrics(results: dict[str, dict], checks: list[dict]) -> dict[str, float]:
-    """MLflow metrics: each check's worst finding, and every estimate, per group and overall, with its CI."""
+    """MLflow metrics: each check's worst finding, and every estimate of the model and of the reference ranking,
+    per group and overall, with the model's CI."""
     out: dict[str, float] = {}
     for check in checks:
         values = [finding["value"] for finding in check["findings"] if finding.get("judged")]
         if values:
-            worst = min(values) if check["rule"] == "min_ratio" else max(values)
-            out[metric_key("fairness", "check", check["name"])] = worst
+            out[metric_key("fairness", "check", check["name"])] = min(values) if check["floor"] else max(values)
         out[metric_key("fairness", "check", check["name"], "passed")] = float(check["status"] != "fail")
     for metric, result in results.items():
-        overall = result.get("overall", {})
-        if overall.get("value") is not None:
-            out[metric_key("fairness", metric, "overall")] = overall["value"]
-        for key, breakdown in result.get("breakdowns", {}).items():
-            if breakdown.get("ratio") is not None:
-                out[metric_key("fairness", metric, key, "ratio")] = breakdown["ratio"]
-            for group in breakdown["groups"]:
-                if group["value"] is None:
-                    continue
-                base = ("fairness", metric, key, group["group"].replace(" × ", "+"))
-                out[metric_key(*base)] = group["value"]
-                if group["ci"][0] is not None:
-                    out[metric_key(*base, "ci_low")] = group["ci"][0]
-                    out[metric_key(*base, "ci_high")] = group["ci"][1]
+        entries = [(("fairness", metric, "overall"), result.get("overall", {}))]
+        entries += [(("fairness", metric, key, group["group"].replace(" × ", "+")), group)
+                    for key, breakdown in result.get("breakdowns", {}).items() for group in breakdown["groups"]]
+        for base, values in entries:
+            if values.get("model") is not None:
+                out[metric_key(*base)] = values["model"]
+                if values.get("model_ci") and values["model_ci"][0] is not None:
+                    out[metric_key(*base, "ci_low")] = values["model_ci"][0]
+                    out[metric_key(*base, "ci_high")] = values["model_ci"][1]
+            if values.get("reference") is not None:
+                out[metric_key(*base, "reference")] = values["reference"]
     return out
 
 
 def set_champion(client, kind: str, version: str) -> None:
     client.set_registered_model_alias(tracking.registered_name(kind), tracking.CHAMPION, version)
+
+
+def withdraw(client, kind: str, *, reason: str, at: str) -> None:
+    """No version serves the kind any more: ``champion`` removed, the reason on the registered model (the
+    contract the service reads)."""
+    name = tracking.registered_name(kind)
+    if tracking.CHAMPION in aliases_of(client, kind):
+        client.delete_registered_model_alias(name, tracking.CHAMPION)
+    client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_REASON, reason)
+    client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_AT, at)
+
+
+def clear_withdrawal(client, kind: str) -> None:
+    name = tracking.registered_name(kind)
+    tags = client.get_registered_model(name).tags or {}
+    for key in (tracking.TAG_WITHDRAWN_REASON, tracking.TAG_WITHDRAWN_AT):
+        if key in tags:
+            client.delete_registered_model_tag(name, key)
 

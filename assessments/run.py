@@ -1,6 +1,7 @@
-"""One assessment end to end: the version → evidence on held-out data → metrics per group → the gate →
-``assessment.json`` + ``report.html`` under the settings' reports folder → metrics, report and result tags in
-MLflow. Thin callers: ``loopbaan assess``, the recurring run, the mitigation.
+"""One assessment end to end: the version → its held-out citizens (by its lineage) → evidence per part →
+metrics per group, model against reference → the gate on the judging part → ``assessment.json`` +
+``report.html`` under the settings' reports folder → metrics, report and result tags in MLflow. Thin callers:
+``loopbaan assess``, the recurring run, the mitigation.
 """
 
 from __future__ import annotations
@@ -9,27 +10,55 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 
 from assessments import governance, registry, store
-from assessments.aggregate import aggregate
+from assessments._ranking import ModelScorer, Scorer
+from assessments.aggregate import results_document, summarise
 from assessments.evidence import Evidence, Prepared, collect, prepare
 from assessments.gate import INCONCLUSIVE, decide, evaluate
+from assessments.holdout import JUDGING, PARTS, TUNING, HoldoutRule, split_holdout
+from assessments.labour_market import labour_market_finding
 from assessments.policy import Policy
 from assessments.report import render_report
+from features.errors import LoopbaanError
 from features.population.store import PopulationStore
 from features.settings import Settings
 from models import tracking
 from models.datasets import build_ranking_data
+from models.lineage import seen_citizens
+from models.ranker import ScoringModel
 from models.rerank import Reranker
-from models.resources import load_resources
+from models.resources import KindResources, load_resources
 from models.suggest import Suggester
 
 logger = logging.getLogger(__name__)
+ERR_LEAK = ("the {part} citizens of this assessment include citizens version {version} learnt from (its lineage "
+            "record and the evidence disagree): re-run the assessment without re-using another version's evidence")
+FORMAT = 2  # the assessment document's format (1: policy 1.x, absolute checks on the tuning data)
 EXPLANATION_ROWS = 2_000
 SAMPLE_EXPLANATIONS = 2
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's answer on one part's evidence."""
+
+    results: dict
+    checks: list[dict]
+    passed: bool
+    failed: list[str]
+
+    @property
+    def inconclusive(self) -> list[str]:
+        return [check["name"] for check in self.checks if check["enforce"] and check["status"] == INCONCLUSIVE]
+
+    def to_dict(self) -> dict:
+        return {"results": self.results, "checks": self.checks, "passed": self.passed, "failed_checks": self.failed,
+                "inconclusive_checks": self.inconclusive}
 
 
 @dataclass(frozen=True)
@@ -52,12 +81,44 @@ class AssessmentOutcome:
                 "inconclusive_checks": self.inconclusive_checks, "report": str(self.report)}
 
 
-def evaluate_evidence(evidence: Evidence, *, policy: Policy, kind: str, seed: int) -> tuple[dict, list[dict], bool,
-                                                                                              list[str]]:
-    results = aggregate(evidence, policy=policy, kind=kind, seed=seed)
-    checks = evaluate(results, policy=policy, kind=kind)
+def judge(evidence: Evidence, *, policy: Policy, kind: str, seed: int) -> Verdict:
+    summaries = summarise(evidence, policy=policy, kind=kind, seed=seed)
+    checks = evaluate(summaries, policy=policy, kind=kind)
     passed, failed = decide(checks, policy=policy)
-    return results, [check.to_dict() for check in checks], passed, failed
+    return Verdict(results=results_document(summaries, confidence=policy.confidence_level),
+                   checks=[check.to_dict() for check in checks], passed=passed, failed=failed)
+
+
+def opted_out_ids(population: PopulationStore) -> np.ndarray:
+    citizens = population.table("citizens")
+    return citizens.loc[citizens["ai_opt_out"].astype(bool), "citizen_id"].to_numpy(dtype=np.int64)
+
+
+def prepare_version(*, resources: KindResources, model: ScoringModel, lineage: dict[str, np.ndarray],
+                    policy: Policy, seed: int, time_cutoff: date | None, version: str,
+                    parts: tuple[str, ...] = (JUDGING,), scorer: Scorer | None = None) -> Prepared:
+    """The version's held-out citizens (everyone it never learnt from, by id) split into tuning and judging, and
+    the evidence base of the requested parts; ``scorer`` ranks instead of the model (a constructed ranker judged
+    on the very citizens of the version)."""
+    population = resources.store
+    holdout = split_holdout(population=population.table("citizens")["citizen_id"].to_numpy(),
+                            seen=seen_citizens(lineage), opted_out=opted_out_ids(population),
+                            rule=HoldoutRule(salt=policy.holdout.salt, tuning_share=policy.holdout.tuning_share),
+                            folder=str(population.folder), version=version, required=parts)
+    split = {"train": lineage.get("train", np.zeros(0, np.int64)), "valid": lineage.get("valid", np.zeros(0, np.int64)),
+             "test": np.concatenate([holdout.parts[part] for part in PARTS])}
+    data = build_ranking_data(resources, seed=seed, split=split, time_cutoff=time_cutoff)
+    return prepare(resources=resources, scorer=scorer or ModelScorer(model), model=model, data=data, policy=policy,
+                   seed=seed, holdout=holdout, parts=parts)
+
+
+def verify_holdout(prepared: Prepared, lineage: dict[str, np.ndarray], *, version: str) -> None:
+    """No citizen of either part trained, validated or (for a judging citizen) tuned the version."""
+    learnt = seen_citizens({role: ids for role, ids in lineage.items() if role != TUNING})
+    tuned = lineage.get(TUNING, np.zeros(0, np.int64))
+    for part, ids in prepared.holdout.parts.items():
+        if np.isin(ids, learnt).any() or (part == JUDGING and np.isin(ids, tuned).any()):
+            raise LoopbaanError(ERR_LEAK.format(version=version, part=part))
 
 
 def _explanations(prepared: Prepared, evidence: Evidence, ref: registry.VersionRef,
@@ -65,20 +126,21 @@ def _explanations(prepared: Prepared, evidence: Evidence, ref: registry.VersionR
     """Additivity of every explanation of the shown top 10s (up to EXPLANATION_ROWS) and two samples as a
     citizen sees them (no citizen id, nothing that identifies the person)."""
     model = prepared.model
-    deep = prepared.deep
-    chosen = set(zip(evidence.top_rows.tolist(), evidence.top_items.tolist(), strict=True))
+    part = prepared.parts[evidence.part]
+    deep = part.ranked.deep
+    chosen = set(zip(*(values.tolist() for values in evidence.shown["model"]), strict=True))
     rows = [index for index, pair in enumerate(zip(deep.query_rows.tolist(), deep.item_positions.tolist(),
                                                    strict=True)) if pair in chosen][:EXPLANATION_ROWS]
     features = deep.features.iloc[rows]
     contributions = model.contributions(features)
     error = float(np.max(np.abs(contributions.sum(axis=1) - model.predict(features)))) if rows else 0.0
     samples = []
-    if len(prepared.context):
+    if len(part.context):
         suggester = Suggester(resources=prepared.resources, model=model,
                               model_info={"name": ref.name, "version": ref.version}, reranker=reranker)
-        picks = np.arange(min(SAMPLE_EXPLANATIONS, len(prepared.context)))
+        picks = np.arange(min(SAMPLE_EXPLANATIONS, len(part.context)))
         for language in ("nl", "en"):
-            for suggestions in suggester.suggest(prepared.context.take(picks), k=3, language=language):
+            for suggestions in suggester.suggest(part.context.take(picks), k=3, language=language):
                 samples.append({"language": language, "suggestions": [{
                     "rank": item.rank, "title": item.title, "readiness": item.readiness, "score": item.score,
                     "summary": item.explanation.summary, "base_value": item.explanation.base_value,
@@ -107,24 +169,37 @@ def _oversight(settings: Settings, client, kind: str, version: str) -> dict:
 def _trend(settings: Settings, kind: str) -> list[dict]:
     out = []
     for document in store.assessments_of(settings, kind)[-20:]:
+        if document.get("format") != FORMAT:
+            continue  # made under a policy of another format: its figures are not comparable
         worst = {}
         for check in document.get("checks", []):
             values = [finding["value"] for finding in check.get("findings", []) if finding.get("judged")]
             if values:
-                worst[check["name"]] = min(values) if check["rule"] == "min_ratio" else max(values)
+                worst[check["name"]] = min(values) if check["floor"] else max(values)
         out.append({"assessment_id": document["assessment_id"], "assessed_at": document["assessed_at"],
                     "version": document["version"], "trigger": document.get("trigger"),
                     "passed": document["passed"], "worst": worst,
-                    "overall": {metric: {"value": result.get("overall", {}).get("value")}
+                    "overall": {metric: {"value": result.get("overall", {}).get("model")}
                                 for metric, result in document.get("results", {}).items()}})
     return out
+
+
+def _time_cutoff(params: dict) -> date | None:
+    value = params.get("time_cutoff")
+    return date.fromisoformat(value) if value and value != "None" else None
 
 
 def run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path | None = None,
                    version: str | None = None, alias: str | None = None, trigger: str = "manual",
                    mitigation: dict | None = None, reranker: Reranker | None = None,
+                   prepared: Prepared | None = None, parts: tuple[str, ...] = (JUDGING,),
                    echo: Callable[[str], None] = lambda line: None) -> AssessmentOutcome:
-    """Assess one registered version on held-out data and record the result everywhere it belongs."""
+    """Assess one registered version on its held-out citizens and record the result everywhere it belongs.
+
+    The verdict comes from the judging part only. ``parts`` also prepares the tuning part (for a mitigation);
+    ``prepared`` re-uses the evidence base of another version with the very same booster on the same data (a
+    mitigated version and its base): its tuning figures are then shown beside the judging ones.
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
     client = tracking.configure(settings)
@@ -134,33 +209,47 @@ def run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path 
     reranker = reranker or registry.load_reranker(client, ref)
     params = registry.run_params(client, ref)
     seed = int(params.get("seed", settings.seed))
-    same_data = ref.tags.get("dataset_digest") == population.digest()
-    resources = load_resources(kind, store=population, settings=settings)
-    ranking = build_ranking_data(resources, seed=seed)
-    timings["data_s"] = time.perf_counter() - started
-    echo(f"{kind} v{ref.version}: held-out data ready ({ranking.sets['test'].n_groups:,} test lists)")
+    lineage = registry.lineage_of(client, ref)
+    digest = registry.booster_digest(model)
+    if prepared is not None and (prepared.facts.get("booster_digest") != digest
+                                 or prepared.resources.store.digest() != population.digest()):
+        prepared = None  # another booster or other data: the evidence must be built anew
+    if prepared is None:
+        resources = load_resources(kind, store=population, settings=settings)
+        timings["data_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        prepared = prepare_version(resources=resources, model=model, lineage=lineage, policy=policy, seed=seed,
+                                   time_cutoff=_time_cutoff(params), version=ref.version, parts=parts)
+        prepared.facts["booster_digest"] = digest
+        timings["rank_s"] = time.perf_counter() - started
+    verify_holdout(prepared, lineage, version=ref.version)
+    echo(f"{kind} v{ref.version}: {prepared.holdout.heldout:,} held-out citizens "
+         f"({', '.join(f'{name} {len(ids):,}' for name, ids in prepared.holdout.parts.items())})")
 
     started = time.perf_counter()
-    prepared = prepare(resources=resources, model=model, data=ranking, policy=policy, seed=seed, same_data=same_data)
-    timings["rank_s"] = time.perf_counter() - started
-    started = time.perf_counter()
-    evidence = collect(prepared, reranker=reranker)
-    results, checks, passed, failed = evaluate_evidence(evidence, policy=policy, kind=kind, seed=seed)
+    evidence = {part: collect(prepared, part=part, reranker=reranker) for part in prepared.parts}
+    verdicts = {part: judge(found, policy=policy, kind=kind, seed=seed) for part, found in evidence.items()}
+    judging = verdicts[JUDGING]
     timings["metrics_s"] = time.perf_counter() - started
-    echo(f"{kind} v{ref.version}: {len(prepared.sample_ids):,} citizens' suggestions assessed, "
-         f"{policy.bootstrap_samples} bootstrap samples")
+    echo(f"{kind} v{ref.version}: {prepared.facts['sampled_citizens'][JUDGING]:,} judging citizens' suggestions "
+         f"assessed against the reference ranking, {policy.bootstrap_samples} bootstrap samples")
 
+    started = time.perf_counter()
+    finding = labour_market_finding(kind=kind, outcome=prepared.outcome, resources=prepared.resources,
+                                    materiality=policy.labour_market.materiality, seed=seed)
+    timings["market_s"] = time.perf_counter() - started
     started = time.perf_counter()
     moment = store.now_utc()
     assessment_id = store.new_id(kind, ref.version, moment)
     manifest = population.manifest
     document = {
-        "assessment_id": assessment_id, "kind": kind, "version": ref.version, "registered_model": ref.name,
-        "run_id": ref.run_id, "aliases": list(ref.aliases), "trigger": trigger, "assessed_at": store.iso(moment),
-        "passed": passed, "failed_checks": failed,
-        "inconclusive_checks": [check["name"] for check in checks if check["status"] == INCONCLUSIVE],
+        "format": FORMAT, "assessment_id": assessment_id, "kind": kind, "version": ref.version,
+        "registered_model": ref.name, "run_id": ref.run_id, "aliases": list(ref.aliases), "trigger": trigger,
+        "assessed_at": store.iso(moment), "passed": judging.passed, "failed_checks": judging.failed,
+        "inconclusive_checks": judging.inconclusive,
         "policy": {"version": policy.policy_version, "digest": policy.digest, "owner": policy.owner,
-                   "decision_basis": policy.decision_basis, "min_group_size": policy.min_group_size,
+                   "reference": policy.reference, "decision_basis": policy.decision_basis,
+                   "multiplicity": policy.multiplicity, "min_group_size": policy.min_group_size,
                    "bootstrap_samples": policy.bootstrap_samples, "confidence_level": policy.confidence_level,
                    "sign_off_required": policy.sign_off_required, "rollback_on_failure": policy.rollback_on_failure,
                    "sensitive_features": dict(policy.sensitive_features),
@@ -168,8 +257,10 @@ def run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path 
         "data": {"folder": str(population.folder), "digest": population.digest(),
                  "config": manifest.get("config", {}), "synthetic": bool(manifest.get("synthetic", True)),
                  "generator_version": manifest.get("generator_version"), "taxonomy": manifest.get("taxonomy"),
-                 **prepared.facts},
+                 **{key: value for key, value in prepared.facts.items() if key != "booster_digest"}},
         "model": {"seed": seed, "training": registry.training_facts(client, ref),
+                  "booster_digest": digest, "content_digest": registry.content_digest(model, reranker),
+                  "lineage": {role: len(ids) for role, ids in lineage.items()},
                   "mitigation": reranker.to_dict() if reranker else None,
                   "mitigation_text": reranker.describe() if reranker else None,
                   "feature_names": model.feature_names},
@@ -177,8 +268,10 @@ def run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path 
         "outcome_model": None if prepared.outcome is None else {
             "records": prepared.outcome.records, "success_rate": prepared.outcome.success_rate,
             "sensitive_log_odds": prepared.outcome.coefficients()},
-        "results": results, "checks": checks,
-        "explanations": _explanations(prepared, evidence, ref, reranker),
+        "labour_market": finding,
+        "results": judging.results, "checks": judging.checks,
+        "tuning": verdicts[TUNING].to_dict() if TUNING in verdicts else None,
+        "explanations": _explanations(prepared, evidence[JUDGING], ref, reranker),
         "trend": _trend(settings, kind), "oversight": _oversight(settings, client, kind, ref.version),
         "mitigation": mitigation,
     }
@@ -187,14 +280,15 @@ def run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path 
     started = time.perf_counter()
     json_path, report_path = store.save(settings, document, render_report(document))
     step = len(store.assessments_of(settings, kind, version=ref.version))
-    registry.log_results(client, ref, metrics=registry.flat_metrics(results, checks), step=step, report=report_path,
-                         assessment=json_path, assessment_id=assessment_id)
-    registry.set_result_tags(client, ref, assessment_id=assessment_id, passed=passed,
-                             assessed_at=document["assessed_at"], policy_version=policy.policy_version, failed=failed)
+    registry.log_results(client, ref, metrics=registry.flat_metrics(judging.results, judging.checks), step=step,
+                         report=report_path, assessment=json_path, assessment_id=assessment_id)
+    registry.set_result_tags(client, ref, assessment_id=assessment_id, passed=judging.passed,
+                             assessed_at=document["assessed_at"], policy_version=policy.policy_version,
+                             failed=judging.failed)
     timings["record_s"] = time.perf_counter() - started
     logger.info("%s version %s assessed (%s): %s", kind, ref.version, assessment_id,
-                "passed" if passed else f"failed {', '.join(failed)}")
-    return AssessmentOutcome(assessment_id=assessment_id, kind=kind, version=ref.version, passed=passed,
-                             failed_checks=failed, inconclusive_checks=document["inconclusive_checks"],
+                "passed" if judging.passed else f"failed {', '.join(judging.failed)}")
+    return AssessmentOutcome(assessment_id=assessment_id, kind=kind, version=ref.version, passed=judging.passed,
+                             failed_checks=judging.failed, inconclusive_checks=judging.inconclusive,
                              folder=json_path.parent, report=report_path, document=document, prepared=prepared,
                              reranker=reranker)

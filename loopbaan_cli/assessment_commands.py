@@ -83,7 +83,7 @@ def assess(
     from assessments.policy import load_policy
 
     settings = Settings()
-    rules = load_policy(policy)
+    rules = load_policy(policy, settings=settings)
     echo = _echo(not (quiet or as_json))
     if recurring:
         if version is not None or alias is not None or mitigate:
@@ -148,7 +148,7 @@ def promote(
     from assessments.promotion import promote as run_promotion
 
     settings = Settings()
-    rules = load_policy(policy)
+    rules = load_policy(policy, settings=settings)
     decision = _mlflow_errors(lambda: run_promotion(kind=kind.value, version=version, settings=settings, policy=rules))
     if as_json:
         typer.echo(json.dumps({"promoted": decision.promoted, "kind": decision.kind, "version": decision.version,
@@ -171,19 +171,25 @@ def review(
     reviewer: Annotated[str, typer.Option(help="Name of the board member deciding.")],
     comment: Annotated[str, typer.Option(help="The reason for the decision, for the record.")],
     approve: Annotated[bool, typer.Option("--approve", help="Approve the assessment (it must have passed).")] = False,
-    reject: Annotated[bool, typer.Option("--reject", help="Reject: the version can never be promoted.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="Reject: this model (booster and re-ranker) can never be "
+                                                          "promoted, whatever version holds it.")] = False,
+    acknowledge: Annotated[list[str] | None, typer.Option(
+        "--acknowledge", help="The labour-market finding the report names (LM-...): an approval must acknowledge "
+                              "it.")] = None,
 ) -> None:
     """Record the ethics board's decision on an assessment (append-only, final).
 
-    An approval is needed for promotion when the policy requires sign-off; a rejection blocks promotion of that
-    version. Each assessment is reviewed once; the record goes to <home>/governance/reviews.jsonl.
+    An approval is needed for promotion when the policy requires sign-off; it must acknowledge the assessment's
+    labour-market finding, if the report names one. A rejection binds the model's content: no version holding the
+    same booster and re-ranker is ever promoted. Each assessment is reviewed once; the record goes to
+    <home>/governance/reviews.jsonl.
     """
     from assessments.governance import APPROVE, PAST, REJECT, record_review
 
     if approve == reject:
         raise LoopbaanError(ERR_ONE_DECISION)
     record = record_review(Settings(), assessment_id=assessment, decision=APPROVE if approve else REJECT,
-                           reviewer=reviewer, comment=comment)
+                           reviewer=reviewer, comment=comment, acknowledge=acknowledge or [])
     typer.echo(f"recorded: {record['reviewer']} {PAST[record['decision']]} assessment {assessment} "
                f"({record['kind']} v{record['version']})")
 
@@ -206,13 +212,41 @@ def schedule(
     from assessments.recurring import recurring_assessment, run_schedule
 
     settings = Settings()
-    load_policy(policy)  # a malformed policy stops the schedule before its first run
+    load_policy(policy, settings=settings)  # a malformed policy stops the schedule before its first run
     kinds = (kind.value,) if kind else ("jobs", "trainings", "careers")
 
     def job() -> None:
-        rules = load_policy(policy)  # each run judges under the policy in force then (the board may change it)
+        rules = load_policy(policy, settings=settings)  # each run: the policy in force then (the board may change it)
         _mlflow_errors(lambda: recurring_assessment(settings=settings, policy=rules, data=data, kinds=kinds,
                                                     echo=typer.echo))
 
     done = run_schedule(every_hours=every_hours, job=job, runs=runs, echo=typer.echo)
     typer.echo(f"schedule finished after {done} run(s)")
+
+
+policy_app = typer.Typer(help="The fairness policy in force: its version, content digest and release.",
+                         no_args_is_help=True)
+
+
+@policy_app.command("show")
+@user_errors
+def policy_show(
+    policy: PolicyOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print version, digest and release as JSON.")] = False,
+) -> None:
+    """Validate the policy and print its version, its content digest and whether that version is released.
+
+    A new policy version is released by adding its digest to assessments/policy_releases.json (a reviewed
+    commit); changed content under a released version is refused on every load.
+    """
+    from assessments.policy import load_policy, released_digests
+
+    rules = load_policy(policy)
+    released = released_digests().get(rules.policy_version) == rules.digest
+    if as_json:
+        typer.echo(json.dumps({"policy_version": rules.policy_version, "digest": rules.digest, "released": released}))
+        return
+    typer.echo(f"policy {rules.policy_version}: digest {rules.digest}")
+    typer.echo("released with the project" if released else
+               f"not released: to release it, add \"{rules.policy_version}\": \"{rules.digest}\" to "
+               "assessments/policy_releases.json in a reviewed commit")

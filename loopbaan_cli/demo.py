@@ -25,6 +25,8 @@ KINDS = ("jobs", "trainings", "careers")
 DEMO_REVIEWER = "demo (automatic, not an ethics-board decision)"
 DEMO_COMMENT = ("Recorded automatically by `loopbaan demo` so that the walk-through reaches a running site. A real "
                 "deployment needs the ethics board's own review: `loopbaan review --assessment ID ...`.")
+DEMO_FINDING = (" The labour-market finding of the assessment is acknowledged automatically too; the board must read "
+                "it in the report.")
 SERVICE = "serving.service:SuggestionService"
 READY_TIMEOUT_S = 240
 ERR_PORT_BUSY = "port {port} on {host} is in use: stop what runs there or pass --port"
@@ -124,10 +126,12 @@ def gate(settings: Settings, *, kind: str, version: str, policy, population_dir:
     report = store.folder_of(settings, latest["assessment_id"]) / store.REPORT_FILE
     _, _, approval = gate_reasons(settings, kind=kind, version=chosen, policy=policy)
     if approval is None and not governance.reviews(settings, assessment_id=latest["assessment_id"]):
+        finding = (latest.get("labour_market") or {}).get("id")
         governance.record_review(settings, assessment_id=latest["assessment_id"], decision=governance.APPROVE,
-                                 reviewer=DEMO_REVIEWER, comment=DEMO_COMMENT)
+                                 reviewer=DEMO_REVIEWER, comment=DEMO_COMMENT + (DEMO_FINDING if finding else ""),
+                                 acknowledge=[finding] if finding else [])
     decision = promote(kind=kind, version=chosen, settings=settings, policy=policy)
-    already = any("already the champion" in reason for reason in decision.reasons)
+    already = decision.already_champion
     if not (decision.promoted or already):
         raise LoopbaanError(f"{kind} v{chosen} passed but was not promoted: {'; '.join(decision.reasons)}")
     mitigated = "" if chosen == version else f" (the fairness re-ranked version of v{version})"

@@ -13,7 +13,7 @@ import typer
 from features.errors import LoopbaanError
 from features.settings import Settings
 from loopbaan_cli._errors import user_errors
-from loopbaan_cli.assessment_commands import assess, promote, review, schedule
+from loopbaan_cli.assessment_commands import assess, policy_app, promote, review, schedule
 from loopbaan_cli.batch_commands import batch_app
 from loopbaan_cli.model_commands import compare, train
 from loopbaan_cli.search_commands import competencies_app, occupations_app
@@ -35,6 +35,7 @@ app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(batch_app, name="batch")
 app.add_typer(occupations_app, name="occupations")
 app.add_typer(competencies_app, name="competencies")
+app.add_typer(policy_app, name="policy")
 app.command("train")(train)
 app.command("compare")(compare)
 app.command("serve")(serve)
@@ -157,7 +158,7 @@ def demo(
         current = "train"
         versions = steps.rankers(settings, store)
         current = "gate"
-        policy = load_policy()
+        policy = load_policy(settings=settings)
         gates = [steps.gate(settings, kind=kind, version=versions[kind], policy=policy,
                             population_dir=store.folder) for kind in steps.KINDS]
     except KeyboardInterrupt:

@@ -196,7 +196,11 @@ def career_moves(resources: KindResources) -> pd.DataFrame:
     return frame[frame["item"] >= 0].reset_index(drop=True)
 
 
-def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = False) -> RankingData:
+def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = False,
+                       split: dict[str, np.ndarray] | None = None, time_cutoff: date | None = None) -> RankingData:
+    """The three ranking sets of a kind. ``split`` (role → citizen ids) replaces the seeded split, e.g. the
+    citizens a model version recorded as its training and validation data and everyone else as test;
+    ``time_cutoff`` replaces the careers' time cutoff (the one that version was trained with)."""
     store = resources.store
     citizens = store.table("citizens")["citizen_id"].to_numpy()
     if len(citizens) == 0:
@@ -207,13 +211,16 @@ def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = 
     sets: dict[str, RankingSet] = {}
     cutoff = None
     if resources.kind == "careers":
-        split = split_citizens(citizens, seed=seed)
+        split = split or split_citizens(citizens, seed=seed)
         moves = career_moves(resources)
         if moves.empty:
             raise LoopbaanError(ERR_NO_OUTCOMES.format(folder=store.folder, what="career moves", role="any"))
         days = moves["day"].to_numpy().astype("datetime64[D]").astype(np.int64)
-        cutoff_day = int(np.quantile(days, CAREER_TIME_QUANTILE))
-        cutoff = date.fromordinal(date(1970, 1, 1).toordinal() + cutoff_day)
+        if time_cutoff is None:
+            cutoff_day = int(np.quantile(days, CAREER_TIME_QUANTILE))
+            cutoff = date.fromordinal(date(1970, 1, 1).toordinal() + cutoff_day)
+        else:
+            cutoff, cutoff_day = time_cutoff, time_cutoff.toordinal() - date(1970, 1, 1).toordinal()
         before = days < cutoff_day
         for role in ROLES:
             mine = moves["citizen_id"].isin(split[role]).to_numpy() & (before if role != "test" else ~before)
@@ -228,7 +235,10 @@ def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = 
         outcomes = store.table(table)
         if outcomes.empty:
             raise LoopbaanError(ERR_NO_OUTCOMES.format(folder=store.folder, what=table.replace("_", " "), role="any"))
-        split, cutoff = split_by_session_time(outcomes, seed=seed)
+        if split is None:
+            split, cutoff = split_by_session_time(outcomes, seed=seed)
+        else:
+            cutoff = time_cutoff
         for role in ROLES:
             mine = outcomes[outcomes["citizen_id"].isin(split[role])]
             label = mine[positive].to_numpy(dtype=np.int32) + mine[strong].to_numpy(dtype=np.int32)

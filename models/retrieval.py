@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from features.citizens import QueryContext
 from features.match_space import MatchBlock, MatchSpace
@@ -27,14 +28,33 @@ class Candidates:
     retrieval_scores: np.ndarray  # -inf for an item added because it had to be included
 
 
+def competency_score(kind: str, *, idf_overlap: np.ndarray, semantic: np.ndarray,
+                     commute_excess: np.ndarray | None) -> np.ndarray:
+    """The retrieval score from its parts (element-wise, any shape): the one formula of the module docstring."""
+    score = idf_overlap + SEMANTIC_WEIGHT * semantic
+    if kind == "jobs" and commute_excess is not None:
+        score = score * np.exp(-np.nan_to_num(commute_excess, nan=0.0))
+    return score
+
+
+def reference_scores(kind: str, features: pd.DataFrame) -> np.ndarray:
+    """The retrieval score of given (query, item) pairs from their pair features: the competency-only order that
+    the fairness assessment compares every model with (the model never sees it as such)."""
+    excess = features["commute_excess"].to_numpy(dtype=np.float64) if "commute_excess" in features else None
+    return competency_score(kind, idf_overlap=features["idf_overlap"].to_numpy(dtype=np.float64),
+                            semantic=features["semantic_similarity"].to_numpy(dtype=np.float64),
+                            commute_excess=excess)
+
+
 def retrieval_scores(space: MatchSpace, context: QueryContext, block: MatchBlock, start: int, stop: int) -> np.ndarray:
-    score = block.idf_overlap + SEMANTIC_WEIGHT * block.semantic
     catalogue = space.catalogue
+    excess = None
     if catalogue.kind == "jobs":
         queries = context.queries.iloc[start:stop]
         distance = space.approximate_km(queries["lat"].to_numpy(), queries["lon"].to_numpy())
         excess = np.maximum(distance / queries["max_commute_km"].to_numpy()[:, None] - 1.0, 0.0)
-        score = score * np.exp(-np.nan_to_num(excess, nan=0.0))
+    score = competency_score(catalogue.kind, idf_overlap=block.idf_overlap, semantic=block.semantic,
+                             commute_excess=excess)
     if catalogue.kind == "careers":
         last = context.last_occupation[start:stop]
         position = {occupation: index for index, occupation in enumerate(catalogue.occupation)}

@@ -23,6 +23,10 @@ MODEL_PREFIX = "loopbaan-"
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 ALIASES = (CHAMPION, CHALLENGER)
+# Registered-model tags of a withdrawn kind (set by the fairness gate when a failed champion has no passing
+# rollback target; the service answers 503 with the reason; a promotion removes them).
+TAG_WITHDRAWN_REASON = "champion.withdrawn_reason"
+TAG_WITHDRAWN_AT = "champion.withdrawn_at"
 
 ERR_NO_MODEL = ("no model version of {name} holds the alias '{alias}'; train one with "
                 "`loopbaan train --kind {kind}`")

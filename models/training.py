@@ -18,6 +18,7 @@ from features.settings import Settings
 from models import tracking
 from models.datasets import CAREER_CANDIDATES, RankingData, build_ranking_data
 from models.evaluation import occupation_recovery, ranking_report, suggestion_report
+from models.lineage import log_lineage
 from models.plots import importance_figure, shap_summary_figure
 from models.ranker import ScoringModel, SuggestionRanker
 from models.resources import load_resources
@@ -171,6 +172,7 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, digest: s
         figure = shap_summary_figure(contributions=model.contributions(sample), features=sample, kind=kind)
         mlflow.log_figure(figure, "shap_summary.png")
         plt.close(figure)  # the pyplot figure shap drew on, opened for it alone
+        lineage = log_lineage({"train": data.split["train"], "valid": data.split["valid"]})
 
         example = valid.features[columns].head(5)
         info = mlflow.lightgbm.log_model(
@@ -182,4 +184,6 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, digest: s
         client.set_model_version_tag(tracking.registered_name(kind), version, "ndcg_at_10",
                                      f"{metrics['ndcg_at_10']:.4f}")
         client.set_model_version_tag(tracking.registered_name(kind), version, "dataset_digest", digest)
+        for key, value in lineage.items():
+            client.set_model_version_tag(tracking.registered_name(kind), version, key, value)
         return run.info.run_id, version

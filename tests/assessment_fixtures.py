@@ -14,8 +14,10 @@ def policy_data() -> dict:
 
 
 def write_policy(folder: Path, name: str, *, checks: list[dict] | None = None, **changes) -> Path:
-    """The shipped policy with top-level ``changes`` (and, when given, only these ``checks``) as a new file."""
+    """The shipped policy with top-level ``changes`` (and, when given, only these ``checks``) as a new file, under a
+    version of its own (changed content under a released version is refused)."""
     data = policy_data()
+    data["policy_version"] = f"{data['policy_version']}-{name}"
     data.update(changes)
     if checks is not None:
         data["checks"] = checks

@@ -4,6 +4,7 @@ promotion and its history, the recurring run with rollback, the scheduler, mitig
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +15,10 @@ from typer.testing import CliRunner
 
 from assessments import governance, store
 from assessments import ranking_metrics as rm
-from assessments.aggregate import aggregate_catalogue, aggregate_metric
+from assessments.aggregate import summarise
 from assessments.evidence import Evidence
-from assessments.gate import (
-    FAIL,
-    INCONCLUSIVE,
-    NOT_APPLICABLE,
-    NOT_JUDGED,
-    PASS,
-    decide,
-    evaluate_check,
-)
-from assessments.policy import DEFAULT_POLICY, Check, load_policy, parse_policy
+from assessments.gate import NOT_APPLICABLE, NOT_JUDGED, decide, evaluate
+from assessments.policy import DEFAULT_POLICY, load_policy, parse_policy
 from features.errors import LoopbaanError
 from models.rerank import fair_top_k, minimum_protected
 from tests.assessment_fixtures import advisory, gate_app, policy_data, write_policy
@@ -39,17 +32,18 @@ def test_position_weights_are_one_over_log2_of_one_plus_position() -> None:
     assert rm.position_weights(3) == pytest.approx([1.0, V2, V3])
 
 
-def test_ndcg_and_recall_per_query_by_hand() -> None:
-    labels = np.array([0, 2, 1, 0, 0, 1, 0])
-    scores = np.array([3.0, 2.0, 1.0, 5.0, 4.0, 0.0, 1.0])
-    queries = np.array([0, 0, 0, 1, 1, 2, 2])
-    ids, ndcg, recall = rm.ndcg_recall_per_query(labels=labels, scores=scores, query_rows=queries)
+def test_ndcg_and_recall_in_the_top_half_per_query_by_hand() -> None:
+    labels = np.array([0, 2, 1, 0, 0, 1, 0, 0, 1, 0])
+    scores = np.array([3.0, 2.0, 1.0, 5.0, 4.0, 0.0, 1.0, 4.0, 3.0, 2.0])
+    queries = np.array([0, 0, 0, 1, 1, 2, 2, 3, 3, 3])
+    ids, ndcg, recall, length = rm.quality_per_query(labels=labels, scores=scores, query_rows=queries)
     # query 0 ranks labels [0, 2, 1]: DCG = 3·v2 + 1·v3, ideal [2, 1, 0] = 3 + 1·v2; query 1 has nothing relevant
-    assert ids.tolist() == [0, 2]
-    assert ndcg == pytest.approx([(3 * V2 + V3) / (3 + V2), V2 / 1.0])
-    assert recall == pytest.approx([1.0, 1.0])
-    _, ndcg_1, recall_1 = rm.ndcg_recall_per_query(labels=labels, scores=scores, query_rows=queries, k=1)
-    assert ndcg_1 == pytest.approx([0.0, 0.0]) and recall_1 == pytest.approx([0.0, 0.0])
+    assert ids.tolist() == [0, 2, 3] and length.tolist() == [3, 2, 3]
+    assert ndcg == pytest.approx([(3 * V2 + V3) / (3 + V2), V2 / 1.0, V2 / 1.0])
+    # the top half of 3 items is the first one, of 2 the first: query 0 holds neither chosen item there
+    assert recall == pytest.approx([0.0, 0.0, 0.0])
+    _, _, recall_right, _ = rm.quality_per_query(labels=labels, scores=-scores, query_rows=queries)
+    assert recall_right == pytest.approx([0.5, 1.0, 0.0])  # reversed: [1, 2, 0] holds label 1 in place one
 
 
 def test_exposure_share_and_congestion_by_hand() -> None:
@@ -129,31 +123,42 @@ def test_reranker_guarantees_ready_items_and_reads_older_artifacts() -> None:
 # --- aggregation: MetricFrame estimates, bootstrap CIs, small groups -------------------------------------------
 
 def _policy(**changes):
-    data = {**policy_data(), "sensitive_features": {"gender": "gender"}, "intersections": [], **changes}
+    data = {**policy_data(), "sensitive_features": {"gender": "gender"}, "intersections": [],
+            "policy_version": "2.0-test", **changes}
     data["checks"] = [check for check in data["checks"] if not check.get("breakdowns")]
     return parse_policy(data)
 
 
-def _evidence(values: np.ndarray, genders: list[str], *, draws: np.ndarray | None = None) -> Evidence:
-    suggestions = pd.DataFrame({"ready_surfaced": values, "outcome_chance_adjusted": values, "gender": genders})
+def _evidence(values: np.ndarray, genders: list[str], *, reference: np.ndarray | None = None,
+              draws: np.ndarray | None = None) -> Evidence:
+    reference = values if reference is None else reference
+    suggestions = pd.DataFrame({"ready_surfaced": values, "ready_surfaced@reference": reference,
+                                "outcome_chance_adjusted": values, "outcome_chance_adjusted@reference": reference,
+                                "gender": genders})
     replicates = {} if draws is None else {"outcome_chance_adjusted": draws}
-    return Evidence(kind="jobs", outcomes=pd.DataFrame(), suggestions=suggestions, top_rows=np.zeros(0, int),
-                    top_items=np.zeros(0, int), catalogue_size=3, test_order_scores=np.zeros(0),
+    return Evidence(kind="jobs", part="judging", outcomes=pd.DataFrame(), suggestions=suggestions,
+                    shown={"model": (np.zeros(0, int), np.zeros(0, int)),
+                           "reference": (np.zeros(0, int), np.zeros(0, int))}, catalogue_size=3,
                     replicates=replicates)
 
 
-def test_group_estimates_equal_the_hand_means_and_small_groups_are_not_judged() -> None:
-    evidence = _evidence(np.array([1, 0, 1, 0, 1, 1, 1, 1, 1, 1.0]), ["man"] * 4 + ["woman"] * 6)
-    result = aggregate_metric(evidence, "ready_surfaced", policy=_policy(min_group_size=2), seed=1)
-    groups = {group["group"]: group for group in result["breakdowns"]["gender"]["groups"]}
-    assert groups["man"]["value"] == pytest.approx(0.5) and groups["woman"]["value"] == pytest.approx(1.0)
-    assert groups["man"]["n"] == 4 and groups["woman"]["ci"] == pytest.approx([1.0, 1.0])
-    assert result["overall"]["value"] == pytest.approx(0.8)
-    assert result["breakdowns"]["gender"]["ratio"] == pytest.approx(0.5)
-    small = aggregate_metric(evidence, "ready_surfaced", policy=_policy(min_group_size=5), seed=1)
-    groups = {group["group"]: group for group in small["breakdowns"]["gender"]["groups"]}
-    assert groups["man"]["judged"] is False and groups["man"]["value"] == pytest.approx(0.5)  # reported ...
-    assert small["breakdowns"]["gender"]["ratio"] is None  # ... but not judged: one judged group, no ratio
+def _groups(summary, metric: str = "ready_surfaced", which: str = "model") -> dict[str, tuple[float, int, bool]]:
+    breakdown = summary[metric].breakdowns["gender"]
+    return {label: (breakdown.values[which].point[index], int(breakdown.sizes[index]), bool(breakdown.judged[index]))
+            for index, label in enumerate(breakdown.labels)}
+
+
+def test_group_estimates_equal_the_hand_means_for_model_and_reference_and_small_groups_are_not_judged() -> None:
+    values = np.array([1, 0, 1, 0, 1, 1, 1, 1, 1, 1.0])
+    reference = np.array([1, 1, 1, 1, 0, 0, 1, 1, 1, 1.0])
+    evidence = _evidence(values, ["man"] * 4 + ["woman"] * 6, reference=reference)
+    summary = summarise(evidence, policy=_policy(min_group_size=2), kind="jobs", seed=1)
+    assert _groups(summary) == {"man": (pytest.approx(0.5), 4, True), "woman": (pytest.approx(1.0), 6, True)}
+    assert _groups(summary, which="reference") == {"man": (pytest.approx(1.0), 4, True),
+                                                   "woman": (pytest.approx(4 / 6), 6, True)}
+    assert summary["ready_surfaced"].breakdowns["overall"].values["model"].point == pytest.approx([0.8])
+    small = summarise(evidence, policy=_policy(min_group_size=5), kind="jobs", seed=1)
+    assert _groups(small)["man"] == (pytest.approx(0.5), 4, False)  # reported, not judged
 
 
 def test_bootstrap_interval_has_the_binomial_width_and_carries_model_uncertainty() -> None:
@@ -161,76 +166,57 @@ def test_bootstrap_interval_has_the_binomial_width_and_carries_model_uncertainty
     values = (rng.random(800) < 0.3).astype(float)
     genders = ["man"] * 400 + ["woman"] * 400
     policy = _policy(min_group_size=30, bootstrap_samples=400)
-    result = aggregate_metric(_evidence(values, genders), "outcome_chance_adjusted", policy=policy, seed=2)
-    group = result["breakdowns"]["gender"]["groups"][0]
-    expected_half_width = 1.96 * np.sqrt(group["value"] * (1 - group["value"]) / 400)
-    low, high = group["ci"]
-    assert low < group["value"] < high
-    assert (high - low) / 2 == pytest.approx(expected_half_width, rel=0.2)
-    assert aggregate_metric(_evidence(values, genders), "outcome_chance_adjusted", policy=policy, seed=2) == result
+    summary = summarise(_evidence(values, genders), policy=policy, kind="jobs", seed=2)
+    estimates = summary["outcome_chance_adjusted"].breakdowns["gender"].values["model"]
+    low, high = estimates.interval(0, 0.95)
+    share = estimates.point[0]
+    assert low < share < high
+    assert (high - low) / 2 == pytest.approx(1.96 * np.sqrt(share * (1 - share) / 400), rel=0.2)
     draws = values[None, :] * rng.uniform(0.6, 1.4, size=(50, 1))  # an uncertain outcome model scales everyone
-    wider = aggregate_metric(_evidence(values, genders, draws=draws), "outcome_chance_adjusted", policy=policy, seed=2)
-    wide = wider["breakdowns"]["gender"]["groups"][0]["ci"]
+    wider = summarise(_evidence(values, genders, draws=draws), policy=policy, kind="jobs", seed=2)
+    wide = wider["outcome_chance_adjusted"].breakdowns["gender"].values["model"].interval(0, 0.95)
     assert wide[1] - wide[0] > 1.5 * (high - low)
-    ratio_low, ratio_high = result["breakdowns"]["gender"]["ratio_ci"]
-    assert ratio_low <= result["breakdowns"]["gender"]["ratio"] <= ratio_high
 
 
-def test_congestion_over_the_catalogue() -> None:
-    evidence = Evidence(kind="jobs", outcomes=pd.DataFrame(), suggestions=pd.DataFrame(),
-                        top_rows=np.array([0, 0, 1, 1]), top_items=np.array([0, 1, 0, 1]), catalogue_size=4,
-                        test_order_scores=np.zeros(0))
-    result = aggregate_catalogue(evidence, policy=_policy(), seed=0)
-    assert result["never_shown_share"]["overall"]["value"] == 0.5
-    exposure = np.array([2.0, 2 * V2, 0, 0])
-    assert result["exposure_gini"]["overall"]["value"] == pytest.approx(rm.gini(exposure))
-    low, high = result["exposure_gini"]["overall"]["ci"]
-    assert low <= result["exposure_gini"]["overall"]["value"] <= high
-
-
-# --- the gate ------------------------------------------------------------------------------------------------
-
-def _ratio_result(ratio: float, ci: list[float]) -> dict:
-    groups = [{"group": "a", "value": ratio, "judged": True, "ci": [0, 1], "n": 50},
-              {"group": "b", "value": 1.0, "judged": True, "ci": [0, 1], "n": 50}]
-    return {"ndcg_at_10": {"metric": "ndcg_at_10", "overall": {"value": 0.9, "ci": [0.8, 1]}, "breakdowns": {
-        "gender": {"features": ["gender"], "groups": groups, "ratio": ratio, "ratio_ci": ci, "lowest": "a",
-                   "highest": "b"}}}}
-
-
-def test_gate_verdicts_on_point_and_confident_bases() -> None:
-    check = Check(name="quality", metric="ndcg_at_10", rule="min_ratio", threshold=0.8)
-    point, confident = _policy(decision_basis="point"), _policy(decision_basis="confident")
-    assert evaluate_check(check, _ratio_result(0.85, [0.7, 0.95]), policy=point, kind="jobs").status == PASS
-    assert evaluate_check(check, _ratio_result(0.75, [0.7, 0.85]), policy=point, kind="jobs").status == FAIL
-    assert evaluate_check(check, _ratio_result(0.75, [0.7, 0.85]), policy=confident, kind="jobs").status == INCONCLUSIVE
-    failed = evaluate_check(check, _ratio_result(0.6, [0.5, 0.7]), policy=confident, kind="jobs")
-    assert failed.status == FAIL and "ratio 0.60" in failed.summary and failed.blocking
+def test_congestion_over_the_catalogue_for_model_and_reference() -> None:
+    evidence = Evidence(kind="jobs", part="judging", outcomes=pd.DataFrame(), suggestions=pd.DataFrame(),
+                        shown={"model": (np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])),
+                               "reference": (np.array([0, 0, 1, 1]), np.array([0, 1, 2, 3]))}, catalogue_size=4)
+    summary = summarise(evidence, policy=_policy(), kind="jobs", seed=0)
+    unseen = summary["never_shown_share"].breakdowns["overall"].values
+    assert unseen["model"].point == pytest.approx([0.5]) and unseen["reference"].point == pytest.approx([0.0])
+    gini = summary["exposure_gini"].breakdowns["overall"].values
+    assert gini["model"].point == pytest.approx([rm.gini(np.array([2.0, 2 * V2, 0, 0]))])
+    assert gini["reference"].point == pytest.approx([rm.gini(np.array([1.0, V2, 1.0, V2]))])
+    checks = {check.name: check for check in evaluate(summary, policy=_policy(decision_basis="point"), kind="jobs")}
+    assert checks["congestion_unseen"].status == "fail"  # half the catalogue unseen against none: +0.5 > 0.1
+    assert checks["congestion_unseen"].findings[0]["value"] == pytest.approx(0.5)
 
 
 def test_gate_without_evidence_and_for_metrics_a_kind_lacks() -> None:
     policy = _policy()
-    check = Check(name="outcomes", metric="outcome_chance_adjusted", rule="min_ratio", threshold=0.8)
-    assert evaluate_check(check, {}, policy=policy, kind="careers").status == NOT_APPLICABLE
-    result = _ratio_result(0.5, [0.4, 0.6])
-    for group in result["ndcg_at_10"]["breakdowns"]["gender"]["groups"]:
-        group["judged"] = False
-    result["ndcg_at_10"]["breakdowns"]["gender"]["ratio"] = None
-    quality = Check(name="quality", metric="ndcg_at_10", rule="min_ratio", threshold=0.8)
-    unjudged = evaluate_check(quality, result, policy=policy, kind="jobs")
-    assert unjudged.status == NOT_JUDGED
-    assert decide([unjudged], policy=policy) == (False, ["quality"])  # no evidence, no promotion
-    assert decide([unjudged], policy=_policy(require_evidence=False)) == (True, [])
+    checks = {check.name: check for check in evaluate({}, policy=policy, kind="careers")}
+    assert checks["outcome_parity"].status == NOT_APPLICABLE
+    assert checks["quality_parity_ndcg"].status == NOT_JUDGED
+    passed, failed = decide(list(checks.values()), policy=policy)
+    assert not passed and "quality_parity_ndcg" in failed and "outcome_parity" not in failed  # no evidence, no go
+    assert decide(list(checks.values()), policy=_policy(require_evidence=False)) == (True, [])
 
 
 # --- the policy ----------------------------------------------------------------------------------------------
 
-def test_shipped_policy_is_valid_and_versioned() -> None:
+def test_shipped_policy_is_valid_released_and_judges_the_model_against_the_reference() -> None:
+    from assessments.policy import REFERENCE_RULES, released_digests
+
     policy = load_policy()
-    assert policy.policy_version and policy.min_group_size >= 2 and policy.sign_off_required
-    enforced = {check.name for check in policy.checks if check.enforce}
-    assert {"quality_parity_ndcg", "outcome_parity", "stereotyping", "congestion_unseen"} <= enforced
+    assert policy.policy_version == "2.0" and released_digests()["2.0"] == policy.digest
+    assert policy.reference == "competency_order" and policy.multiplicity == "holm" and policy.sign_off_required
+    enforced = [check for check in policy.checks if check.enforce]
+    assert {"quality_parity_ndcg", "outcome_parity", "stereotyping", "congestion_unseen"} <= {
+        check.name for check in enforced}
+    assert all(check.rule in REFERENCE_RULES for check in enforced)
     assert all(check.threshold == 0.8 for check in policy.checks if check.rule == "min_ratio")
+    assert "recall_at_10" not in {check.metric for check in policy.checks}  # constant on lists of 10
     assert set(policy.breakdowns()) == {"gender", "age_band", "origin", "disability", "region", "gender+age_band",
                                         "origin+gender"}
 
@@ -239,18 +225,21 @@ def test_shipped_policy_is_valid_and_versioned() -> None:
     (lambda data: data["checks"][0].update(threshold=1.5), "a ratio floor must be in (0, 1]"),
     (lambda data: data["checks"][0].update(metric="happiness"), "unknown metric 'happiness'"),
     (lambda data: data["checks"][0].update(breakdowns=["shoe_size"]), "unknown breakdown(s) ['shoe_size']"),
+    (lambda data: data["checks"][0].update(rule="min_ratio"), "is enforced with the absolute rule min_ratio"),
     (lambda data: data.update(min_group_size="many"), "min_group_size"),
+    (lambda data: data.update(multiplicity="sometimes"), "multiplicity"),
+    (lambda data: data["holdout"].update(tuning_share=1.0), "holdout.tuning_share"),
     (lambda data: data.update(sensitive_features={"religion": "religion"}), "unknown sensitive column(s)"),
     (lambda data: data["checks"].append(dict(data["checks"][0])), "check names must be unique"),
     (lambda data: data.update(surprise=True), "surprise: Extra inputs are not permitted"),
-    (lambda data: data.pop("policy_version"), "policy_version: Field required"),
-    (lambda data: data["checks"][-4].update(rule="min_ratio"), "its rule must be max_overall"),
+    (lambda data: data["checks"][8].update(rule="gap_vs_reference"), "is catalogue-wide, so its rule must be"),
     (lambda data: data["mitigation"].update(guarantees=[["good", "fast"]]), "mitigation.guarantees.0.1"),
     (lambda data: data["mitigation"].update(guarantees=[["good", "good"]]), "distinct names out of good, ready"),
     (lambda data: data["mitigation"].update(guarantees=[]), "non-empty list of variants"),
 ])
 def test_a_malformed_policy_is_refused_with_a_clear_message(tmp_path: Path, change, message: str) -> None:
     data = policy_data()
+    data["policy_version"] = "2.0-draft"
     change(data)
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -259,7 +248,7 @@ def test_a_malformed_policy_is_refused_with_a_clear_message(tmp_path: Path, chan
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_policy_file_problems_and_digest(tmp_path: Path) -> None:
+def test_policy_file_problems_digest_and_the_old_format(tmp_path: Path) -> None:
     with pytest.raises(LoopbaanError, match="no fairness policy at"):
         load_policy(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
@@ -271,6 +260,36 @@ def test_policy_file_problems_and_digest(tmp_path: Path) -> None:
     assert load_policy(commented).digest == load_policy().digest  # layout and comments do not count
     stricter = write_policy(tmp_path, "stricter", min_group_size=50)
     assert load_policy(stricter).digest != load_policy().digest
+    old = {key: value for key, value in policy_data().items() if key not in ("reference", "holdout")}
+    old["policy_version"] = "1.1"
+    legacy = tmp_path / "legacy.yaml"
+    legacy.write_text(yaml.safe_dump(old), encoding="utf-8")
+    with pytest.raises(LoopbaanError, match="in the 1.x format") as error:
+        load_policy(legacy)
+    assert "start from assessments/policy.yaml" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_changed_content_under_a_policy_version_is_refused(tmp_path: Path) -> None:
+    from features.settings import Settings
+
+    bent = tmp_path / "bent.yaml"
+    data = policy_data()
+    data["min_group_size"] = 5  # a looser gate under the released version's name
+    bent.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(LoopbaanError, match="content differs from version 2.0 as released") as error:
+        load_policy(bent)
+    assert "give it a new policy_version" in str(error.value)
+    # a draft version is bound to its content at first use in a home, and cannot change afterwards
+    settings = Settings(home=tmp_path / "home")
+    draft = write_policy(tmp_path, "draft", min_group_size=40)
+    assert load_policy(draft, settings=settings).min_group_size == 40
+    assert load_policy(draft, settings=settings).min_group_size == 40
+    changed = yaml.safe_load(draft.read_text(encoding="utf-8"))
+    changed["min_group_size"] = 10
+    draft.write_text(yaml.safe_dump(changed), encoding="utf-8")
+    with pytest.raises(LoopbaanError, match="first used in this home"):
+        load_policy(draft, settings=settings)
+    assert load_policy(draft).min_group_size == 10  # without a home nothing binds a draft
 
 
 # --- append-only records -------------------------------------------------------------------------------------
@@ -367,12 +386,15 @@ def test_assessment_is_recorded_in_the_store_and_in_mlflow(assessed: dict) -> No
     outcome, home = assessed["outcome"], assessed["home"]
     document = json.loads((outcome.folder / "assessment.json").read_text(encoding="utf-8"))
     assert outcome.folder == home / "reports" / "jobs" / outcome.assessment_id and outcome.report.is_file()
-    assert document["passed"] == outcome.passed and document["policy"]["digest"] == load_policy().digest
-    assert {"ndcg_at_10", "recall_at_10", "good_exposure", "outcome_chance_adjusted", "ready_share",
-            "atypical_share", "stereotyping", "flip_care_duties", "flip_dutch_level", "exposure_gini",
+    assert document["format"] == 2 and document["passed"] == outcome.passed
+    assert document["policy"]["digest"] == load_policy().digest and document["policy"]["multiplicity"] == "holm"
+    assert {"ndcg_at_10", "recall_top_half", "good_exposure", "outcome_chance_adjusted", "ready_share",
+            "atypical_share", "flip_care_duties", "flip_dutch_level", "exposure_gini",
             "never_shown_share"} <= set(document["results"])
-    for metric in ("ndcg_at_10", "stereotyping", "flip_dutch_level"):
+    for metric in ("ndcg_at_10", "atypical_share", "flip_dutch_level"):
         assert set(document["results"][metric]["breakdowns"]) == set(load_policy().breakdowns())
+        assert document["results"][metric]["overall"]["reference"] is not None
+    assert len(document["model"]["content_digest"]) == 64 and document["model"]["lineage"]["train"] > 0
     client = tracking.configure(_settings(home))
     version = client.get_model_version("loopbaan-jobs", outcome.version)
     latest = store.latest(_settings(home), "jobs", outcome.version)  # other tests here may assess it again
@@ -383,7 +405,7 @@ def test_assessment_is_recorded_in_the_store_and_in_mlflow(assessed: dict) -> No
     assert version.tags["fairness.assessed_at"].endswith("Z")
     run = client.get_run(version.run_id)
     assert "fairness.ndcg_at_10.overall" in run.data.metrics
-    assert "fairness.outcome_chance_adjusted.age_band.55-64" in run.data.metrics
+    assert "fairness.ready_surfaced.age_band.55-64.reference" in run.data.metrics
     artifacts = [entry.path for entry in client.list_artifacts(version.run_id, f"fairness/{outcome.assessment_id}")]
     assert any(path.endswith("report.html") for path in artifacts)
 
@@ -398,7 +420,8 @@ def test_report_is_self_contained_with_every_section(assessed: dict) -> None:
     for text in ("Decision: ", "All data in this report are synthetic", "gender stereotype 1.00",
                  "never</b> be used for sanctions", "availability for work", "Annex III point 4", "high risk",
                  "Fundamental rights", "95% CI", "additivity", "Sample explanations", "Promotion history",
-                 "Model card", "Trend across assessments", "Mitigations and trade-off"):
+                 "Model card", "Trend across assessments", "Mitigations and trade-off", "reference ranking",
+                 "judging citizens", "multiplicity correction: holm", "Labour-market finding"):
         assert text.lower() in html.lower(), text
     assert html.count("data:image/png;base64,") >= 5
     assert "http://" not in html and "https://" not in html and "<script" not in html and "<link" not in html
@@ -419,12 +442,15 @@ def test_no_citizen_id_leaves_the_assessment(assessed: dict) -> None:
 @pytest.mark.slow
 def test_readiness_from_features_matches_the_gap_analysis(assessed: dict) -> None:
     from assessments.evidence import ready_flags
-    from models.suggest import Suggester
+    from models.suggest import RankedLists, Suggester
 
     prepared = assessed["outcome"].prepared
-    top = prepared.deep.top(10).take(np.arange(300))
+    part = prepared.parts["judging"]
+    top = part.ranked.deep.top(10).take(np.arange(300))
     suggester = Suggester(resources=prepared.resources, model=prepared.model)
-    expected = suggester.readiness(prepared.context, top.as_ranked()) == "ready"
+    ranked = RankedLists(query_rows=top.query_rows, item_positions=top.item_positions, scores=top.scores,
+                         features=top.features, contributions=np.zeros((len(top.scores), 0)))
+    expected = suggester.readiness(part.context, ranked) == "ready"
     flags = ready_flags(prepared, top)
     assert (flags == expected).all() and 0 < flags.sum() < len(flags)
 
@@ -438,7 +464,7 @@ def test_bad_input_ends_in_one_clear_line(assessed: dict, monkeypatch: pytest.Mo
     _one_line_error(_invoke(home, monkeypatch, "assess", "--kind", "careers"), "loopbaan-careers has no registered")
     _one_line_error(_invoke(home, monkeypatch, "assess"), "give --kind")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("policy_version: '2'\nmin_group_size: -1\n", encoding="utf-8")
+    bad.write_text("policy_version: '2.9'\nreference: competency_order\nmin_group_size: -1\n", encoding="utf-8")
     _one_line_error(_invoke(home, monkeypatch, "assess", "--kind", "jobs", "--policy", str(bad)), "is invalid")
     _one_line_error(_invoke(home, monkeypatch, "review", "--assessment", "jobs-v1-20990101T000000Z-abcdef",
                             "--approve", "--reviewer", "An", "--comment", "ok"), "no assessment jobs-v1-2099")
@@ -451,28 +477,26 @@ def test_bad_input_ends_in_one_clear_line(assessed: dict, monkeypatch: pytest.Mo
     assert unknown_kind.exit_code == 2 and "Traceback" not in unknown_kind.output
 
 
-def _copy_version(home: Path) -> str:
-    """A new registered version holding the same booster as version 1 (a quick stand-in for a retrain)."""
+def _copy_version(home: Path, *, of: str = "1") -> str:
+    """A new registered version holding the same booster (and lineage) as version ``of``: a model re-registered."""
     from models import tracking
 
     client = tracking.configure(_settings(home))
-    first = client.get_model_version("loopbaan-jobs", "1")
+    first = client.get_model_version("loopbaan-jobs", of)
     created = client.create_model_version("loopbaan-jobs", source=first.source, run_id=first.run_id,
                                           tags={"dataset_digest": first.tags["dataset_digest"]})
     return str(created.version)
 
 
 @pytest.mark.slow
-def test_promotion_only_through_the_gate_with_review_history_and_rollback(
+def test_promotion_only_through_the_gate_with_reviews_bound_to_the_model_and_withdrawal(
         small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    from features.population import PopulationConfig, generate_to
     from models import tracking
 
     home = tmp_path_factory.mktemp("gate-story")
     _train(small_population_dir, home)
     folder = tmp_path_factory.mktemp("gate-policies")
-    # Only congestion is enforced: it passes on the population trained on and fails on a catalogue of many
-    # more vacancies than the citizens' lists can reach, which the recurring run below meets as "newest data".
+    # Only congestion is enforced (the small population leaves too few logged lists to judge quality parity).
     lenient = str(write_policy(folder, "lenient", checks=advisory("congestion_unseen"), decision_basis="point",
                                bootstrap_samples=50, sample_citizens=500))
     data = str(small_population_dir)
@@ -480,18 +504,28 @@ def test_promotion_only_through_the_gate_with_review_history_and_rollback(
     def cli(*args: str):
         return _invoke(home, monkeypatch, *args)
 
-    def promote(version: str):
-        return cli("promote", "--kind", "jobs", "--version", version, "--policy", lenient, "--json")
+    def promote(version: str, policy: str = lenient):
+        return cli("promote", "--kind", "jobs", "--version", version, "--policy", policy, "--json")
+
+    def assess(version: str, policy: str = lenient) -> dict:
+        return json.loads(cli("assess", "--kind", "jobs", "--version", version, "--policy", policy, "--data", data,
+                              "--json").output)
 
     never = promote("1")
     assert never.exit_code == 1 and "has never been assessed" in never.output
-    first = json.loads(cli("assess", "--kind", "jobs", "--version", "1", "--policy", lenient, "--data", data,
-                           "--json").output)
+    first = assess("1")
     assert first["passed"] and first["failed_checks"] == []
     waiting = promote("1")
     assert waiting.exit_code == 1 and "requires the ethics board's approval" in waiting.output
+    finding = store.load(_settings(home), first["assessment_id"])["labour_market"]["id"]
+    if finding:  # an approval that does not name the labour-market finding is refused
+        _one_line_error(cli("review", "--assessment", first["assessment_id"], "--approve", "--reviewer", "Dr. Peeters",
+                            "--comment", "evidence sufficient"), f"add --acknowledge {finding}")
+    _one_line_error(cli("review", "--assessment", first["assessment_id"], "--approve", "--reviewer", "Dr. Peeters",
+                        "--comment", "ok", "--acknowledge", "LM-jobs-00000000"), "is not a finding of assessment")
+    acknowledge = ["--acknowledge", finding] if finding else []
     approved = cli("review", "--assessment", first["assessment_id"], "--approve", "--reviewer", "Dr. Peeters",
-                   "--comment", "evidence sufficient")
+                   "--comment", "evidence sufficient", *acknowledge)
     assert approved.exit_code == 0 and "approved" in approved.output
     _one_line_error(cli("review", "--assessment", first["assessment_id"], "--reject", "--reviewer", "Dr. Janssens",
                         "--comment", "changed my mind"), "was already approved by Dr. Peeters")
@@ -500,134 +534,228 @@ def test_promotion_only_through_the_gate_with_review_history_and_rollback(
     client = tracking.configure(_settings(home))
     assert str(client.get_registered_model("loopbaan-jobs").aliases["champion"]) == "1"
 
+    # a rejection binds the model's content: the same booster registered again is refused too
     rejected_version = _copy_version(home)
-    second = json.loads(cli("assess", "--kind", "jobs", "--version", rejected_version, "--policy", lenient,
-                            "--data", data, "--json").output)
+    second = assess(rejected_version)
     assert cli("review", "--assessment", second["assessment_id"], "--reject", "--reviewer", "Dr. Janssens",
                "--comment", "not convinced").exit_code == 0
     blocked = promote(rejected_version)
-    assert blocked.exit_code == 1 and "ethics board rejected version" in blocked.output
-    again = json.loads(cli("assess", "--kind", "jobs", "--version", rejected_version, "--policy", lenient,
-                           "--data", data, "--json").output)
-    assert again["passed"] and "rejected" in promote(rejected_version).output  # a rejection blocks for good
+    assert blocked.exit_code == 1 and "the ethics board rejected this model" in blocked.output
+    copy = _copy_version(home, of=rejected_version)
+    assert assess(copy)["passed"]
+    refused = promote(copy)
+    assert refused.exit_code == 1 and f"version {rejected_version}, the same model" in refused.output
 
-    third_version = _copy_version(home)
-    third = json.loads(cli("assess", "--kind", "jobs", "--version", third_version, "--policy", lenient, "--data",
-                           data, "--json").output)
-    cli("review", "--assessment", third["assessment_id"], "--approve", "--reviewer", "Dr. Peeters", "--comment", "ok")
-    assert json.loads(promote(third_version).output)["promoted"]
     stricter = str(write_policy(folder, "stricter", checks=advisory("congestion_unseen"), decision_basis="point",
-                                policy_version="1.1", min_group_size=40))
+                                min_group_size=40))
     changed = cli("promote", "--kind", "jobs", "--version", "1", "--policy", stricter)
-    assert changed.exit_code == 1 and "not the policy in force 1.1" in changed.output
+    assert changed.exit_code == 1 and "not the policy in force 2.0-stricter" in changed.output
 
-    crowded = tmp_path_factory.mktemp("crowded") / "population"
-    generate_to(PopulationConfig(citizens=700, seed=5, vacancies=9_000, trainings=300), out=crowded, progress=False)
-    recurring = cli("assess", "--recurring", "--kind", "jobs", "--policy", lenient, "--data", str(crowded), "--json")
+    # the recurring run under a policy no version can meet: the champion fails, version 1 is re-assessed first and
+    # fails too, so the kind is withdrawn and the registry says why (the service answers 503 from it)
+    impossible = str(write_policy(folder, "impossible", checks=[
+        {"name": "no_unseen_at_all", "metric": "never_shown_share", "rule": "excess_over_reference",
+         "threshold": -1.0}], decision_basis="point", bootstrap_samples=50, sample_citizens=300))
+    recurring = cli("assess", "--recurring", "--kind", "jobs", "--policy", impossible, "--data", data, "--json")
     assert recurring.exit_code == 1, recurring.output
     entry = json.loads(recurring.output)[0]
-    assert entry["version"] == third_version and entry["failed_checks"] == ["congestion_unseen"]
-    assert entry["rollback"]["action"] == "rollback" and entry["rollback"]["to_version"] == "1"
-    assert str(client.get_registered_model("loopbaan-jobs").aliases["champion"]) == "1"
+    assert entry["version"] == "1" and entry["failed_checks"] == ["no_unseen_at_all"]
+    assert entry["rollback"]["action"] == "withdraw"
+    registered = client.get_registered_model("loopbaan-jobs")
+    assert "champion" not in (registered.aliases or {})
+    assert "no earlier champion passes again" in registered.tags[tracking.TAG_WITHDRAWN_REASON]
+    assert registered.tags[tracking.TAG_WITHDRAWN_AT].endswith("Z")
     alert = Path(entry["report"]).read_text(encoding="utf-8")
     assert "Alert:" in alert and "recurring" in alert
-
-    scheduled = cli("schedule", "--every-hours", "1", "--runs", "1", "--kind", "jobs", "--policy", lenient,
-                    "--data", str(crowded))
-    assert scheduled.exit_code == 0 and "no earlier version passes" in scheduled.output
+    # promoting again through the gate lifts the withdrawal
+    third = assess("1")
+    review = cli("review", "--assessment", third["assessment_id"], "--approve", "--reviewer", "Dr. Peeters",
+                 "--comment", "back", *(["--acknowledge", finding] if (finding := store.load(
+                     _settings(home), third["assessment_id"])["labour_market"]["id"]) else []))
+    assert review.exit_code == 0, review.output
+    assert json.loads(promote("1").output)["promoted"]
+    assert tracking.TAG_WITHDRAWN_REASON not in (client.get_registered_model("loopbaan-jobs").tags or {})
     history = governance.promotion_history(_settings(home), kind="jobs")
     assert [record["action"] for record in history] == [
-        "refuse", "refuse", "promote", "refuse", "refuse", "promote", "refuse", "rollback", "rollback_unavailable"]
+        "refuse", "refuse", "promote", "refuse", "refuse", "refuse", "withdraw", "promote"]
     assert all(record["at"].endswith("Z") and "policy_version" in record for record in history)
-    assert history[2]["assessment_id"] == first["assessment_id"] and history[2]["to_version"] == "1"
-    assert history[5]["from_version"] == "1" and history[5]["reviewer"] == "Dr. Peeters"
     reviews = governance.reviews(_settings(home), kind="jobs")
     assert [review["decision"] for review in reviews] == ["approve", "reject", "approve"]
+    assert reviews[1]["content_digest"] == store.load(_settings(home), first["assessment_id"])["model"][
+        "content_digest"]
     assert "citizen" not in (home / "governance" / "promotions.jsonl").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_rollback_re_assesses_each_earlier_champion_and_takes_the_first_that_passes_again(
+        assessed: dict, tmp_path: Path) -> None:
+    from assessments import promotion
+
+    home = tmp_path / "home"
+    shutil.copytree(assessed["home"], home)
+    settings = _settings(home)
+    policy = load_policy()
+    digest = assessed["outcome"].document["model"]["content_digest"]
+    for version in ("1", "2", "3"):
+        governance.record_promotion(settings, {"action": "promote", "kind": "jobs", "to_version": version})
+    governance.append_record(governance.governance_dir(settings) / governance.REVIEWS, {
+        "assessment_id": "jobs-v1-20260101T000000Z-aaaaaa", "kind": "jobs", "version": "1", "decision": "approve",
+        "reviewer": "Dr. Peeters", "comment": "ok", "content_digest": digest, "at": "2026-01-01T00:00:00Z"})
+    asked = []
+
+    def reassess(version: str) -> dict:  # version 2 fails again on the current data, version 1 passes
+        asked.append(version)
+        return {"assessment_id": f"jobs-v{version}-20260102T000000Z-bbbbbb", "passed": version == "1",
+                "failed_checks": [] if version == "1" else ["outcome_parity"], "model": {"content_digest": digest}}
+
+    record = promotion.rollback(kind="jobs", failed_version="3", settings=settings, policy=policy,
+                                assessment_id="jobs-v3-20260102T000000Z-cccccc", reassess=reassess)
+    assert asked == ["2", "1"] and record["action"] == "rollback" and record["to_version"] == "1"
+    assert record["assessment_id"] == "jobs-v1-20260102T000000Z-bbbbbb" and record["reviewer"] == "Dr. Peeters"
+    # a candidate that passes again but was never approved by the board does not serve either
+    record = promotion.rollback(kind="jobs", failed_version="1", settings=settings, policy=policy,
+                                assessment_id="jobs-v1-20260103T000000Z-dddddd",
+                                reassess=lambda version: {**reassess(version), "passed": True,
+                                                          "model": {"content_digest": "another model"}})
+    assert record["action"] == "withdraw" and "never approved" in record["reasons"][0]
 
 
 @pytest.mark.slow
 def test_approving_a_failed_assessment_is_refused_and_promotion_names_the_failed_checks(
         assessed: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     impossible = str(write_policy(tmp_path, "impossible", checks=[
-        {"name": "perfect_quality", "metric": "ndcg_at_10", "rule": "min_ratio", "threshold": 1.0},
-        {"name": "ready_for_all", "metric": "ready_share", "rule": "min_ratio", "threshold": 1.0}],
-        decision_basis="point", min_group_size=5, bootstrap_samples=50))
+        {"name": "no_unseen_at_all", "metric": "never_shown_share", "rule": "excess_over_reference",
+         "threshold": -1.0},
+        {"name": "no_flips_at_all", "metric": "flip_care_duties", "rule": "excess_over_reference",
+         "threshold": -1.0}], decision_basis="point", min_group_size=5, bootstrap_samples=50))
     home = assessed["home"]
     result = _invoke(home, monkeypatch, "assess", "--kind", "jobs", "--version", "1", "--policy", impossible,
                      "--data", str(assessed["population"]), "--json")
     summary = json.loads(result.output)
     assert result.exit_code == 1 and not summary["passed"]
-    assert summary["failed_checks"] == ["perfect_quality", "ready_for_all"]
+    assert summary["failed_checks"] == ["no_unseen_at_all", "no_flips_at_all"]
     _one_line_error(_invoke(home, monkeypatch, "review", "--assessment", summary["assessment_id"], "--approve",
                             "--reviewer", "An", "--comment", "fine"), "approving cannot override the policy")
     refused = _invoke(home, monkeypatch, "promote", "--kind", "jobs", "--version", summary["version"], "--policy",
                       impossible)
     assert refused.exit_code == 1
-    assert "failed perfect_quality, ready_for_all" in refused.output and "ratio" in refused.output
+    assert "failed no_unseen_at_all, no_flips_at_all" in refused.output and "difference" in refused.output
 
 
 @pytest.mark.slow
-def test_mitigation_registers_a_reranked_version_that_goes_through_the_gate(assessed: dict, tmp_path: Path) -> None:
+def test_mitigation_chooses_on_tuning_citizens_and_is_judged_on_the_others(assessed: dict, tmp_path: Path) -> None:
     from assessments import registry
-    from assessments.evidence import shown_top
+    from assessments.evidence import collect, shown_top
+    from assessments.holdout import JUDGING, TUNING
     from assessments.mitigation import mitigate
+    from assessments.run import judge
     from models import tracking
+    from models.lineage import load_lineage
     from models.suggest import Suggester
 
     home, small_population_dir = assessed["home"], assessed["population"]
     policy = load_policy(write_policy(tmp_path, "exposure", decision_basis="point", bootstrap_samples=50,
-                                      checks=[{"name": "good_for_all", "metric": "good_exposure", "rule": "min_ratio",
-                                               "threshold": 0.95, "breakdowns": ["age_band"]}]))
+                                      checks=[{"name": "good_for_all", "metric": "good_exposure",
+                                               "rule": "gap_vs_reference", "threshold": 1.0,
+                                               "breakdowns": ["age_band"]}]))
     result = mitigate(kind="jobs", settings=_settings(home), policy=policy, data=small_population_dir, version="1")
     assert not result.base.passed and result.base.failed_checks == ["good_for_all"]
     mitigated = result.mitigated
     assert mitigated is not None and mitigated.version != result.base.version
+    prepared = result.base.prepared
+    tuning, judging = prepared.holdout.parts[TUNING], prepared.holdout.parts[JUDGING]
+    assert len(tuning) and len(judging) and not np.intersect1d(tuning, judging).size
     info = mitigated.document["mitigation"]
+    assert info["chosen_on"] == TUNING
     tried = [(point["guarantees"], point["proportion"]) for point in info["points"]]
     assert tried == [([], 0.0), *((variant, share) for variant in policy.mitigation.guarantees
                                   for share in policy.mitigation.proportions)]
-    assert sum(bool(point.get("chosen")) for point in info["points"]) == 1
     chosen = next(point for point in info["points"] if point.get("chosen"))
     passing = [point for point in info["points"] if point["passed"] and point["proportion"] > 0]
-    # of the passing settings that leave the fewest checks inconclusive, the one that keeps the most ranking quality
     assert chosen["passed"] == bool(passing)
     if passing:
         settled = [point for point in passing
                    if len(point["inconclusive"]) == min(len(other["inconclusive"]) for other in passing)]
         assert chosen in settled and chosen["ndcg_at_10"] == max(point["ndcg_at_10"] for point in settled)
-    base_exposure = result.base.document["results"]["good_exposure"]["overall"]["value"]
-    assert mitigated.document["results"]["good_exposure"]["overall"]["value"] > base_exposure
     client = tracking.configure(_settings(home))
     ref = registry.resolve(client, "jobs", alias="challenger")
+    reranker = registry.load_reranker(client, ref)
+    # the trade-off's figures are the tuning citizens' (recomputed here), never the judging citizens'
+    seed = int(result.base.document["model"]["seed"])
+    on_tuning = judge(collect(prepared, part=TUNING, reranker=reranker), policy=policy, kind="jobs", seed=seed)
+    assert chosen["ndcg_at_10"] == pytest.approx(on_tuning.results["ndcg_at_10"]["overall"]["model"])
+    verdict = mitigated.document
+    assert verdict["results"]["ndcg_at_10"]["overall"]["model"] != pytest.approx(chosen["ndcg_at_10"])
+    assert verdict["tuning"]["results"]["ndcg_at_10"]["overall"]["model"] == pytest.approx(chosen["ndcg_at_10"])
+    assert verdict["data"]["judging_citizens"] == len(judging)
+    # the mitigated version records the tuning citizens in its lineage: they never judge it
+    lineage = load_lineage(client, run_id=ref.run_id, name=ref.name, version=ref.version, kind="jobs")
+    assert np.array_equal(lineage[TUNING], tuning) and not np.intersect1d(lineage[TUNING], judging).size
     assert ref.version == mitigated.version and ref.tags["mitigation.method"] == "fair_top_k"
     assert ref.tags["mitigation.base_version"] == result.base.version
-    reranker = registry.load_reranker(client, ref)
     assert (reranker.proportion, list(reranker.guarantees)) == (chosen["proportion"], chosen["guarantees"])
     assert ref.tags["mitigation.guarantees"] == reranker.label
     loaded = tracking.load_model("jobs", alias="challenger", settings=_settings(home))
-    prepared = result.base.prepared
-    features = prepared.deep.features.head(50)
+    part = prepared.parts[JUDGING]
+    features = part.ranked.deep.features.head(50)
     assert np.allclose(loaded.model.predict(features), prepared.model.predict(features))
     # what the service serves for a mitigated version is the re-ranked list the gate assessed
     assert loaded.reranker == reranker and "re-rank" in loaded.info["reranked"]
     picks = np.arange(20)
     served = Suggester(resources=prepared.resources, model=loaded.model,
-                       reranker=loaded.reranker).rank(prepared.context.take(picks), k=10)
-    assessed_top = shown_top(prepared, prepared.deep, reranker)
+                       reranker=loaded.reranker).rank(part.context.take(picks), k=10)
+    assessed_top = shown_top(prepared, part.ranked.deep, reranker)
     first = np.isin(assessed_top.query_rows, picks)
     assert np.array_equal(served.query_rows, assessed_top.query_rows[first])
     assert np.array_equal(served.item_positions, assessed_top.item_positions[first])
-    plain = Suggester(resources=prepared.resources, model=loaded.model).rank(prepared.context.take(picks), k=10)
+    plain = Suggester(resources=prepared.resources, model=loaded.model).rank(part.context.take(picks), k=10)
     assert not np.array_equal(plain.item_positions, served.item_positions)
     html = mitigated.report.read_text(encoding="utf-8")
-    assert "trade-off" in html and ("passes every enforced check" in html or "No setting passes" in html)
+    assert "trade-off" in html and "Tuning and judging figures side by side" in html
     with pytest.raises(LoopbaanError, match="already a mitigated version"):
         mitigate(kind="jobs", settings=_settings(home), policy=policy, data=small_population_dir,
                  version=mitigated.version)
 
 
-# --- the done-when: default bias fails, no bias passes ---------------------------------------------------------
+@pytest.mark.slow
+def test_held_out_citizens_are_those_the_model_never_learnt_from_also_on_a_second_snapshot(
+        assessed: dict, tmp_path: Path) -> None:
+    """A second snapshot that shares citizens with the training data (its digest differs): the citizens the
+    version trained or validated on stay out by id, and tuning and judging stay disjoint."""
+    from assessments import registry
+    from assessments.holdout import JUDGING, TUNING
+    from features.population.store import SCHEMAS, PopulationStore, write_population
+    from models import tracking
+    from models.lineage import seen_citizens
+
+    source = PopulationStore(assessed["population"])
+    keep = source.table("citizens")["citizen_id"].to_numpy()[::3]  # a third of the citizens, as a new snapshot
+    tables = {name: (source.table(name)[source.table(name)["citizen_id"].isin(keep)]
+                     if "citizen_id" in source.table(name).columns else source.table(name)) for name in SCHEMAS}
+    second = tmp_path / "second"
+    write_population(tables=tables, out=second, manifest=source.manifest, datasheet="a subset")
+    assert PopulationStore(second).digest() != source.digest()
+    client = tracking.configure(_settings(assessed["home"]))
+    lineage = registry.lineage_of(client, registry.resolve(client, "jobs", version="1"))
+    learnt = seen_citizens(lineage)
+    from assessments.run import run_assessment
+
+    for folder, population in ((assessed["population"], source.table("citizens")), (second, tables["citizens"])):
+        outcome = run_assessment(kind="jobs", settings=_settings(assessed["home"]), policy=load_policy(),
+                                 data=folder, version="1", parts=(TUNING, JUDGING))
+        parts = outcome.prepared.holdout.parts
+        assert not np.intersect1d(parts[TUNING], parts[JUDGING]).size
+        for ids in parts.values():
+            assert not np.isin(ids, learnt).any()
+        opted_out = population.loc[population["ai_opt_out"].astype(bool), "citizen_id"]
+        everyone = np.union1d(parts[TUNING], parts[JUDGING])
+        expected = np.setdiff1d(population["citizen_id"], np.union1d(learnt, opted_out))
+        assert np.array_equal(everyone, expected)
+        assert np.isin(learnt, population["citizen_id"]).any()  # the snapshot does share citizens with training
+        assert outcome.document["data"]["seen_citizens"] == int(np.isin(population["citizen_id"], learnt).sum())
+
+
+# --- the done-when on the demo's size: the real jobs ranker, a gap-amplifying one, the labour-market finding ----
 
 BIAS_CITIZENS = 20_000  # the demo's size: smaller populations leave the outcome model too few records
 
@@ -649,47 +777,60 @@ def bias_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path,
 
 
 @pytest.mark.slow
-def test_default_bias_fails_outcome_parity_promotion_refuses_and_mitigation_reports_why(bias_pair) -> None:
-    from assessments.mitigation import WHY_OUTCOME, mitigate
-    from assessments.promotion import promote
+def test_default_bias_the_ranker_does_not_widen_the_hiring_gap_one_built_to_does_and_the_market_is_named(
+        bias_pair) -> None:
+    """With the hiring knobs on, the records penalise older, non-EU and disabled citizens whatever is suggested:
+    that is the labour-market finding, not a verdict on the ranker. The real ranker does not lower any group's
+    chance of success against the reference ranking; a ranker that shows citizens aged 55-64 their lowest-chance
+    vacancies first does, and fails the outcome check on the same judging citizens."""
+    from assessments import registry
+    from assessments.evidence import collect
+    from assessments.holdout import JUDGING
+    from assessments.run import judge, prepare_version, run_assessment
+    from features.population import PopulationStore
+    from models import tracking
+    from models.resources import load_resources
+    from tests.unfair_rankers import Facts, LowChanceFirst
 
     folder, home = bias_pair["default"]
+    settings = _settings(home)
     policy = load_policy()
-    result = mitigate(kind="jobs", settings=_settings(home), policy=policy, data=folder)
-    assert not result.base.passed and "outcome_parity" in result.base.failed_checks
-    decision = promote(kind="jobs", version=result.base.version, settings=_settings(home), policy=policy)
-    assert not decision.promoted and any("failed" in reason and "outcome_parity" in reason
-                                         for reason in decision.reasons)
-    mitigated = result.mitigated
-    html = mitigated.report.read_text(encoding="utf-8")
-    assert mitigated.passed or WHY_OUTCOME.split(":")[0] in html
-    assert "gender stereotype 1.00" in html  # the bias settings, said plainly
+    outcome = run_assessment(kind="jobs", settings=settings, policy=policy, data=folder)
+    checks = {check["name"]: check for check in outcome.document["checks"]}
+    assert checks["outcome_parity"]["status"] != "fail", checks["outcome_parity"]["summary"]
+    assert checks["outcome_parity_absolute"]["status"] != "pass"  # the penalty the market carries, as context
+    finding = outcome.document["labour_market"]
+    assert finding["id"] and {"age 55-64 (against 35-44)", "non-EU origin (against Belgian)",
+                              "arbeidshandicap"} <= set(finding["named"])
+    for group in finding["groups"]:
+        assert group["records"] > 0 and group["ci"][0] <= group["chance_ratio"] <= group["ci"][1]
+    html = outcome.report.read_text(encoding="utf-8")
+    assert finding["id"] in html and "age 55-64 (against 35-44)" in html and "ISCO" in html
+
+    client = tracking.configure(settings)
+    ref = registry.resolve(client, "jobs", version=outcome.version)
+    prepared = outcome.prepared
+    facts = Facts(kind="jobs", sensitive=PopulationStore(folder).table("sensitive").set_index("citizen_id"),
+                  items=prepared.items, female_share=prepared.item_female_share, goodness=prepared.goodness,
+                  outcome=prepared.outcome)
+    amplifying = LowChanceFirst(prepared.scorer, facts, "age_band", "55-64")
+    unfair = prepare_version(resources=load_resources("jobs", store=PopulationStore(folder), settings=settings),
+                             model=prepared.model, lineage=registry.lineage_of(client, ref), policy=policy,
+                             seed=int(outcome.document["model"]["seed"]), time_cutoff=None, version=ref.version,
+                             scorer=amplifying)
+    assert np.array_equal(unfair.parts[JUDGING].sample_ids, prepared.parts[JUDGING].sample_ids)  # same citizens
+    verdict = judge(collect(unfair), policy=policy, kind="jobs", seed=int(outcome.document["model"]["seed"]))
+    outcome_check = next(check for check in verdict.checks if check["name"] == "outcome_parity")
+    assert outcome_check["status"] == "fail" and "55-64" in outcome_check["summary"], outcome_check["summary"]
 
 
 @pytest.mark.slow
-def test_no_historical_bias_passes_the_gate(bias_pair) -> None:
+def test_no_historical_bias_passes_the_gate_and_names_no_finding(bias_pair) -> None:
     from assessments.run import run_assessment
 
     folder, home = bias_pair["none"]
     outcome = run_assessment(kind="jobs", settings=_settings(home), policy=load_policy(), data=folder)
     assert outcome.passed, outcome.failed_checks
+    assert outcome.document["labour_market"]["id"] is None or not any(
+        "55-64" in name for name in outcome.document["labour_market"]["named"])
     assert "all set to 0" in outcome.report.read_text(encoding="utf-8")
-
-
-@pytest.mark.slow
-def test_no_historical_bias_trainings_need_the_ready_guarantee(bias_pair) -> None:
-    """Without any bias knob the trainings ranker still shows citizens below a training's Dutch entry level fewer
-    trainings they can start (too few logged lists show the contrast to learn it): the gate fails it, guaranteeing
-    good opportunities alone does not mend readiness, guaranteeing ready items as well does."""
-    from assessments.mitigation import mitigate
-    from features.population import PopulationStore
-    from models.training import train_kind
-
-    folder, home = bias_pair["none"]
-    train_kind("trainings", store=PopulationStore(folder), settings=_settings(home), progress=False)
-    result = mitigate(kind="trainings", settings=_settings(home), policy=load_policy(), data=folder)
-    assert "readiness_parity" in result.base.failed_checks
-    points = result.mitigated.document["mitigation"]["points"]
-    assert all("readiness_parity" in point["failed"] for point in points if point["guarantees"] == ["good"])
-    assert result.mitigated.passed, result.mitigated.failed_checks
-    assert result.mitigated.document["model"]["mitigation"]["guarantees"] == ["good", "ready"]

@@ -1,0 +1,140 @@
+"""Deliberately unfair rankers for the falsifiability tests of the fairness gate.
+
+Each wraps a fair scorer (a trained booster) and breaks one thing for one group, the way a biased model could:
+it looks at who the citizen is (by id, through the sensitive table) or leans on a proxy feature. The gate must
+fail the check built to catch each one, on the same citizens on which the fair scorer passes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from assessments._ranking import Scorer
+from assessments.evidence import Goodness, good_flags
+from assessments.outcome_model import OutcomeModels, atypical
+from models.gap import ready_from_features
+from models.rerank import ItemFacts
+
+LARGE = 1_000.0  # larger than any booster score difference: moves an item past every other candidate
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the unfair rankers need to know about citizens and items (the tests read the sensitive table)."""
+
+    kind: str
+    sensitive: pd.DataFrame  # indexed by citizen id
+    items: ItemFacts
+    female_share: np.ndarray
+    goodness: Goodness
+    outcome: OutcomeModels | None
+
+    def member(self, citizen_ids: np.ndarray, column: str, value: object) -> np.ndarray:
+        known = self.sensitive.reindex(citizen_ids)[column].to_numpy()
+        return known == value
+
+
+@dataclass(frozen=True)
+class Reversed:
+    """Orders one group's lists upside down: what they chose ends at the bottom."""
+
+    fair: Scorer
+    facts: Facts
+    column: str
+    value: object
+
+    def score(self, features, *, citizen_ids, item_positions):
+        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        return np.where(self.facts.member(citizen_ids, self.column, self.value), -scores, scores)
+
+
+@dataclass(frozen=True)
+class DemoteGood:
+    """Pushes every good opportunity of one group below everything else."""
+
+    fair: Scorer
+    facts: Facts
+    column: str
+    value: object
+
+    def score(self, features, *, citizen_ids, item_positions):
+        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        good = np.nan_to_num(good_flags(self.facts.goodness, self.facts.outcome, self.facts.items, features,
+                                        item_positions), nan=0.0)
+        return scores - LARGE * good * self.facts.member(citizen_ids, self.column, self.value)
+
+
+@dataclass(frozen=True)
+class BuryReady:
+    """Pushes one group's ready items beyond the re-ranker's depth (rank 60 of 200 candidates, say)."""
+
+    fair: Scorer
+    facts: Facts
+    column: str
+    value: object
+
+    def score(self, features, *, citizen_ids, item_positions):
+        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        ready = ready_from_features(self.facts.kind, features, self.facts.items.n_essential[item_positions])
+        return scores - LARGE * ready * self.facts.member(citizen_ids, self.column, self.value)
+
+
+@dataclass(frozen=True)
+class CutAtypical:
+    """Cuts occupations atypical for their gender from one gender's lists."""
+
+    fair: Scorer
+    facts: Facts
+    gender: str
+
+    def score(self, features, *, citizen_ids, item_positions):
+        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        gender = self.facts.sensitive.reindex(citizen_ids)["gender"].to_numpy()
+        share = self.facts.female_share[item_positions]
+        flagged = np.isfinite(share) & atypical(gender, np.nan_to_num(share, nan=0.5)) & (gender == self.gender)
+        return scores - LARGE * flagged
+
+
+@dataclass(frozen=True)
+class LowChanceFirst:
+    """Shows one group the items with the lowest chance of success first, where a penalty bites hardest."""
+
+    fair: Scorer
+    facts: Facts
+    column: str
+    value: object
+
+    def score(self, features, *, citizen_ids, item_positions):
+        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        chance = self.facts.outcome.blind.predict(features)
+        return np.where(self.facts.member(citizen_ids, self.column, self.value), -LARGE * chance, scores)
+
+
+@dataclass(frozen=True)
+class ProxyDriven:
+    """Treats a citizen differently as soon as a proxy-laden feature shows anywhere in their candidates (hours that
+    clash with care duties, a Dutch gap): their list is turned upside down."""
+
+    fair: Scorer
+    feature: str
+
+    def score(self, features, *, citizen_ids, item_positions):
+        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        shows = np.nan_to_num(features[self.feature].to_numpy(dtype=np.float64), nan=0.0) > 0
+        flagged = pd.Series(shows).groupby(citizen_ids).transform("any").to_numpy()
+        return np.where(flagged, -scores, scores)
+
+
+@dataclass(frozen=True)
+class Crowding:
+    """Puts the same few catalogue items first for everyone who can reach them."""
+
+    fair: Scorer
+    favourites: np.ndarray
+
+    def score(self, features, *, citizen_ids, item_positions):
+        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        return scores + LARGE * np.isin(item_positions, self.favourites)
