@@ -27,7 +27,12 @@ from assessments.ranking_metrics import K, positions_in_list
 from features.citizens import QueryContext
 from models.ranker import ScoringModel
 from models.resources import KindResources
-from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, reference_scores, top_per_query
+from models.retrieval import (
+    DEFAULT_CANDIDATES,
+    iter_candidates,
+    reference_scores,
+    top_per_query,
+)
 
 Flags = Callable[[pd.DataFrame, np.ndarray], np.ndarray]  # (features, item positions) → 0/1 per candidate
 

@@ -66,7 +66,7 @@ class MetricSummary:
     metric: str
     n: int
     breakdowns: dict[str, Breakdown]
-    constant: bool  # the model's per-citizen values do not vary at all: nothing can tell groups apart
+    constant: bool  # no ranking of these lists could change any citizen's value: nothing can tell groups apart
     catalogue: bool = False
 
 
@@ -180,9 +180,7 @@ def summarise_metric(evidence: Evidence, metric: str, *, policy: Policy, seed: i
                                     levels=[[str(part) for part in label] for label in labels],
                                     sizes=sizes.to_numpy(), judged=sizes.to_numpy() >= policy.min_group_size,
                                     values=values)
-    model_values = frame[columns["model"]].to_numpy(dtype=np.float64)
-    return MetricSummary(metric=metric, n=len(frame), breakdowns=breakdowns,
-                         constant=bool(np.nanstd(model_values) == 0.0))
+    return MetricSummary(metric=metric, n=len(frame), breakdowns=breakdowns, constant=metric in evidence.constant)
 
 
 def _catalogue_values(evidence: Evidence, metric: str, *, policy: Policy, seed: int) -> MetricSummary:

@@ -26,7 +26,12 @@ import pandas as pd
 from assessments._ranking import CandidateLists, Ranked, Scorer, rank_candidates
 from assessments.holdout import JUDGING, Holdout
 from assessments.metric_catalogue import REFERENCE
-from assessments.outcome_model import OutcomeModels, atypical, fit_outcome_models, sensitive_terms
+from assessments.outcome_model import (
+    OutcomeModels,
+    atypical,
+    fit_outcome_models,
+    sensitive_terms,
+)
 from assessments.policy import Policy
 from assessments.ranking_metrics import (
     K,
@@ -103,6 +108,8 @@ class Evidence:
     catalogue_size: int
     # column → (draws, citizens): per-citizen values under each resampled fit of the outcome model
     replicates: dict[str, np.ndarray] = field(default_factory=dict)
+    # metrics that no order of these lists could change for any citizen (recall@10 of lists of 10, say)
+    constant: frozenset[str] = frozenset()
 
 
 def _goodness(kind: str, outcome: OutcomeModels | None, item_quality: np.ndarray, quantile: float) -> Goodness:
@@ -299,8 +306,8 @@ def collect(prepared: Prepared, *, part: str = JUDGING, reranker: Reranker | Non
         replicates.update({f"{name}{suffix}": values for name, values in draws.items()})
     suggestions = pd.concat([pd.DataFrame(columns),
                              prepared.groups.loc[lists.sample_ids].reset_index(drop=True)], axis=1)
-    return Evidence(kind=prepared.kind, part=part, outcomes=_outcome_metrics(prepared, lists, reranker),
-                    suggestions=suggestions,
+    outcomes, constant = _outcome_metrics(prepared, lists, reranker)
+    return Evidence(kind=prepared.kind, part=part, outcomes=outcomes, constant=constant, suggestions=suggestions,
                     shown={"model": (model_top.query_rows, model_top.item_positions),
                            "reference": (reference_top.query_rows, reference_top.item_positions)},
                     catalogue_size=len(prepared.resources.catalogue), replicates=replicates)
@@ -335,17 +342,31 @@ def _reranked_scores(prepared: Prepared, rows: np.ndarray, scores: np.ndarray, r
     return out
 
 
-def _outcome_metrics(prepared: Prepared, lists: PartLists, reranker: Reranker | None) -> pd.DataFrame:
+def _constant_by_construction(labels: np.ndarray, query_rows: np.ndarray, seed: int) -> frozenset[str]:
+    """The quality metrics whose value no order could change: equal for every query on its best and its worst order."""
+    _, best_ndcg, best_recall, _ = quality_per_query(labels=labels, scores=labels.astype(np.float64),
+                                                     query_rows=query_rows, seed=seed)
+    _, worst_ndcg, worst_recall, _ = quality_per_query(labels=labels, scores=-labels.astype(np.float64),
+                                                       query_rows=query_rows, seed=seed)
+    return frozenset(name for name, best, worst in (("ndcg_at_10", best_ndcg, worst_ndcg),
+                                                    ("recall_top_half", best_recall, worst_recall))
+                     if np.allclose(best, worst))
+
+
+def _outcome_metrics(prepared: Prepared, lists: PartLists,
+                     reranker: Reranker | None) -> tuple[pd.DataFrame, frozenset[str]]:
     """NDCG@10 and recall in the top half per held-out citizen and list-length band (mean over their queries),
-    for the model's order (re-ranked when it is) and the reference's, on the part's logged lists."""
+    for the model's order (re-ranked when it is) and the reference's, on the part's logged lists; and which of the
+    two no order could change."""
     test = prepared.data.sets["test"]
     rows = lists.test_rows
     columns = ["stratum", "ndcg_at_10", "recall_top_half", f"ndcg_at_10{REFERENCE}",
                f"recall_top_half{REFERENCE}", *prepared.groups.columns]
     if not len(rows):
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns), frozenset()
     scores = lists.test_scores if reranker is None else _reranked_scores(prepared, rows, lists.test_scores, reranker)
     seed = prepared.facts.get("seed", 0)
+    constant = _constant_by_construction(test.labels[rows], test.group[rows], seed)
     frames = []
     for suffix, order in (("", scores), (REFERENCE, lists.test_reference)):
         ids, ndcg, recall, length = quality_per_query(labels=test.labels[rows], scores=order,
@@ -357,7 +378,7 @@ def _outcome_metrics(prepared: Prepared, lists: PartLists, reranker: Reranker | 
     frame = frames[0].merge(frames[1].drop(columns=["citizen", "stratum"]), on="query")
     frame = frame[frame["citizen"] >= 0].drop(columns="query").groupby(["citizen", "stratum"]).mean().reset_index()
     groups = prepared.groups.loc[frame["citizen"].to_numpy()].reset_index(drop=True)
-    return pd.concat([frame.drop(columns="citizen").reset_index(drop=True), groups], axis=1)[columns]
+    return pd.concat([frame.drop(columns="citizen").reset_index(drop=True), groups], axis=1)[columns], constant
 
 
 def catalogue_exposure(evidence: Evidence, which: str) -> np.ndarray:

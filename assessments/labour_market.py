@@ -44,35 +44,34 @@ TERM_LABELS = {"age_18-24": "age 18-24 (against 35-44)", "age_25-34": "age 25-34
                "gender_atypical": "in an occupation atypical for their gender"}
 
 
-def _chance_ratios(model: LinearChance, records: OutcomeRecords, rows: np.ndarray, term: str) -> np.ndarray:
-    """Per draw of the model: mean over ``rows`` of chance(with the trait) / chance(without it)."""
-    frame = pd.concat([records.features.iloc[rows].reset_index(drop=True),
-                       records.terms.iloc[rows].reset_index(drop=True)], axis=1)
-    without = frame.copy()
-    without[term] = 0.0
-    parameters = model.draws()
-    own = sigmoid(model.standardised(frame) @ parameters[:, :-1].T + parameters[:, -1])
-    other = sigmoid(model.standardised(without) @ parameters[:, :-1].T + parameters[:, -1])
+def _chance_ratios(model: LinearChance, design: np.ndarray, rows: np.ndarray, term: str) -> np.ndarray:
+    """Per draw of the model (the fit itself first): mean over ``rows`` of chance(with the trait) / chance(without
+    it); ``design`` is the records' standardised design matrix (a binary trait is one column of it)."""
+    column = model.columns.index(term)
+    with_trait = design[rows]
+    without = with_trait.copy()
+    without[:, column] = (0.0 - model.mean[column]) / model.scale[column]
+    parameters = np.vstack([np.r_[model.weights, model.intercept][None, :], model.draws()])
+    own = sigmoid(with_trait @ parameters[:, :-1].T + parameters[:, -1])
+    other = sigmoid(without @ parameters[:, :-1].T + parameters[:, -1])
     return (own / other).mean(axis=0)
 
 
 def _groups(model: LinearChance, records: OutcomeRecords, rows: np.ndarray, materiality: float) -> list[dict]:
+    design = model.standardised(pd.concat([records.features.reset_index(drop=True),
+                                           records.terms.reset_index(drop=True)], axis=1))
     out = []
     for term in SENSITIVE_TERMS:
         mine = rows[records.terms[term].to_numpy()[rows] > 0]
         if not len(mine):
             continue
-        point = float(_chance_ratios(_point_only(model), records, mine, term)[0])
-        draws = _chance_ratios(model, records, mine, term)
+        ratios = _chance_ratios(model, design, mine, term)
+        point, draws = float(ratios[0]), ratios[1:]
         low, high = (np.quantile(draws, [0.025, 0.975]).tolist() if len(draws) > 1 else [None, None])
         out.append({"term": term, "group": TERM_LABELS[term], "records": int(len(mine)),
                     "citizens": int(len(np.unique(records.citizens[mine]))), "chance_ratio": point,
                     "ci": [low, high], "named": bool(high is not None and high < materiality)})
     return out
-
-
-def _point_only(model: LinearChance) -> LinearChance:
-    return LinearChance(**{**model.to_dict(), "resampled": None})
 
 
 def _isco_major(resources: KindResources, items: np.ndarray) -> np.ndarray:

@@ -191,10 +191,10 @@ def withdraw(client, kind: str, *, reason: str, at: str) -> None:
     """No version serves the kind any more: ``champion`` removed, the reason on the registered model (the
     contract the service reads)."""
     name = tracking.registered_name(kind)
-    if tracking.CHAMPION in aliases_of(client, kind):
-        client.delete_registered_model_alias(name, tracking.CHAMPION)
     client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_REASON, reason)
     client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_AT, at)
+    if tracking.CHAMPION in aliases_of(client, kind):  # after the reason: no moment without champion nor reason
+        client.delete_registered_model_alias(name, tracking.CHAMPION)
 
 
 def clear_withdrawal(client, kind: str) -> None:

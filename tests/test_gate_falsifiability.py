@@ -1,11 +1,14 @@
 """Every enforced check of the shipped policy can fail on its own: run twice on the same citizens, once with a
-ranker made unfair in exactly the way the check is for, which must fail it, and once with a fair one (a trained
-booster), which must pass it.
+ranker made unfair in exactly the way the check is for, which must fail it, and once with the fair ranker it was
+made from, which must pass it.
 
-The citizens are a population the booster never saw (so all of them are held out); the outcome model that the
-chance-of-success metrics need is fitted on a part of them left out of the assessment. The outcome check itself
-is falsified on the demo-sized population in ``test_assessments.py``, where the outcome model has the records it
-needs to be sure.
+The fair ranker is the competency order with group-blind noise (:class:`tests.unfair_rankers.NoisyReference`): fair
+by construction, yet not the reference itself. (The trained rankers' own verdicts on the demo data are measured in
+``test_assessments.py`` and ``docs/fairness-gate.md``; a real ranker may leave a check inconclusive, which is not
+what this test is about.) The citizens are a population no ranker was fitted on; the outcome model that the
+chance-of-success metrics need is fitted on a part of them left out of the assessment. The outcome check itself is
+falsified on the demo-sized population in ``test_assessments.py``, where the outcome model has the records it needs
+to be sure.
 """
 
 from __future__ import annotations
@@ -19,46 +22,51 @@ from assessments.gate import FAIL, PASS
 from assessments.policy import load_policy
 from tests.unfair_rankers import (
     BuryReady,
+    Crowding,
     CutAtypical,
     DemoteGood,
     Facts,
+    NoisyReference,
     ProxyDriven,
     Reversed,
-    Crowding,
 )
 
-CITIZENS = 4_000
+CITIZENS = 8_000  # enough logged lists of judging citizens to judge quality parity per group
+SAMPLE = 1_500  # judging citizens whose suggestions are ranked (the policy's 4,000 would only cost time here)
+
+
+def falsification_policy():
+    """The shipped policy's checks, rules and thresholds, on a smaller sample of suggestions."""
+    from assessments.policy import parse_policy
+    from tests.assessment_fixtures import policy_data
+
+    return parse_policy({**policy_data(), "policy_version": "2.0-falsification", "sample_citizens": SAMPLE})
 
 
 @pytest.fixture(scope="module")
-def falsification(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from assessments import registry
-    from assessments._ranking import ModelScorer
+def falsification(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from assessments.evidence import prepare
     from assessments.holdout import PARTS, HoldoutRule, split_holdout
     from features.population import PopulationConfig, PopulationStore, generate_to
     from features.settings import Settings
-    from models import tracking
     from models.datasets import build_ranking_data
     from models.resources import load_resources
 
     folder = tmp_path_factory.mktemp("falsification") / "population"
     generate_to(PopulationConfig(citizens=CITIZENS, seed=11), out=folder, progress=False)
-    settings = Settings(home=trained_home)
-    client = tracking.configure(settings)
-    model = registry.load_booster(registry.resolve(client, "jobs", version="1"), settings)
-    policy = load_policy()
+    settings = Settings(home=tmp_path_factory.mktemp("falsification-home"))
+    policy = falsification_policy()
     store = PopulationStore(folder)
     resources = load_resources("jobs", store=store, settings=settings)
     ids = store.table("citizens")["citizen_id"].to_numpy()
-    fitting = ids[: int(0.4 * len(ids))]  # the outcome model's records; never assessed
+    fitting = ids[: int(0.3 * len(ids))]  # the outcome model's records; never assessed
     holdout = split_holdout(population=ids, seen=fitting, opted_out=np.zeros(0, np.int64),
                             rule=HoldoutRule(salt=policy.holdout.salt, tuning_share=policy.holdout.tuning_share),
                             folder=str(folder), version="constructed")
     split = {"train": fitting[: int(0.8 * len(fitting))], "valid": fitting[int(0.8 * len(fitting)):],
              "test": np.concatenate([holdout.parts[part] for part in PARTS])}
     data = build_ranking_data(resources, seed=1, split=split)
-    fair = ModelScorer(model)
+    fair = NoisyReference("jobs")
 
     def prepared(scorer):
         return prepare(resources=resources, scorer=scorer, data=data, policy=policy, seed=1, holdout=holdout)
@@ -67,7 +75,7 @@ def falsification(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) 
     facts = Facts(kind="jobs", sensitive=store.table("sensitive").set_index("citizen_id"), items=base.items,
                   female_share=base.item_female_share, goodness=base.goodness, outcome=base.outcome)
     return {"prepare": prepared, "fair": fair, "facts": facts, "base": base, "policy": policy,
-            "catalogue": len(resources.catalogue), "province": facts.sensitive["province"].value_counts().index[0]}
+            "province": facts.sensitive["province"].value_counts().index[0]}
 
 
 def _statuses(prepared, policy) -> dict[str, dict]:
@@ -96,9 +104,9 @@ UNFAIR = {
     # a list turned over as soon as the hours clash with care duties, or a Dutch gap shows
     "counterfactual_care_duties": lambda f: ProxyDriven(f["fair"], "hours_clash"),
     "counterfactual_dutch_level": lambda f: ProxyDriven(f["fair"], "dutch_gap"),
-    # the same few vacancies first for everyone who can reach them
-    "congestion_concentration": lambda f: Crowding(f["fair"], np.arange(0, f["catalogue"], 100)),
-    "congestion_unseen": lambda f: Crowding(f["fair"], np.arange(0, f["catalogue"], 100)),
+    # one global order of the catalogue for everyone: the same few vacancies first wherever they are reached
+    "congestion_concentration": lambda f: Crowding(f["fair"]),
+    "congestion_unseen": lambda f: Crowding(f["fair"]),
 }
 
 
@@ -117,8 +125,8 @@ def test_an_unfair_ranker_fails_the_check_a_fair_one_passes_on_the_same_citizens
 
 
 @pytest.mark.slow
-def test_no_enforced_check_is_constant_across_citizens(falsification: dict, fair_checks: dict[str, dict]) -> None:
-    """Every enforced metric varies across citizens on the fair ranker's lists, so each could tell groups apart."""
+def test_no_enforced_check_is_constant_by_construction(falsification: dict, fair_checks: dict[str, dict]) -> None:
+    """No enforced metric is one that no ranking of these lists could change, and every enforced check is judged."""
     from assessments.aggregate import summarise
     from assessments.evidence import collect
 

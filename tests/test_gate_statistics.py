@@ -150,15 +150,28 @@ def test_quality_on_logged_lists_is_compared_on_the_same_mix_of_list_lengths() -
     assert check.status == PASS
 
 
-def test_a_constant_metric_cannot_be_judged_and_blocks_under_require_evidence() -> None:
-    """recall@10 of lists of at most 10 items is 1 for everyone: such a check would always pass, so it is not
+def test_a_metric_no_order_can_change_is_found_and_blocks_under_require_evidence() -> None:
+    """recall@10 of lists of at most 10 items is 1 for every order: such a check would always pass. A metric is
+    constant by construction when the best and the worst order of every list give the same value; its check is not
     judged, and with require_evidence the gate fails."""
-    frame = pd.DataFrame({"ready_share": np.ones(400), f"ready_share{REF}": np.ones(400),
-                          "gender": ["man", "woman"] * 200})
-    policy = _policy(GAP_CHECK)
-    checks = evaluate(summarise(_evidence(frame), policy=policy, kind="jobs", seed=0), policy=policy, kind="jobs")
-    assert checks[0].status == NOT_JUDGED and "constant across citizens" in checks[0].summary
-    assert decide(checks, policy=policy) == (False, ["gap"])
-    varied = frame.assign(ready_share=np.r_[np.ones(399), 0.0])
-    checks = evaluate(summarise(_evidence(varied), policy=policy, kind="jobs", seed=0), policy=policy, kind="jobs")
+    from assessments.evidence import _constant_by_construction
+
+    single = np.array([1, 2, 1])  # three lists of one item: no order changes anything
+    assert _constant_by_construction(single, np.array([0, 1, 2]), seed=0) == {"ndcg_at_10", "recall_top_half"}
+    four = np.array([1, 0, 0, 0, 0, 1, 0, 0])  # lists of four with one chosen item: the order matters
+    assert _constant_by_construction(four, np.repeat([0, 1], 4), seed=0) == frozenset()
+    rng = np.random.default_rng(0)
+    quality = rng.random(400)
+    outcomes = pd.DataFrame({"ndcg_at_10": quality, f"ndcg_at_10{REF}": quality, "stratum": 0,
+                             "gender": ["man", "woman"] * 200})
+    policy = _policy([{"name": "quality", "metric": "ndcg_at_10", "rule": "gap_vs_reference", "threshold": 0.9}])
+    constant = Evidence(kind="jobs", part="judging", outcomes=outcomes, suggestions=pd.DataFrame(),
+                        shown={"model": (np.zeros(0, int), np.zeros(0, int)),
+                               "reference": (np.zeros(0, int), np.zeros(0, int))}, catalogue_size=3,
+                        constant=frozenset({"ndcg_at_10"}))
+    checks = evaluate(summarise(constant, policy=policy, kind="jobs", seed=0), policy=policy, kind="jobs")
+    assert checks[0].status == NOT_JUDGED and "constant across citizens by construction" in checks[0].summary
+    assert decide(checks, policy=policy) == (False, ["quality"])
+    varied = _evidence(pd.DataFrame(), outcomes=outcomes)
+    checks = evaluate(summarise(varied, policy=policy, kind="jobs", seed=0), policy=policy, kind="jobs")
     assert checks[0].status == PASS

@@ -1,6 +1,7 @@
 """Deliberately unfair rankers for the falsifiability tests of the fairness gate.
 
-Each wraps a fair scorer (a trained booster) and breaks one thing for one group, the way a biased model could:
+Each wraps a fair scorer (:class:`NoisyReference`, or a trained booster) and breaks one thing for one group, the way
+a biased model could:
 it looks at who the citizen is (by id, through the sensitive table) or leans on a proxy feature. The gate must
 fail the check built to catch each one, on the same citizens on which the fair scorer passes it.
 """
@@ -17,8 +18,25 @@ from assessments.evidence import Goodness, good_flags
 from assessments.outcome_model import OutcomeModels, atypical
 from models.gap import ready_from_features
 from models.rerank import ItemFacts
+from models.retrieval import reference_scores
 
-LARGE = 1_000.0  # larger than any booster score difference: moves an item past every other candidate
+LARGE = 1_000.0  # larger than any score difference: moves an item past every other candidate
+
+
+@dataclass(frozen=True)
+class NoisyReference:
+    """A fair ranker by construction: the competency order with group-blind noise of its own (fixed per citizen
+    and item, so an altered circumstance changes nothing by itself). It never looks at who the citizen is, nor at a
+    proxy; it is the base every unfair ranker below breaks in one way."""
+
+    kind: str
+    noise: float = 0.3
+
+    def score(self, features, *, citizen_ids, item_positions):
+        keys = (np.asarray(citizen_ids, dtype=np.uint64) * np.uint64(1_000_003)
+                + np.asarray(item_positions, dtype=np.uint64))
+        uniform = (keys * np.uint64(2654435761) % np.uint64(2 ** 32)).astype(np.float64) / 2 ** 32
+        return reference_scores(self.kind, features) * (1.0 + self.noise * (uniform - 0.5))
 
 
 @dataclass(frozen=True)
@@ -130,11 +148,10 @@ class ProxyDriven:
 
 @dataclass(frozen=True)
 class Crowding:
-    """Puts the same few catalogue items first for everyone who can reach them."""
+    """Ranks every citizen's candidates by one global preference order of the catalogue, whoever they are: the same
+    few vacancies come first for everyone who can reach them."""
 
     fair: Scorer
-    favourites: np.ndarray
 
     def score(self, features, *, citizen_ids, item_positions):
-        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
-        return scores + LARGE * np.isin(item_positions, self.favourites)
+        return -np.asarray(item_positions, dtype=np.float64)
