@@ -36,7 +36,8 @@ def request_id(headers: dict[bytes, bytes]) -> str:
 
 
 class AuditTrail:
-    """Writes one audit line per audited request once its status is known (500 when nothing answered)."""
+    """Writes one audit line per audited request as soon as its status is known, before the answer goes out (500 when
+    nothing answered)."""
 
     def __init__(self, app, log: AuditLog | None = None) -> None:
         self.app = app
@@ -56,12 +57,13 @@ class AuditTrail:
         entry = AuditEntry(request_id=request_id(dict(scope.get("headers") or [])),
                            endpoint=ENDPOINTS.get(scope["path"], "unknown"))
         scope.setdefault("state", {})["audit"] = entry
-        status = HTTPStatus.INTERNAL_SERVER_ERROR
+        written = False
 
         async def recording_send(message) -> None:
-            nonlocal status
+            nonlocal written
             if message["type"] == "http.response.start":
-                status = message["status"]
+                self.log.write(entry, status=int(message["status"]))  # before the caller can see the answer
+                written = True
                 message = {**message, "headers": [*message.get("headers", []),
                                                   (REQUEST_ID_HEADER.encode(), entry.request_id.encode())]}
             await send(message)
@@ -69,7 +71,8 @@ class AuditTrail:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            self.log.write(entry, status=int(status))
+            if not written:  # nothing answered: the server's own error page follows
+                self.log.write(entry, status=int(HTTPStatus.INTERNAL_SERVER_ERROR))
 
 
 class BodyLimit:

@@ -63,12 +63,8 @@ def _infra_paths() -> dict:
 
 
 @lru_cache(maxsize=4)
-def _document(app_id: int, app: FastAPI) -> dict:
+def openapi_document(app: FastAPI) -> dict:
+    """The document for ``app``'s routes (built once per process)."""
     document = get_openapi(title=TITLE, version=app.version, description=DESCRIPTION, routes=app.routes)
     document["paths"] = {**document["paths"], **_infra_paths()}
     return document
-
-
-def openapi_document(app: FastAPI) -> dict:
-    """The document for ``app``'s routes (built once per process)."""
-    return _document(id(app), app)
