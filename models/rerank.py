@@ -43,6 +43,7 @@ METHOD = "fair_top_k"
 CRITERIA = ("chance", "quality", "none")  # what makes an item a good opportunity ("none": no guarantee "good")
 GUARANTEES = ("good", "ready")  # what a re-ranked list holds a minimum share of
 ARTIFACT = "mitigation/reranker.json"  # where a mitigated model version's run keeps its re-ranker
+TIE = 1e-9  # scores closer than this are equal: passing one of them is not a move
 
 
 def minimum_protected(k: int, *, proportion: float, significance: float) -> np.ndarray:
@@ -67,8 +68,8 @@ def fair_top_k_moves(scores: np.ndarray, protected: np.ndarray, *, k: int, propo
                      significance: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`fair_top_k` and, per position of the re-ranked list, which guarantees moved its item there.
 
-    An item is *moved* when it was taken ahead of a remaining candidate with a higher score because the prefix
-    lacked a guarantee it meets: the second array holds, per position, a flag per guarantee column (positions ×
+    An item is *moved* when it was taken ahead of a remaining candidate with a higher score (by more than
+    :data:`TIE`) because the prefix lacked a guarantee it meets: the second array holds, per position, a flag per guarantee column (positions ×
     guarantees), all False for an item that came by score.
     """
     scores = np.asarray(scores, dtype=np.float64)
@@ -90,7 +91,7 @@ def fair_top_k_moves(scores: np.ndarray, protected: np.ndarray, *, k: int, propo
             hits = np.where(remaining, ranked[:, unmet].sum(axis=1), -1)
             eligible = hits == hits.max()
         pick = int(np.argmax(eligible))  # the best-scored eligible candidate
-        if pick != int(np.argmax(remaining)) and scores[order[pick]] < scores[order[np.argmax(remaining)]]:
+        if scores[order[np.argmax(remaining)]] - scores[order[pick]] > TIE:
             moved[position] = unmet & ranked[pick]
         chosen[position] = order[pick]
         remaining[pick] = False

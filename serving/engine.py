@@ -42,6 +42,7 @@ from features.population.store import PopulationStore
 from features.settings import Settings
 from models import tracking
 from models.baselines import outcome_popularity
+from models.rerank import TIE
 from models.resources import KindResources, load_resources
 from models.suggest import Suggester, Suggestion, moved_reason
 from serving import schemas
@@ -180,6 +181,14 @@ class SuggestionEngine:
     @property
     def reload_marker(self) -> Path:
         return self.settings.home / RELOAD_MARKER
+
+    def registry_signature(self) -> tuple | None:
+        """For the local sqlite registry, the state of its files: unchanged, nothing in the registry moved (None for
+        a tracking server, which is always asked)."""
+        if self.settings.tracking_uri is not None:
+            return None
+        database = self.settings.home / "mlflow.db"
+        return tuple(_stat(path) for path in (database, database.with_name(f"{database.name}-wal")))
 
     def reload(self, *, initial: bool = False) -> dict[str, str]:
         """Follow the registry now: load and swap in each kind whose served version changed (see the module
@@ -488,7 +497,7 @@ class SuggestionEngine:
         upper_score, lower_score = (score_a, score_b) if a_above else (score_b, score_a)
         if rank_a is None and rank_b is None:
             set_by, template = "score", "neither"
-        elif upper_score >= lower_score:
+        elif upper_score >= lower_score - TIE:
             set_by, template = "score", "score"
         elif rank_a is not None and rank_b is not None:
             set_by, template = "guarantee", "guarantee"
@@ -553,23 +562,34 @@ class RegistryWatcher(threading.Thread):
         self._stop.set()
 
     def run(self) -> None:
-        last = time.monotonic()
+        last, seen = time.monotonic(), self.engine.registry_signature()
         while not self._stop.wait(min(self.interval_s, MARKER_CHECK_S)):
             marker = _mtime(self.engine.reload_marker)
             if marker == self._marker and time.monotonic() - last < self.interval_s:
                 continue
-            self._marker, last = marker, time.monotonic()
+            asked, self._marker, last = marker != self._marker, marker, time.monotonic()
+            signature = self.engine.registry_signature()
+            if not asked and signature is not None and signature == seen:
+                self.engine.checked_at = _now()  # the registry's files did not change: nothing moved
+                continue
             try:
                 self.engine.reload()
+                seen = signature
             except Exception:  # noqa: BLE001 - the watcher must outlive any one failed look at the registry
                 logger.exception("following the registry failed; the served models stay")
 
 
-def _mtime(path: Path) -> int | None:
+def _stat(path: Path) -> tuple[int, int] | None:
     try:
-        return path.stat().st_mtime_ns
+        status = path.stat()
     except OSError:
         return None
+    return status.st_mtime_ns, status.st_size
+
+
+def _mtime(path: Path) -> int | None:
+    found = _stat(path)
+    return None if found is None else found[0]
 
 
 def _entry(endpoint: str, request_id: str | None = None) -> AuditEntry:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.rerank import fair_top_k, fair_top_k_moves
+from models.rerank import TIE, fair_top_k, fair_top_k_moves
 from models.suggest import moved_reason
 
 
@@ -19,7 +19,7 @@ def test_an_item_is_flagged_moved_exactly_when_a_better_scored_item_comes_after_
                                      significance=0.1)
     ordered = scores[chosen]
     for position in range(size):
-        jumped = bool((ordered[position + 1:] > ordered[position]).any())
+        jumped = bool((ordered[position + 1:] > ordered[position] + TIE).any())
         assert bool(moved[position].any()) == jumped, (seed, position)
         assert not (moved[position] & ~protected[chosen[position]]).any()  # only a guarantee the item meets
     assert np.array_equal(np.sort(chosen), np.arange(size))
@@ -43,3 +43,12 @@ def test_a_moved_item_says_why_in_both_languages() -> None:
     assert moved_reason(("good",), "en") == "moved up as a good opportunity"
     assert moved_reason(("ready",), "en") == "moved up: you can start on this right now"
     assert moved_reason(("good", "ready"), "nl").startswith("opgeschoven als goede kans")
+
+
+def test_a_tie_is_not_a_move() -> None:
+    protected = np.array([[False], [True]])
+    for gap, expected in ((TIE / 10, False), (10 * TIE, True)):
+        chosen, moved = fair_top_k_moves(np.array([0.5 + gap, 0.5]), protected, k=2, proportion=0.9,
+                                         significance=0.5)
+        assert chosen[0] == 1  # the guarantee takes the protected item first ...
+        assert bool(moved[0].any()) is expected  # ... a move only past a clearly higher score

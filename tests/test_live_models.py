@@ -246,10 +246,10 @@ def test_promotion_rollback_and_withdrawal_reach_a_running_service(live, live_ho
         phases.append((withdrawn + lag, refused))
         assert live.get("/metadata").json()["withdrawn"]["jobs"]["reason"] == WITHDRAWN
 
-        restored = time.monotonic()
+        restored = time.monotonic()  # a promotion through the gate: champion set, then the withdrawal cleared
+        client.set_registered_model_alias(name, tracking.CHAMPION, "1")
         client.delete_registered_model_tag(name, tracking.TAG_WITHDRAWN_REASON)
         client.delete_registered_model_tag(name, tracking.TAG_WITHDRAWN_AT)
-        client.set_registered_model_alias(name, tracking.CHAMPION, "1")
         stream.wait_until(restored, back)
     moves = [rolled_back, withdrawn, restored]
     for (settled_at, settled), next_move in zip(phases, moves, strict=True):
