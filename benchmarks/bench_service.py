@@ -52,18 +52,22 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_service(home: Path, port: int, code: Path) -> subprocess.Popen:
+def _start_service(home: Path, port: int, code: Path, log: Path) -> subprocess.Popen:
+    """The service of ``code``, once every worker process has started (the figures are of a service at rest)."""
     env = {**os.environ, "LOOPBAAN_HOME": str(home), "LOOPBAAN_ALLOW_CHALLENGER": "true", "PYTHONPATH": str(code)}
-    process = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve",
-                                "serving.service:SuggestionService", "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log.open("w") as output:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve",
+                                    "serving.service:SuggestionService", "--host", "127.0.0.1", "--port", str(port)],
+                                   cwd=code, env=env, stdout=output, stderr=subprocess.STDOUT)
+    workers = Settings().service_workers
     deadline = time.monotonic() + 300
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise SystemExit(f"the service of {code} exited during start-up")
+                raise SystemExit(f"the service of {code} exited during start-up: {log}")
             try:
-                if client.get("/readyz").status_code == 200 and client.get("/metadata").status_code == 200:
+                if client.get("/readyz").status_code == 200 and \
+                        log.read_text().count(" initialized") >= workers:
                     return process
             except httpx.TransportError:
                 pass
@@ -76,7 +80,7 @@ def _http_round(home: Path, code: Path, key: bytes, chosen: np.ndarray, *, reque
                 clients: int) -> tuple[list[float], list[float], float]:
     """One service of ``code``: sequential latencies, concurrent latencies, concurrent requests/s."""
     port = _free_port()
-    process = _start_service(home, port, code)
+    process = _start_service(home, port, code, home.parent / "service.log")
     try:
         def ask(client: httpx.Client, citizen: int) -> float:
             token = mint_token(citizen_id=int(citizen), key=key)

@@ -10,9 +10,11 @@ has the one documented error body and the OpenAPI document says what the service
 
 from __future__ import annotations
 
+import functools
 from http import HTTPStatus
 from pathlib import Path
 
+import anyio
 import bentoml
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -110,24 +112,32 @@ class SuggestionService:
         threadpool_limits(limits=1)
         self.engine = SuggestionEngine(watch=True)
         self.engine.warm_up()
+        self._computing: anyio.CapacityLimiter | None = None
+
+    async def _compute(self, function, /, **kwargs):
+        """Rank and explain in a worker thread, one request at a time per process (as BentoML runs its own APIs):
+        a second thread would only contend for the interpreter and the cores."""
+        if self._computing is None:
+            self._computing = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(functools.partial(function, **kwargs), limiter=self._computing)
 
     @api.post("/suggestions", response_model=schemas.SuggestionResponse, openapi_extra=OPTIONAL_TOKEN,
               responses=refusals(400, 401, 403, 404, 413, 422, 503))
-    def suggestions(self, request: Request, body: schemas.SuggestionRequest, token=Depends(BEARER)):
+    async def suggestions(self, request: Request, body: schemas.SuggestionRequest, token=Depends(BEARER)):
         """Ranked, explained suggestions of one kind for a citizen (their token) or an anonymous profile (no token).
 
         In a list of a mitigated version, each suggestion that the fairness guarantee moved up says so
         (`moved_by`, `moved_reason`)."""
-        return self.engine.suggestions(body, authorization=request.headers.get("authorization"),
-                                       audit=_audit(request))
+        return await self._compute(self.engine.suggestions, request=body,
+                                   authorization=request.headers.get("authorization"), audit=_audit(request))
 
     @api.post("/compare", response_model=schemas.CompareResponse, openapi_extra=OPTIONAL_TOKEN,
               responses=refusals(400, 401, 403, 404, 409, 413, 422, 503))
-    def compare(self, request: Request, body: schemas.CompareRequest, token=Depends(BEARER)):
+    async def compare(self, request: Request, body: schemas.CompareRequest, token=Depends(BEARER)):
         """Why A and B stand in the order the citizen sees: the score difference with its per-feature contributions,
         and where the fairness guarantee set the order, that it did."""
-        return self.engine.compare(body, authorization=request.headers.get("authorization"),
-                                   audit=_audit(request))
+        return await self._compute(self.engine.compare, request=body,
+                                   authorization=request.headers.get("authorization"), audit=_audit(request))
 
     @api.get("/metadata", response_model=schemas.MetadataResponse)
     def metadata(self, request: Request):
