@@ -11,6 +11,7 @@ has the one documented error body and the OpenAPI document says what the service
 from __future__ import annotations
 
 import functools
+import gc
 from http import HTTPStatus
 from pathlib import Path
 
@@ -112,6 +113,8 @@ class SuggestionService:
         threadpool_limits(limits=1)
         self.engine = SuggestionEngine(watch=True)
         self.engine.warm_up()
+        # What start-up built lives as long as the process: keep it out of every later full garbage collection.
+        gc.freeze()
         self._computing: anyio.CapacityLimiter | None = None
 
     async def _compute(self, function, /, **kwargs):
