@@ -1,11 +1,17 @@
-"""Benchmark: latency of POST /suggestions (k=10, explanations on) over HTTP against the in-process floor.
+"""Benchmark: latency of POST /suggestions (k=10, explanations on) over HTTP against the in-process floor, and
+optionally against another checkout of the code, side by side in one run.
 
 A population with ``--vacancies`` vacancies is generated and a jobs ranker trained (not timed); then
 - in-process: ``SuggestionEngine.suggestions`` + JSON encoding, ``--requests`` sequential calls (the floor);
 - HTTP sequential: the same requests to the real BentoML service on a loopback port, one client;
 - HTTP concurrent: ``--clients`` clients in parallel, ``--requests`` requests each;
 with p50 / p99 latency and requests/s. Each request is a different citizen, with that citizen's token.
+
+``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/main main``) starts that code's service
+on the same data, alternating with this checkout's for ``--rounds`` rounds, and prints the medians over rounds and
+the ratios this/baseline: a ratio above 1 is slower.
 Usage: python benchmarks/bench_service.py [--vacancies 50000] [--citizens 10000] [--requests 200] [--clients 4]
+                                          [--baseline DIR] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from features.keys import signing_key
 from features.population import PopulationConfig, PopulationStore, generate_to
 from features.settings import Settings
 from models.training import train_kind
@@ -45,18 +52,22 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_service(home: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "LOOPBAAN_HOME": str(home), "LOOPBAAN_ALLOW_CHALLENGER": "true"}
-    process = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve",
-                                "serving.service:SuggestionService", "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _start_service(home: Path, port: int, code: Path, log: Path) -> subprocess.Popen:
+    """The service of ``code``, once every worker process has started (the figures are of a service at rest)."""
+    env = {**os.environ, "LOOPBAAN_HOME": str(home), "LOOPBAAN_ALLOW_CHALLENGER": "true", "PYTHONPATH": str(code)}
+    with log.open("w") as output:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve",
+                                    "serving.service:SuggestionService", "--host", "127.0.0.1", "--port", str(port)],
+                                   cwd=code, env=env, stdout=output, stderr=subprocess.STDOUT)
+    workers = Settings().service_workers
     deadline = time.monotonic() + 300
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise SystemExit("the service exited during start-up")
+                raise SystemExit(f"the service of {code} exited during start-up: {log}")
             try:
-                if client.get("/readyz").status_code == 200:
+                if client.get("/readyz").status_code == 200 and \
+                        log.read_text().count(" initialized") >= workers:
                     return process
             except httpx.TransportError:
                 pass
@@ -65,12 +76,49 @@ def _start_service(home: Path, port: int) -> subprocess.Popen:
     raise SystemExit("the service did not become ready in 300 s")
 
 
+def _http_round(home: Path, code: Path, key: bytes, chosen: np.ndarray, *, requests: int,
+                clients: int) -> tuple[list[float], list[float], float]:
+    """One service of ``code``: sequential latencies, concurrent latencies, concurrent requests/s."""
+    port = _free_port()
+    process = _start_service(home, port, code, home.parent / "service.log")
+    try:
+        def ask(client: httpx.Client, citizen: int) -> float:
+            token = mint_token(citizen_id=int(citizen), key=key)
+            started = time.perf_counter()
+            response = client.post("/suggestions", json={"kind": "jobs", "citizen_id": int(citizen), "k": 10},
+                                   headers={"Authorization": f"Bearer {token}"})
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200:
+                raise SystemExit(f"HTTP {response.status_code}: {response.text[:300]}")
+            return elapsed
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for citizen in chosen[:20]:
+                ask(client, citizen)  # warm-up (both workers)
+            sequential = [ask(client, citizen) for citizen in chosen[:requests]]
+
+        def client_run(part: np.ndarray) -> list[float]:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                return [ask(client, citizen) for citizen in part]
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            parts = np.array_split(chosen, clients)
+            concurrent = [value for values in pool.map(client_run, parts) for value in values]
+        return sequential, concurrent, len(concurrent) / (time.perf_counter() - started)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vacancies", type=int, default=50_000)
     parser.add_argument("--citizens", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--baseline", type=Path, default=None, help="another checkout to measure side by side")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds with --baseline")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         home = Path(scratch) / "home"
@@ -81,6 +129,7 @@ def main() -> None:
         citizens = PopulationStore(settings.population_dir).table("citizens")
         ids = citizens.loc[~citizens["ai_opt_out"], "citizen_id"].to_numpy()
         chosen = np.random.default_rng(1).choice(ids, size=args.requests * max(args.clients, 1), replace=False)
+        key = signing_key(settings)
 
         from threadpoolctl import threadpool_limits
 
@@ -89,55 +138,47 @@ def main() -> None:
             floor = []
             for citizen in chosen[:args.requests]:
                 request = schemas.SuggestionRequest(kind="jobs", citizen_id=int(citizen), k=10)
-                token = f"Bearer {mint_token(citizen_id=int(citizen), key=engine.key)}"
+                token = f"Bearer {mint_token(citizen_id=int(citizen), key=key)}"
                 started = time.perf_counter()
                 engine.suggestions(request, authorization=token).model_dump_json()
                 floor.append(time.perf_counter() - started)
-        key = engine.key
         del engine
 
-        port = _free_port()
-        process = _start_service(home, port)
-        try:
-            def ask(client: httpx.Client, citizen: int) -> float:
-                token = mint_token(citizen_id=int(citizen), key=key)
-                started = time.perf_counter()
-                response = client.post("/suggestions", json={"kind": "jobs", "citizen_id": int(citizen), "k": 10},
-                                       headers={"Authorization": f"Bearer {token}"})
-                elapsed = time.perf_counter() - started
-                if response.status_code != 200:
-                    raise SystemExit(f"HTTP {response.status_code}: {response.text[:300]}")
-                return elapsed
-
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-                for citizen in chosen[:10]:
-                    ask(client, citizen)  # warm-up
-                sequential = [ask(client, citizen) for citizen in chosen[:args.requests]]
-
-            def client_run(part: np.ndarray) -> list[float]:
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-                    return [ask(client, citizen) for citizen in part]
-
-            started = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=args.clients) as pool:
-                parts = np.array_split(chosen, args.clients)
-                concurrent = [value for values in pool.map(client_run, parts) for value in values]
-            wall = time.perf_counter() - started
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+        codes = {"this checkout": PROJECT_ROOT}
+        if args.baseline is not None:
+            codes = {"baseline": args.baseline.resolve(), **codes}
+        rounds = args.rounds if args.baseline is not None else 1
+        results: dict[str, list[tuple[list[float], list[float], float]]] = {name: [] for name in codes}
+        for _ in range(rounds):
+            for name, code in codes.items():
+                results[name].append(_http_round(home, code, key, chosen, requests=args.requests,
+                                                 clients=args.clients))
 
     print(f"POST /suggestions, jobs, k=10 with explanations, {args.vacancies:,} vacancies, "
-          f"{args.citizens:,} citizens; each request a different citizen")
-    print(f"{'mode':34s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
-    for name, values, rate in (
-        ("in-process (floor)", floor, len(floor) / sum(floor)),
-        ("HTTP, 1 client sequential", sequential, len(sequential) / sum(sequential)),
-        (f"HTTP, {args.clients} concurrent clients", concurrent, len(concurrent) / wall),
-    ):
-        p50, p99 = _percentiles(values)
-        print(f"{name:34s} {p50:>8.1f} {p99:>8.1f} {rate:>8.1f}")
-    print(f"HTTP / in-process p50 ratio (sequential): {_percentiles(sequential)[0] / _percentiles(floor)[0]:.2f}")
+          f"{args.citizens:,} citizens; each request a different citizen"
+          + (f"; {rounds} alternating rounds, medians over rounds" if rounds > 1 else ""))
+    print(f"{'mode':48s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
+    p50, p99 = _percentiles(floor)
+    print(f"{'in-process (floor), this checkout':48s} {p50:>8.1f} {p99:>8.1f} {len(floor) / sum(floor):>8.1f}")
+    summary: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for name, runs in results.items():
+        summary[name] = {
+            "sequential": tuple(statistics.median(values) for values in zip(
+                *[(*_percentiles(seq), len(seq) / sum(seq)) for seq, _, _ in runs], strict=True)),
+            "concurrent": tuple(statistics.median(values) for values in zip(
+                *[(*_percentiles(con), rate) for _, con, rate in runs], strict=True)),
+        }
+        for mode, label in (("sequential", "HTTP, 1 client sequential"),
+                            ("concurrent", f"HTTP, {args.clients} concurrent clients")):
+            p50, p99, rate = summary[name][mode]
+            print(f"{label + ', ' + name:48s} {p50:>8.1f} {p99:>8.1f} {rate:>8.1f}")
+    print(f"HTTP / in-process p50 ratio (sequential, this checkout): "
+          f"{summary['this checkout']['sequential'][0] / _percentiles(floor)[0]:.2f}")
+    if "baseline" in summary:
+        for mode in ("sequential", "concurrent"):
+            mine, theirs = summary["this checkout"][mode], summary["baseline"][mode]
+            print(f"this checkout / baseline, {mode}: p50 {mine[0] / theirs[0]:.2f}, p99 {mine[1] / theirs[1]:.2f}, "
+                  f"req/s {mine[2] / theirs[2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -31,8 +31,15 @@ class Settings(BaseSettings):
     )
     seed: int = Field(default=42, description="Default random seed for generation and training.")
     secret: SecretStr | None = Field(
-        default=None, description="Key that signs citizen tokens and pseudonymises audit records; default: a random "
-        "key kept in <home>/secret.key (created on first use, readable by the owner only)."
+        default=None, description="Key that signs citizen and admin tokens (may be rotated); default: a random key "
+        "kept in <home>/secret.key (created on first use, readable by the owner only)."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="Key of the citizens' pseudonyms in the audit log and the consent store (never "
+        "rotated: the recorded choices are found through it); default: <home>/pseudonym.key, created like secret.key."
+    )
+    reload_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How often the service looks for a moved champion alias (seconds)."
     )
     allow_challenger: bool = Field(
         default=False, description="Serve the challenger when a kind has no champion yet (said in every response)."

@@ -29,9 +29,13 @@ def preflight(settings: Settings) -> list[str]:
         client.search_registered_models(max_results=1)  # fails fast when the registry cannot be reached
         lines = []
         for kind in ("jobs", "trainings", "careers"):
-            holders = {alias for version in tracking.model_versions(client, kind) for alias in version["aliases"]}
+            state = tracking.kind_state(client, kind)
+            holders = set(state.aliases)
             if tracking.CHAMPION in holders:
                 lines.append(f"{kind}: champion")
+            elif state.withdrawal is not None:
+                lines.append(f"{kind}: not served (withdrawn by the fairness gate on {state.withdrawal.at}: "
+                             f"{state.withdrawal.reason})")
             elif tracking.CHALLENGER in holders and settings.allow_challenger:
                 lines.append(f"{kind}: challenger (no champion yet; LOOPBAAN_ALLOW_CHALLENGER is on)")
             else:
@@ -53,7 +57,9 @@ def serve(
     """Start the BentoML suggestion service (POST /suggestions, POST /compare, GET /metadata, /healthz, /readyz).
 
     It serves, per kind, the model version holding the 'champion' alias (the challenger only when
-    LOOPBAAN_ALLOW_CHALLENGER=true, and it says so in every response). Stop it with Ctrl-C.
+    LOOPBAAN_ALLOW_CHALLENGER=true, and it says so in every response; never for a kind the fairness gate
+    withdrew). It follows the registry while it runs: a moved alias serves within LOOPBAAN_RELOAD_SECONDS (or at
+    once after `POST /admin/reload` with `loopbaan token --admin`). Stop it with Ctrl-C.
     """
     # A tracking server that is down should be reported in seconds, not after MLflow's long retry back-off.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -70,16 +76,25 @@ def serve(
 
 @user_errors
 def token(
-    citizen: Annotated[int, typer.Option(min=1, help="The citizen the token may read suggestions for.")],
+    citizen: Annotated[int | None, typer.Option(min=1, help="The citizen the token may read suggestions for.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="An operator's token for POST /admin/reload instead (it "
+                                                         "reads no citizen's data).")] = False,
     hours: Annotated[float, typer.Option(min=0.01, max=24 * 30, help="Hours until the token expires.")] = 8.0,
 ) -> None:
-    """Mint a demo bearer token for one citizen, signed with the service's key (send it as 'Authorization: Bearer')."""
+    """Mint a bearer token signed with the service's signing key (send it as 'Authorization: Bearer'): a demo
+    citizen's (--citizen ID) or an operator's (--admin)."""
+    from features.keys import signing_key
     from features.population import PopulationStore
-    from serving.auth import mint_token
-    from serving.keys import service_key
+    from serving.auth import mint_admin_token, mint_token
 
+    if admin == (citizen is not None):
+        raise LoopbaanError("give either --citizen ID or --admin")
     settings = Settings()
+    ttl = round(hours * 3600)
+    if admin:
+        typer.echo(mint_admin_token(key=signing_key(settings), ttl_s=ttl))
+        return
     citizens = PopulationStore(settings.population_dir).table("citizens")["citizen_id"]
     if not (citizens == citizen).any():
         raise LoopbaanError(f"citizen {citizen} is not in the population at {settings.population_dir}")
-    typer.echo(mint_token(citizen_id=citizen, key=service_key(settings), ttl_s=round(hours * 3600)))
+    typer.echo(mint_token(citizen_id=citizen, key=signing_key(settings), ttl_s=ttl))

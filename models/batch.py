@@ -1,11 +1,12 @@
 """Nightly suggestions for every citizen, on this process or on a Dask cluster.
 
-One run computes one kind's top ``k`` for every citizen of the population (except those who opted out of AI
-suggestions) with readiness, gap, bridging trainings and the exact per-feature explanation, and stores them
-with :mod:`models.batch_store`:
+One run computes one kind's top ``k`` for every citizen of the population (except those who had switched AI
+suggestions off when the run started: their choice in the consent store, else the population's default; see
+:mod:`features.consent`) with readiness, gap, bridging trainings, the exact per-feature explanation and, for a
+mitigated version, which fairness guarantee moved an item up, and stores them with :mod:`models.batch_store`:
 
 1. **plan** — the citizens in id order, cut into partitions of ``partition_size``; the model (the registry's
-   champion, or the alias asked); a *payload* with everything a partition needs besides its citizens: the
+   champion, or the alias asked; a kind the fairness gate withdrew has none); a *payload* with everything a partition needs besides its citizens: the
    booster and its re-ranker, the catalogue with its item embeddings (the match space), the bridging trainings;
 2. **partitions** — for each: the citizens' contexts (read from the population with row-group pruning, so no
    process loads the whole population), ranking by the service's :class:`models.suggest.Suggester`, the gap
@@ -18,7 +19,8 @@ as a worker plugin (a worker that joins or restarts gets it too), never with a t
 Suggester from it once. Both engines run the same partition function on the same partitions, so their batches
 are identical. A worker that dies mid-run has its partitions recomputed elsewhere: a partition file appears only
 whole and under a name fixed by the plan, so no citizen is lost or written twice. A crashed run resumes: the
-next run with the same plan keeps the partitions already written.
+next run with the same plan keeps the partitions already written (and reads the consent store as of the
+interrupted run's start, so that its plan stays the same).
 
 Exactness: the service computes one citizen at a time, and a float32 matrix product over many citizens rounds
 differently (by ~1e-7) from the one-row product. With ``exact`` (the default) the batch computes the semantic
@@ -34,7 +36,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +47,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from features.citizens import QueryContext, contexts_from_store
+from features.consent import opted_out_ids
 from features.errors import LoopbaanError
 from features.esco import load_esco
 from features.feature_registry import KINDS
@@ -76,6 +79,8 @@ ERR_PARTITION_SIZE = "the partition size must be at least 1 citizen, not {size}"
 ERR_NO_CITIZENS = "the population in {folder} has no citizen to compute suggestions for (all opted out, or empty)"
 ERR_NO_CHAMPION = ("no champion for {kind}: promote a version through the fairness gate, pass --alias challenger, "
                    "or set LOOPBAAN_ALLOW_CHALLENGER=true to use the challenger meanwhile")
+ERR_WITHDRAWN = ("{kind} was withdrawn by the fairness gate on {at}: {reason} Nothing is computed for it until a "
+                 "version is promoted through the gate")
 ERR_POPULATION_TABLE = ("population table {path} cannot feed the batch ({problem}); regenerate the population with "
                         "`loopbaan data generate`")
 ERR_WORKERS_DIED = ("Dask workers kept dying while computing {kind} partition {index} ({reason}); the partitions "
@@ -346,12 +351,13 @@ def partition_records(suggester: Suggester, context: QueryContext, ranked: Ranke
     dutch_gap = features["dutch_gap"].to_numpy(dtype=np.float64) if "dutch_gap" in features.columns else None
     gaps = batch_gaps(suggester.resources, context, rows, items, dutch_gap)
     catalogue_ids = suggester.resources.catalogue.ids
+    moved = np.array(["+".join(ranked.moved_at(int(index))) for index in order], dtype=object)
     return batch_store.PartitionRecords(
         citizen_ids=context.queries["citizen_id"].to_numpy(dtype=np.int64)[rows], ranks=ranks, items=items,
         item_ids=np.array([str(value) for value in catalogue_ids[items]], dtype=object),
         scores=contributions.sum(axis=1), readiness=gaps.readiness, values=features.to_numpy(dtype=np.float64),
         contributions=contributions, matched=gaps.matched, missing=gaps.missing, bridging=gaps.bridging,
-        covers=gaps.covers)
+        covers=gaps.covers, moved=moved)
 
 
 # -- what every worker gets once --------------------------------------------------------------------------------
@@ -487,20 +493,33 @@ class BatchResult:
         return self.computed_citizens / self.compute_seconds if self.compute_seconds > 0 else float("nan")
 
 
-def plan_partitions(store: PopulationStore, *, partition_size: int) -> tuple[list[Partition], int]:
-    """Citizens who did not opt out, in id order, cut into partitions; also how many opted out."""
-    citizens = pq.read_table(store.folder / "citizens.parquet", columns=["citizen_id", "ai_opt_out"])
-    ids = citizens["citizen_id"].to_numpy()
-    opted_out = citizens["ai_opt_out"].to_numpy(zero_copy_only=False).astype(bool)
-    chosen = np.sort(ids[~opted_out]).astype(np.int64)
+def plan_partitions(store: PopulationStore, *, partition_size: int,
+                    opted_out: np.ndarray) -> tuple[list[Partition], int]:
+    """Citizens not in ``opted_out`` (ids), in id order, cut into partitions; also how many were left out."""
+    ids = pq.read_table(store.folder / "citizens.parquet", columns=["citizen_id"])["citizen_id"].to_numpy()
+    left_out = np.isin(ids, opted_out)
+    chosen = np.sort(ids[~left_out]).astype(np.int64)
     parts = [Partition(index=index, citizen_ids=chosen[start:start + partition_size])
              for index, start in enumerate(range(0, len(chosen), partition_size))]
-    return parts, int(opted_out.sum())
+    return parts, int(left_out.sum())
+
+
+def consent_moment(settings: Settings, kind: str, out: Path | None, *, discard_partial: bool) -> datetime:
+    """When this run reads the consent store as of: now, or the start of the interrupted run it resumes."""
+    for plan in [] if discard_partial else batch_store.partial_batches(settings, kind, out=out):
+        moment = (plan.get("consent") or {}).get("as_of")
+        if moment:
+            return datetime.fromisoformat(moment)
+    return datetime.now(UTC)
 
 
 def _load_model(kind: str, alias: str | None, settings: Settings) -> tuple[tracking.LoadedModel, bool]:
     if alias is not None:
         return tracking.load_model(kind, alias=alias, settings=settings), False
+    withdrawn = tracking.withdrawal(tracking.configure(settings), kind)
+    if withdrawn is not None:
+        raise LoopbaanError(ERR_WITHDRAWN.format(kind=kind, at=withdrawn.at or "an unrecorded date",
+                                                 reason=withdrawn.reason))
     try:
         return tracking.load_model(kind, alias=tracking.CHAMPION, settings=settings), False
     except LoopbaanError:
@@ -547,7 +566,9 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
          top_n: int, partition_size: int, alias: str | None, exact: bool, discard_partial: bool, keep: int,
          progress: bool, echo: Callable[[str], None], started: float) -> BatchResult:
     check_population(store.folder)
-    partitions, opted_out = plan_partitions(store, partition_size=partition_size)
+    consent_as_of = consent_moment(settings, kind, out, discard_partial=discard_partial)
+    partitions, opted_out = plan_partitions(store, partition_size=partition_size,
+                                            opted_out=opted_out_ids(settings, store, consent_as_of))
     if not partitions:
         raise LoopbaanError(ERR_NO_CITIZENS.format(folder=store.folder))
     loaded, fallback = _load_model(kind, alias, settings)
@@ -559,6 +580,7 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
         "model": {**loaded.info, "fallback": fallback},
         "population": {"folder": str(store.folder.resolve()), "digest": store.digest(), "as_of": as_of.isoformat(),
                        "citizens": sum(len(part.citizen_ids) for part in partitions), "opted_out": opted_out},
+        "consent": {"as_of": consent_as_of.isoformat(timespec="microseconds")},
         "options": {"k": k, "top_n": top_n, "partition_size": partition_size, "exact": exact},
         "features": list(resources.featurizer.columns), "model_features": list(loaded.model.feature_names),
         "partitions": [part.plan() for part in partitions],

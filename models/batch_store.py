@@ -45,7 +45,7 @@ from features.feature_registry import KINDS, LANGUAGES
 from features.settings import Settings
 from models.suggest import Suggestion, SuggestionLabels, SuggestionRecord
 
-FORMAT = 1
+FORMAT = 2  # 2: each row says which fairness guarantees moved it up (format-1 batches are not served)
 PLAN = "plan.json"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -120,6 +120,7 @@ class PartitionRecords:
     missing: Ragged
     bridging: Ragged  # training positions per row
     covers: Ragged  # competency columns per bridging training (indexed like bridging.values)
+    moved: np.ndarray  # str per row: the guarantees that moved it up, joined by "+" ("" when it came by score)
 
 
 def _matrix_lists(matrix: np.ndarray) -> pa.ListArray:
@@ -148,6 +149,7 @@ def partition_table(records: PartitionRecords, *, header: dict) -> pa.Table:
         "missing": records.missing.arrow(pa.int32()),
         "bridging": records.bridging.arrow(pa.int32()),
         "bridging_covers": covers,
+        "moved": pa.array(records.moved, pa.string()).dictionary_encode(),
         **constant,
     })
 
@@ -315,11 +317,19 @@ class BatchWriter:
 
 
 def _prune(kind_dir: Path, *, keep: int, current: str) -> None:
-    complete = sorted((_manifest(child)["completed_at"], child.name) for child in kind_dir.iterdir()
+    complete = sorted((_completed_at(child), child.name) for child in kind_dir.iterdir()
                       if (child / MANIFEST).is_file())
     for _, name in complete[:-keep] if keep > 0 else complete:
         if name != current:
             shutil.rmtree(kind_dir / name, ignore_errors=True)
+
+
+def _completed_at(folder: Path) -> str:
+    """When a batch was committed; "" (the oldest) for one never served again: damaged, or of an older format."""
+    try:
+        return _manifest(folder)["completed_at"]
+    except (FileNotFoundError, LoopbaanError):
+        return ""
 
 
 @contextmanager
@@ -437,7 +447,8 @@ def batch_root(settings: Settings, out: Path | None = None) -> Path:
     return Path(out) if out is not None else settings.batch_dir
 
 
-def _latest(settings: Settings, kind: str, out: Path | None) -> tuple[Path, dict] | None:
+def _latest(settings: Settings, kind: str, out: Path | None, *,
+            model_version: str | None = None) -> tuple[Path, dict] | None:
     kind_dir = kind_folder(batch_root(settings, out), kind)
     if not kind_dir.is_dir():
         return None
@@ -449,19 +460,22 @@ def _latest(settings: Settings, kind: str, out: Path | None) -> tuple[Path, dict
             manifest = _manifest(child)
         except (FileNotFoundError, LoopbaanError):  # pruned meanwhile, or damaged: never served
             continue
+        if model_version is not None and str(manifest["model"]["version"]) != str(model_version):
+            continue
         key = (manifest["completed_at"], manifest["batch_id"])
         if best is None or key > best[0]:
             best = (key, child, manifest)
     return None if best is None else (best[1], best[2])
 
 
-def latest_complete_batch(settings: Settings, kind: str, out: Path | None = None) -> BatchInfo | None:
+def latest_complete_batch(settings: Settings, kind: str, out: Path | None = None, *,
+                          model_version: str | None = None) -> BatchInfo | None:
     """The newest complete batch of ``kind`` (under ``out``, default ``settings.batch_dir``), or None.
 
     A batch is complete once its manifest is committed; partial batches (being written, or left by a crashed
-    run) and batches whose manifest is damaged are never returned.
+    run) and batches whose manifest is damaged are never returned. ``model_version``: made by that version only.
     """
-    found = _latest(settings, kind, out)
+    found = _latest(settings, kind, out, model_version=model_version)
     return None if found is None else _info(*found)
 
 
@@ -472,17 +486,25 @@ def _records_of(table: pa.Table, citizen_id: int, features: list[str]) -> list[S
         contributions=np.asarray(row["contributions"], dtype=np.float64), readiness=str(row["readiness"]),
         matched=np.asarray(row["matched"], dtype=np.int64), missing=np.asarray(row["missing"], dtype=np.int64),
         bridging=tuple((int(position), np.asarray(covers, dtype=np.int64))
-                       for position, covers in zip(row["bridging"], row["bridging_covers"], strict=True)))
+                       for position, covers in zip(row["bridging"], row["bridging_covers"], strict=True)),
+        moved=moved_names(row["moved"]))
         for row in rows]
 
 
+def moved_names(joined: str | None) -> tuple[str, ...]:
+    """The guarantees of a stored ``moved`` value (see :class:`PartitionRecords`)."""
+    return tuple(joined.split("+")) if joined else ()
+
+
 _READ_COLUMNS = ["citizen_id", "rank", "item", "values", "contributions", "readiness", "matched", "missing",
-                 "bridging", "bridging_covers"]
+                 "bridging", "bridging_covers", "moved"]
 
 
 def precomputed_suggestions(settings: Settings, kind: str, citizen_id: int, *, language: str = "nl",
-                            out: Path | None = None) -> tuple[BatchInfo, list[Suggestion]] | None:
-    """One citizen's suggestions from the newest complete batch of ``kind``, best first, or None.
+                            out: Path | None = None,
+                            model_version: str | None = None) -> tuple[BatchInfo, list[Suggestion]] | None:
+    """One citizen's suggestions from the newest complete batch of ``kind`` (made by ``model_version`` when given),
+    best first, or None.
 
     The suggestions equal what the live :class:`models.suggest.Suggester` gives for that citizen with the batch's
     model (same items, scores, readiness, gap, bridging trainings and explanation), rendered in ``language``;
@@ -496,7 +518,7 @@ def precomputed_suggestions(settings: Settings, kind: str, citizen_id: int, *, l
     """
     if language not in LANGUAGES:
         raise LoopbaanError(ERR_LANGUAGE.format(language=language))
-    found = _latest(settings, kind, out)
+    found = _latest(settings, kind, out, model_version=model_version)
     if found is None:
         return None
     folder, manifest = found

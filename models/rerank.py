@@ -21,8 +21,8 @@ The re-ranker never sees a sensitive attribute: it needs the model's best ``dept
 features, a few facts per catalogue item (:class:`ItemFacts`) and this configuration, which a mitigated model
 version carries (tags ``mitigation.*`` and the artifact ``mitigation/reranker.json``; see
 :func:`Reranker.from_dict`). The booster of a mitigated version is the unchanged booster of its base version, so
-every score and every SHAP explanation stays exact; the re-ranker only changes the order, which the suggestion's
-model notice states.
+every score and every SHAP explanation stays exact; the re-ranker only changes the order: the list's model notice
+says so, and each suggestion that a guarantee moved up past a better-scored one says which (:func:`fair_top_k_moves`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ METHOD = "fair_top_k"
 CRITERIA = ("chance", "quality", "none")  # what makes an item a good opportunity ("none": no guarantee "good")
 GUARANTEES = ("good", "ready")  # what a re-ranked list holds a minimum share of
 ARTIFACT = "mitigation/reranker.json"  # where a mitigated model version's run keeps its re-ranker
+TIE = 1e-9  # scores closer than this are equal: passing one of them is not a move
 
 
 def minimum_protected(k: int, *, proportion: float, significance: float) -> np.ndarray:
@@ -60,6 +61,17 @@ def fair_top_k(scores: np.ndarray, protected: np.ndarray, *, k: int, proportion:
     ``minimum_protected`` asks (and some remaining candidate has it), the best remaining candidate among those
     that meet the most of such unmet guarantees comes next.
     """
+    return fair_top_k_moves(scores, protected, k=k, proportion=proportion, significance=significance)[0]
+
+
+def fair_top_k_moves(scores: np.ndarray, protected: np.ndarray, *, k: int, proportion: float,
+                     significance: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fair_top_k` and, per position of the re-ranked list, which guarantees moved its item there.
+
+    An item is *moved* when it was taken ahead of a remaining candidate with a higher score (by more than
+    :data:`TIE`) because the prefix lacked a guarantee it meets: the second array holds, per position, a flag per guarantee column (positions ×
+    guarantees), all False for an item that came by score.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     protected = np.asarray(protected, dtype=bool)
     if protected.ndim == 1:
@@ -71,6 +83,7 @@ def fair_top_k(scores: np.ndarray, protected: np.ndarray, *, k: int, proportion:
     remaining = np.ones(len(order), dtype=bool)
     taken = np.zeros(ranked.shape[1], dtype=np.int64)
     chosen = np.empty(k, dtype=np.int64)
+    moved = np.zeros((k, ranked.shape[1]), dtype=bool)
     for position in range(k):
         unmet = (taken < needed[position]) & ranked[remaining].any(axis=0)
         eligible = remaining
@@ -78,10 +91,12 @@ def fair_top_k(scores: np.ndarray, protected: np.ndarray, *, k: int, proportion:
             hits = np.where(remaining, ranked[:, unmet].sum(axis=1), -1)
             eligible = hits == hits.max()
         pick = int(np.argmax(eligible))  # the best-scored eligible candidate
+        if scores[order[np.argmax(remaining)]] - scores[order[pick]] > TIE:
+            moved[position] = unmet & ranked[pick]
         chosen[position] = order[pick]
         remaining[pick] = False
         taken += ranked[pick]
-    return chosen
+    return chosen, moved
 
 
 def item_quality(resources: KindResources, occupations: pd.DataFrame | None = None) -> np.ndarray:
@@ -169,6 +184,19 @@ class Reranker:
         """Row indices of the re-ranked top ``k`` of deep candidate lists (rows grouped by query, best first)."""
         protected = self.protected(features=features, item_positions=item_positions, items=items)
         return self.order(query_rows=query_rows, scores=scores, protected=protected, k=k)
+
+    def select_moves(self, *, query_rows: np.ndarray, scores: np.ndarray, features: pd.DataFrame,
+                     item_positions: np.ndarray, k: int, items: ItemFacts) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+        """:meth:`select`, and per selected row the guarantees that moved it up (empty: it came by score)."""
+        protected = self.protected(features=features, item_positions=item_positions, items=items)
+        rows, moves = [], []
+        for start, stop in zip(*group_bounds(query_rows), strict=True):
+            picked, moved = fair_top_k_moves(scores[start:stop], protected[start:stop], k=k,
+                                             proportion=self.proportion, significance=self.significance)
+            rows.append(start + picked)
+            moves.extend(tuple(name for name, flag in zip(self.guarantees, flags, strict=True) if flag)
+                         for flags in moved)
+        return (np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)), moves
 
     def to_dict(self) -> dict:
         data = asdict(self)

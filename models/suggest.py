@@ -2,7 +2,9 @@
 
 Every suggestion carries the exact per-feature contributions of its score (LightGBM ``pred_contrib``,
 identical to SHAP's TreeExplainer): base value + Σ contributions = score. Barriers are the features that
-stand in the way (commute, licence, language, hours, education), each with its effect on the score.
+stand in the way (commute, licence, language, hours, education), each with its effect on the score. In a list of a
+mitigated version, a suggestion that the fairness guarantee moved up past a better-scored one says so and why
+(``moved_by``, ``moved_reason``): there the order is not the order of the scores.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, top_per_query
 _SUMMARY = {
     "nl": {"for": "Vooral: {reason}", "against": " Wat tegenwerkt: {reason}"},
     "en": {"for": "Mainly: {reason}", "against": " What holds it back: {reason}"},
+}
+_MOVED = {
+    "nl": {("good",): "opgeschoven als goede kans", ("ready",): "opgeschoven: je kunt hier nu al aan beginnen",
+           ("good", "ready"): "opgeschoven als goede kans waar je nu al aan kunt beginnen"},
+    "en": {("good",): "moved up as a good opportunity", ("ready",): "moved up: you can start on this right now",
+           ("good", "ready"): "moved up as a good opportunity you can start on right now"},
 }
 _BARRIER_ACTIVE = {
     "commute": lambda values: values.get("commute_excess", 0) > 0,
@@ -63,6 +71,8 @@ class Suggestion:
     barriers: list[dict]
     explanation: Explanation
     model: dict = field(default_factory=dict)
+    moved_by: tuple[str, ...] = ()  # the fairness guarantees that moved it up past better-scored items
+    moved_reason: str | None = None  # ... in words, in the suggestion's language
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,9 +81,14 @@ class Suggestion:
     def from_dict(cls, data: dict) -> Suggestion:
         """The inverse of :meth:`to_dict` (e.g. for a suggestion read back from JSON)."""
         explanation = data["explanation"]
-        return cls(**{**data, "explanation": Explanation(
+        return cls(**{**data, "moved_by": tuple(data.get("moved_by", ())), "explanation": Explanation(
             base_value=explanation["base_value"], summary=explanation["summary"],
             contributions=[Contribution(**part) for part in explanation["contributions"]])})
+
+
+def moved_reason(moved_by: tuple[str, ...], language: str) -> str | None:
+    """Why the guarantee moved an item up, in words (None when it was not moved)."""
+    return _MOVED[language][tuple(moved_by)] if moved_by else None
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ class SuggestionRecord:
     matched: np.ndarray  # competency columns
     missing: np.ndarray
     bridging: tuple[tuple[int, np.ndarray], ...] = ()  # (training position, competency columns it covers)
+    moved: tuple[str, ...] = ()  # the guarantees that moved it up (see :func:`models.rerank.fair_top_k_moves`)
 
 
 @dataclass(frozen=True)
@@ -129,7 +145,7 @@ class SuggestionLabels:
             barriers=self._barriers(values, dict(zip(names, contribution[:-1], strict=True)), language),
             explanation=Explanation(base_value=float(contribution[-1]), contributions=contributions,
                                     summary=_summary(contributions, language)),
-            model=dict(model),
+            model=dict(model), moved_by=tuple(record.moved), moved_reason=moved_reason(record.moved, language),
         )
 
     def competencies(self, columns: np.ndarray, language: str) -> list[dict]:
@@ -159,6 +175,10 @@ class RankedLists:
     scores: np.ndarray
     features: pd.DataFrame
     contributions: np.ndarray
+    moved: list[tuple[str, ...]] | None = None  # per row, the guarantees that moved it up; None: ranked by score
+
+    def moved_at(self, index: int) -> tuple[str, ...]:
+        return () if self.moved is None else self.moved[index]
 
 
 def _finite(value: float) -> float | None:
@@ -198,13 +218,14 @@ class Suggester:
             features.append(frame.iloc[keep])
         query_rows, item_positions, score = np.concatenate(rows), np.concatenate(items), np.concatenate(scores)
         frame = pd.concat(features, ignore_index=True)
+        moved = None
         if self.reranker is not None:
-            keep = self.reranker.select(query_rows=query_rows, scores=score, features=frame,
-                                        item_positions=item_positions, k=k, items=self._items)
+            keep, moved = self.reranker.select_moves(query_rows=query_rows, scores=score, features=frame,
+                                                     item_positions=item_positions, k=k, items=self._items)
             query_rows, item_positions, score = query_rows[keep], item_positions[keep], score[keep]
             frame = frame.iloc[keep].reset_index(drop=True)
         return RankedLists(query_rows=query_rows, item_positions=item_positions, scores=score, features=frame,
-                           contributions=self.model.contributions(frame))
+                           contributions=self.model.contributions(frame), moved=moved)
 
     def readiness(self, context: QueryContext, ranked: RankedLists) -> np.ndarray:
         """Readiness of every ranked item."""
@@ -227,7 +248,7 @@ class Suggester:
         for index, (row, item) in enumerate(zip(ranked.query_rows, ranked.item_positions, strict=True)):
             lists[row].append(self._suggestion(context, int(row), int(item), records[index],
                                                ranked.contributions[index], rank=len(lists[row]) + 1,
-                                               language=language))
+                                               language=language, moved=ranked.moved_at(index)))
         return lists
 
     @cached_property
@@ -239,12 +260,12 @@ class Suggester:
                                 training_ids=resources.trainings.ids, training_titles=self._training_titles,
                                 training_hours=self._training_hours)
 
-    def _suggestion(self, context, row, item, values, contribution, *, rank, language) -> Suggestion:
-        return self.labels.render(self.record(context, row, item, values, contribution, rank=rank),
+    def _suggestion(self, context, row, item, values, contribution, *, rank, language, moved) -> Suggestion:
+        return self.labels.render(self.record(context, row, item, values, contribution, rank=rank, moved=moved),
                                   language=language, model=self.model_info)
 
     def record(self, context: QueryContext, row: int, item: int, values: dict, contribution: np.ndarray, *,
-               rank: int) -> SuggestionRecord:
+               rank: int, moved: tuple[str, ...] = ()) -> SuggestionRecord:
         """One ranked item in numbers: gap analysis and, per bridging training, the missing competencies it covers."""
         gap = self._gap(context, row, item, values)
         trainings = self.resources.trainings
@@ -257,7 +278,7 @@ class Suggester:
             bridging.append((int(position), np.array(covers, dtype=np.int64)))
         return SuggestionRecord(rank=rank, item=item, values=values, contributions=contribution,
                                 readiness=gap.readiness, matched=gap.matched, missing=gap.missing,
-                                bridging=tuple(bridging))
+                                bridging=tuple(bridging), moved=tuple(moved))
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

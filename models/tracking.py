@@ -3,6 +3,12 @@
 Default: a sqlite database and local artifacts under the settings' home; ``LOOPBAAN_TRACKING_URI``
 points at a tracking server instead. Training sets only the ``challenger`` alias; ``champion`` is moved by
 the promotion command of the fairness gate alone.
+
+Withdrawal of a kind (contract between the fairness gate and the service): when a champion fails its recurring
+assessment and no rollback target passes, the gate deletes the registered model's ``champion`` alias and sets the
+registered-model tags :data:`TAG_WITHDRAWN_REASON` (a plain-English sentence naming the failed assessment and
+checks) and :data:`TAG_WITHDRAWN_AT` (ISO 8601 UTC); a later promotion through the gate deletes both. A kind with
+no champion and a withdrawal is not served at all (:func:`withdrawal` reads it).
 """
 
 from __future__ import annotations
@@ -23,8 +29,6 @@ MODEL_PREFIX = "loopbaan-"
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 ALIASES = (CHAMPION, CHALLENGER)
-# Registered-model tags of a withdrawn kind (set by the fairness gate when a failed champion has no passing
-# rollback target; the service answers 503 with the reason; a promotion removes them).
 TAG_WITHDRAWN_REASON = "champion.withdrawn_reason"
 TAG_WITHDRAWN_AT = "champion.withdrawn_at"
 
@@ -105,20 +109,79 @@ def load_reranker(client, run_id: str) -> Reranker:
 
 
 def load_model(kind: str, *, alias: str, settings: Settings) -> LoadedModel:
-    """The booster of the version of ``loopbaan-<kind>`` that holds ``alias``, with its re-ranker if mitigated."""
-    import mlflow.lightgbm
+    """The booster of the version of ``loopbaan-<kind>`` that holds ``alias``, with its re-ranker if mitigated.
+
+    The alias is resolved once and the version then loaded by its number, so an alias that moves meanwhile can
+    never give a model other than the version reported.
+    """
+    client = configure(settings)
+    return load_version(kind, version=resolve_alias(client, kind, alias), alias=alias, settings=settings)
+
+
+def resolve_alias(client, kind: str, alias: str) -> str:
+    """The version number that holds ``alias`` now."""
     from mlflow.exceptions import MlflowException
+
+    name = registered_name(kind)
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        raise LoopbaanError(ERR_NO_MODEL.format(name=name, alias=alias, kind=kind)) from None
+
+
+def load_version(kind: str, *, version: str, alias: str, settings: Settings) -> LoadedModel:
+    """Version ``version`` of ``loopbaan-<kind>`` by its number (``alias``: the alias it was resolved from)."""
+    import mlflow.lightgbm
 
     client = configure(settings)
     name = registered_name(kind)
+    found = client.get_model_version(name, str(version))
+    booster = mlflow.lightgbm.load_model(f"models:/{name}/{found.version}")
+    reranker = load_reranker(client, found.run_id) if is_mitigated(dict(found.tags or {})) else None
+    return LoadedModel(model=ScoringModel(kind=kind, booster=booster), name=name, version=str(found.version),
+                       alias=alias, run_id=found.run_id, reranker=reranker)
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A kind taken out of service by the fairness gate: why (a sentence) and when (ISO 8601 UTC)."""
+
+    reason: str
+    at: str | None
+
+
+@dataclass(frozen=True)
+class KindState:
+    """What the registry says of a kind now: its aliases (alias → version) and any withdrawal."""
+
+    aliases: dict[str, str]
+    withdrawal: Withdrawal | None
+
+
+def withdrawal_of(tags: dict) -> Withdrawal | None:
+    """The withdrawal recorded in a registered model's tags, or None."""
+    reason = (tags or {}).get(TAG_WITHDRAWN_REASON)
+    return Withdrawal(reason=reason, at=tags.get(TAG_WITHDRAWN_AT)) if reason else None
+
+
+def kind_state(client, kind: str) -> KindState:
+    """Aliases and withdrawal of ``loopbaan-<kind>`` in one registry call (an unregistered kind has neither)."""
+    from mlflow.exceptions import MlflowException
+
     try:
-        version = client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        raise LoopbaanError(ERR_NO_MODEL.format(name=name, alias=alias, kind=kind)) from None
-    booster = mlflow.lightgbm.load_model(f"models:/{name}@{alias}")
-    reranker = load_reranker(client, version.run_id) if is_mitigated(dict(version.tags or {})) else None
-    return LoadedModel(model=ScoringModel(kind=kind, booster=booster), name=name, version=str(version.version),
-                       alias=alias, run_id=version.run_id, reranker=reranker)
+        registered = client.get_registered_model(registered_name(kind))
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return KindState(aliases={}, withdrawal=None)
+        raise
+    return KindState(aliases={alias: str(version) for alias, version in (registered.aliases or {}).items()},
+                     withdrawal=withdrawal_of(dict(registered.tags or {})))
+
+
+def withdrawal(client, kind: str) -> Withdrawal | None:
+    """The kind's withdrawal when it has no champion and the gate withdrew it (see the module docstring)."""
+    state = kind_state(client, kind)
+    return state.withdrawal if CHAMPION not in state.aliases else None
 
 
 def model_versions(client, kind: str) -> list[dict]:

@@ -1,36 +1,34 @@
-"""The append-only audit trail: one JSON line per served request, with no personal data.
+"""The append-only audit trail: one JSON line per request, with no personal data.
 
-A record holds the time, the request id, the kind, the model versions, the number of items, whether the
-list was personalised, and the citizen as a keyed hash (HMAC-SHA256 with the service key, truncated):
-the same citizen maps to the same pseudonym, which nobody can reverse without the key.
+A record holds the time, the request id, the endpoint, the kind, the model versions, the number of items, whether
+the list was personalised, the HTTP status, and the citizen as their pseudonym (:func:`features.keys.pseudonym`,
+keyed with the pseudonym key): the same citizen maps to the same pseudonym, which nobody can reverse without the
+key. The service's middleware (:class:`serving.middleware.AuditTrail`) writes exactly one record per request, once
+its status is known; the engine fills in an :class:`AuditEntry` as it learns what the request is about.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import os
 import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-
-def append_line(path: Path, entry: dict) -> None:
-    """``entry`` as one JSON line in a single ``O_APPEND`` write (owner-only file): never half a line, never two
-    interleaved, whichever process writes."""
-    line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(descriptor, line)
-    finally:
-        os.close(descriptor)
+from features.jsonlines import append_line
+from features.keys import pseudonym
 
 
-def pseudonym(citizen_id: int | None, *, key: bytes) -> str | None:
-    if citizen_id is None:
-        return None
-    return hmac.new(key, f"citizen:{int(citizen_id)}".encode(), hashlib.sha256).hexdigest()[:24]
+@dataclass
+class AuditEntry:
+    """What one request is about, filled in while it is answered (the status comes last)."""
+
+    request_id: str
+    endpoint: str
+    kind: str | None = None
+    citizen_id: int | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    items: int = 0
+    personalised: bool = False
 
 
 class AuditLog:
@@ -43,18 +41,17 @@ class AuditLog:
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def record(self, *, request_id: str, endpoint: str, kind: str | None, citizen_id: int | None,
-               models: dict[str, str], items: int, personalised: bool, status: int) -> None:
-        entry = {
+    def write(self, entry: AuditEntry, *, status: int) -> None:
+        record = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "request_id": request_id,
-            "endpoint": endpoint,
-            "kind": kind,
-            "citizen": pseudonym(citizen_id, key=self.key),
-            "models": models,
-            "items": items,
-            "personalised": personalised,
-            "status": status,
+            "request_id": entry.request_id,
+            "endpoint": entry.endpoint,
+            "kind": entry.kind,
+            "citizen": pseudonym(entry.citizen_id, key=self.key),
+            "models": entry.models,
+            "items": entry.items,
+            "personalised": entry.personalised,
+            "status": int(status),
         }
         with self._lock:
-            append_line(self.path, entry)
+            append_line(self.path, record)

@@ -1,6 +1,9 @@
-"""Citizen bearer tokens: ``lb1.<citizen id>.<expiry>.<HMAC-SHA256 signature>``, signed with the service key.
+"""Bearer tokens signed with the signing key (:func:`features.keys.signing_key`).
 
-A token names one citizen; the service lets it read that citizen's suggestions only.
+- A citizen token ``lb1.<citizen id>.<expiry>.<HMAC-SHA256 signature>`` names one citizen; the service lets it read
+  that citizen's suggestions and data only.
+- An admin token ``lbadmin1.<expiry>.<signature>`` lets an operator ask the service to reload its models now
+  (``POST /admin/reload``); it reads no citizen's data.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hmac
 import time
 
 PREFIX = "lb1"
+ADMIN_PREFIX = "lbadmin1"
 DEFAULT_TTL_S = 8 * 3600
 
 
@@ -44,6 +48,30 @@ def verify_token(token: str, *, key: bytes, now: float | None = None) -> int:
     if expiry < (time.time() if now is None else now):
         raise TokenError("the token has expired; ask for a new one")
     return citizen_id
+
+
+def mint_admin_token(*, key: bytes, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> str:
+    payload = f"{ADMIN_PREFIX}.{int((time.time() if now is None else now) + ttl_s)}"
+    return f"{payload}.{_sign(key, payload)}"
+
+
+def verify_admin_token(token: str, *, key: bytes, now: float | None = None) -> None:
+    """Return when ``token`` is a valid admin token; raise TokenError otherwise."""
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != ADMIN_PREFIX:
+        raise TokenError("this is not an admin token")
+    if not hmac.compare_digest(_sign(key, ".".join(parts[:2])), parts[2]):
+        raise TokenError("the token's signature is not valid")
+    try:
+        expiry = int(parts[1])
+    except ValueError:
+        raise TokenError("the token is malformed") from None
+    if expiry < (time.time() if now is None else now):
+        raise TokenError("the token has expired; ask for a new one")
+
+
+def is_admin_token(token: str) -> bool:
+    return token.startswith(f"{ADMIN_PREFIX}.")
 
 
 def bearer_token(authorization: str | None) -> str:

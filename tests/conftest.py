@@ -84,36 +84,89 @@ def home_with_champions(trained_home: Path, population: Path, home: Path) -> Pat
     return home
 
 
+def register_reranked(home: Path, kind: str, *, reranker, alias: str = "champion") -> str:
+    """Register the kind's challenger booster once more, with ``reranker``, as a mitigated version (the way the fairness
+    gate's mitigation does, assessments/mitigation.register_mitigated) and give it ``alias``; returns the version."""
+    import mlflow
+    import mlflow.lightgbm
+
+    from features.settings import Settings
+    from models import tracking
+    from models.rerank import ARTIFACT
+    from models.training import PIP_REQUIREMENTS
+
+    settings = Settings(home=home)
+    client = tracking.configure(settings)
+    base = tracking.load_model(kind, alias=tracking.CHALLENGER, settings=settings)
+    with mlflow.start_run(experiment_id=tracking.ensure_experiment(client, kind, settings),
+                          run_name=f"{kind}-mitigated-test"):
+        mlflow.log_dict(reranker.to_dict(), ARTIFACT)
+        info = mlflow.lightgbm.log_model(base.model.booster, name="model", pip_requirements=PIP_REQUIREMENTS,
+                                         registered_model_name=tracking.registered_name(kind))
+    version = str(info.registered_model_version)
+    for key, value in {**reranker.tags(), "mitigation.base_version": base.version}.items():
+        client.set_model_version_tag(tracking.registered_name(kind), version, key, value)
+    client.set_registered_model_alias(tracking.registered_name(kind), alias, version)
+    return version
+
+
+def careers_reranker(home: Path):
+    """A strong re-ranker for careers (good opportunities and ready steps), so that it moves items in most lists."""
+    import numpy as np
+
+    from features.population import PopulationStore
+    from features.settings import Settings
+    from models.rerank import Reranker, item_quality
+    from models.resources import load_resources
+
+    settings = Settings(home=home)
+    resources = load_resources("careers", store=PopulationStore(settings.population_dir), settings=settings)
+    return Reranker(proportion=0.6, significance=0.1, depth=50, criterion="quality", guarantees=("good", "ready"),
+                    quality_threshold=float(np.nanquantile(item_quality(resources), 0.8)))
+
+
 @pytest.fixture(scope="session")
 def service_home(trained_home: Path, small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return home_with_champions(trained_home, small_population_dir, tmp_path_factory.mktemp("service") / "home")
+    """Jobs: champion v1; trainings: challenger only (served as the fallback); careers: champion v2, a mitigated
+    version of v1 whose re-ranker moves items."""
+    home = home_with_champions(trained_home, small_population_dir, tmp_path_factory.mktemp("service") / "home")
+    register_reranked(home, "careers", reranker=careers_reranker(home))
+    return home
+
+
+def start_service(home: Path, *, env: dict[str, str] | None = None, log_name: str = "service.log"):
+    """``bentoml serve`` on a free loopback port for ``home``; returns (process, client, log file) once ready."""
+    port = free_port()
+    environment = {**os.environ, "LOOPBAAN_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **(env or {})}
+    log = open(home / log_name, "w")  # noqa: SIM115 - closed by stop_service
+    process = subprocess.Popen([BENTOML, "serve", "serving.service:SuggestionService", "--host", "127.0.0.1",
+                                "--port", str(port)], cwd=PROJECT_ROOT, env=environment, stdout=log,
+                               stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the service exited: {(home / log_name).read_text()[-3000:]}")
+        try:
+            if client.get("/readyz").status_code == 200 and client.get("/metadata").status_code == 200:
+                return process, client, log
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    process.terminate()
+    pytest.fail("the service did not become ready in 240 s")
+
+
+def stop_service(process: subprocess.Popen, client: httpx.Client, log) -> None:
+    client.close()
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
 
 
 @pytest.fixture(scope="session")
 def service(service_home: Path):
     """The real BentoML service (with the site) on a free loopback port, started once for the session."""
-    port = free_port()
-    env = {**os.environ, "LOOPBAAN_HOME": str(service_home), "LOOPBAAN_ALLOW_CHALLENGER": "true",
-           "BENTOML_DO_NOT_TRACK": "true"}
-    log = open(service_home / "service.log", "w")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen([BENTOML, "serve", "serving.service:SuggestionService", "--host", "127.0.0.1",
-                                "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the service exited: {(service_home / 'service.log').read_text()[-3000:]}")
-        try:
-            if client.get("/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    else:
-        process.terminate()
-        pytest.fail("the service did not become ready in 180 s")
+    process, client, log = start_service(service_home, env={"LOOPBAAN_ALLOW_CHALLENGER": "true"})
     yield client
-    client.close()
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    stop_service(process, client, log)

@@ -180,7 +180,7 @@ def test_a_mitigated_versions_reranker_reorders_the_batch_as_it_does_live(settin
     stored = pq.read_table(tmp_path / batch.compute_partition(payload, 0, citizens)["file"])
     live = Suggester(resources=resources, model=loaded.model, reranker=reranker)
     plain = Suggester(resources=resources, model=loaded.model)
-    reordered = 0
+    reordered = flagged = 0
     with threadpool_limits(limits=1):
         for citizen in citizens[:12]:
             context = contexts_from_store(store=store, taxonomy=resources.taxonomy, citizen_ids=np.array([citizen]),
@@ -189,8 +189,10 @@ def test_a_mitigated_versions_reranker_reorders_the_batch_as_it_does_live(settin
             expected = live.rank(context, k=10)
             assert rows["item"].to_pylist() == expected.item_positions.tolist()
             assert np.array_equal(np.asarray(rows["contributions"].to_pylist()), expected.contributions)
+            assert rows["moved"].to_pylist() == ["+".join(moved) for moved in expected.moved]
             reordered += rows["item"].to_pylist() != plain.rank(context, k=10).item_positions.tolist()
-    assert reordered > 0  # the re-ranker changed some lists, so the check above is not vacuous
+            flagged += sum(bool(moved) for moved in expected.moved)
+    assert reordered > 0 and flagged > 0  # the re-ranker changed and flagged some lists: the checks are not vacuous
 
 
 def test_reader_without_batches_or_with_an_unknown_kind(settings, tmp_path: Path) -> None:
@@ -472,3 +474,52 @@ def test_dask_training_on_two_partitions_matches_local_quality(small_population_
     draws = np.random.default_rng(0).integers(0, len(local), size=(2_000, len(local)))
     relative = dask[draws].mean(axis=1) / local[draws].mean(axis=1) - 1.0
     assert np.quantile(relative, 0.975) >= -0.01, (dask.mean(), local.mean(), np.quantile(relative, [0.025, 0.975]))
+
+
+# -- the citizen's own choice -------------------------------------------------------------------------------------
+
+
+def test_the_batch_leaves_out_who_switched_ai_off_and_keeps_who_switched_it_on(settings, store, tmp_path) -> None:
+    """The consent store as of the run's start, merged with the population's default (this test runs last: it
+    changes choices in the module's home, and removes them again)."""
+    from features.consent import consent_store
+
+    citizens = store.table("citizens")
+    switched_off = int(citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[3])
+    switched_on = int(citizens.loc[citizens["ai_opt_out"], "citizen_id"].iloc[3])
+    choices = consent_store(settings)
+    try:
+        choices.record(switched_off, opted_out=True)
+        choices.record(switched_on, opted_out=False)
+        result = batch.run_batch("trainings", store=store, settings=settings, out=tmp_path / "consent",
+                                 partition_size=400, progress=False)
+        stored = set(_rows(result.info)["citizen_id"].to_pylist())
+        assert switched_off not in stored and switched_on in stored
+        assert result.opted_out == int(citizens["ai_opt_out"].sum())  # one more out, one fewer
+        assert precomputed_suggestions(settings, "trainings", switched_off, out=tmp_path / "consent") is None
+
+        real, calls = batch.compute_partition, []
+
+        def crash_on_second(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("simulated crash")
+            return real(*args, **kwargs)
+
+        out = tmp_path / "resumed"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(batch, "compute_partition", crash_on_second)
+            with pytest.raises(RuntimeError, match="simulated crash"):
+                batch.run_batch("trainings", store=store, settings=settings, out=out, partition_size=400,
+                                progress=False)
+        late = int(_expected_citizens(store)[-1])  # in the last partition, not written before the crash
+        choices.record(late, opted_out=True)
+        resumed = batch.run_batch("trainings", store=store, settings=settings, out=out, partition_size=400,
+                                  progress=False)
+        assert resumed.resumed_partitions == 1  # the same plan: the consent store as of the first start
+        assert late in set(_rows(resumed.info)["citizen_id"].to_pylist())
+        fresh = batch.run_batch("trainings", store=store, settings=settings, out=tmp_path / "fresh",
+                                partition_size=400, progress=False)
+        assert late not in set(_rows(fresh.info)["citizen_id"].to_pylist())  # a new run sees the new choice
+    finally:
+        settings.consent_log.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """The site "Mijn loopbaan" in headless Chromium against the real service: sign-in, career data, the three
-tabs with explanations that match the API, "why A above B", the language switch, the opt-out switch, keyboard
-use of the tabs, and a screenshot."""
+tabs with explanations that match the API (and, on the re-ranked careers list, the cards the fairness guarantee
+moved up), "why A above B", the language switch, the opt-out switch, keyboard use of the tabs, and a screenshot."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from features.population import PopulationStore
 from features.settings import Settings
+from features.keys import signing_key as service_key
 from serving.auth import mint_token
-from serving.keys import service_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,9 +39,15 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def citizen(service_home: Path) -> int:
+def citizen(service_home: Path, service: httpx.Client) -> int:
+    """A citizen whose careers list (re-ranked by the mitigated champion) has cards the guarantee moved up."""
     citizens = PopulationStore(service_home / "data" / "population").table("citizens")
-    return int(citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[7])
+    key = service_key(Settings(home=service_home))
+    for candidate in citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[7:40]:
+        token = mint_token(citizen_id=int(candidate), key=key)
+        if any(item["moved_by"] for item in _api(service, token, int(candidate), "careers", "nl")["suggestions"]):
+            return int(candidate)
+    pytest.fail("no citizen's careers list has a card moved by the guarantee")
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +88,7 @@ def _shown(page) -> list[dict]:
         title: card.querySelector('h3').textContent,
         badge: card.querySelector('.badge').textContent,
         summary: (card.querySelector('.summary') || {}).textContent,
+        moved: (card.querySelector('[data-testid=moved]') || {}).textContent || null,
         bars: [...card.querySelectorAll('[data-testid=explanation] .bar-row')].map(row => ({
             feature: row.dataset.feature, contribution: Number(row.dataset.contribution),
             sentence: row.firstChild.textContent})),
@@ -94,6 +101,7 @@ def _assert_matches(shown: list[dict], expected: dict) -> None:
     for card, item in zip(shown, suggestions, strict=True):
         assert card["title"] == f"{item['rank']}. {item['title']}"
         assert card["summary"] == item["explanation"]["summary"]
+        assert card["moved"] == (f"⇡ {item['moved_reason']}" if item["moved_reason"] else None)
         parts = item["explanation"]["contributions"]
         assert card["all"] == len(parts)
         assert [bar["feature"] for bar in card["bars"]] == [part["feature"] for part in parts[:6]]
@@ -108,6 +116,9 @@ def test_each_tab_shows_the_api_explanations_in_both_languages(page, service, to
         _assert_matches(_shown(page), _api(service, token, citizen, kind, "nl"))
         badges = {card["badge"] for card in _shown(page)}
         assert badges <= {"Klaar om te starten", "Overbrugbaar met opleiding", "Verder weg"}
+        moved = [card["moved"] for card in _shown(page) if card["moved"]]
+        assert bool(moved) is (kind == "careers")  # only the mitigated champion moves cards
+        assert all(text.startswith("⇡ opgeschoven") for text in moved)
     career = service.get("/me", params={"language": "nl"}, headers={"Authorization": f"Bearer {token}"}).json()
     assert page.locator("[data-testid=competencies] li").count() == len(career["competencies"]) > 0
     notice = page.text_content("#model-notice")
@@ -181,6 +192,7 @@ def test_the_citizen_endpoints_need_the_token_and_a_well_formed_body(service, to
     assert refused.status_code == 401 and "token" in refused.json()["error"]
     assert service.put("/me/opt-out", json={"opted_out": True}).status_code == 401
     headers = {"Authorization": f"Bearer {token}"}
-    assert service.put("/me/opt-out", json={"opted_out": "maybe"}, headers=headers).status_code == 422
-    assert service.put("/me/opt-out", json={"opted_out": True, "extra": 1}, headers=headers).status_code == 422
-    assert service.get("/me", params={"language": "fr"}, headers=headers).status_code == 422
+    for body in ({"opted_out": "maybe"}, {"opted_out": 0}, {"opted_out": True, "extra": 1}, {}):
+        refused = service.put("/me/opt-out", json=body, headers=headers)
+        assert refused.status_code == 400 and refused.json()["details"], body
+    assert service.get("/me", params={"language": "fr"}, headers=headers).status_code == 400

@@ -27,6 +27,7 @@ const TEXT = {
     reranked: (guarantees) => `De volgorde is bijgestuurd zodat goede kansen${(guarantees || []).includes("ready") ? ", en wat je nu al kunt aanvatten," : ""} voor iedereen zichtbaar blijven.`,
     unavailable: "Voor dit soort suggesties is er nu geen goedgekeurd model.",
     compareSame: "Kies twee verschillende suggesties.",
+    movedHelp: "De eerlijkheidsgarantie zette deze suggestie hoger dan haar score alleen zou doen.",
     sources: {"work": "werk", "diploma": "diploma", "training": "opleiding", "assessment": "test", "self-declared": "zelf opgegeven"},
     circumstances: {municipality: "Woonplaats", education: "Opleidingsniveau", dutch_level: "Niveau Nederlands (0-4)",
                     driving_licence: "Rijbewijs", max_commute_km: "Max. pendelafstand (km)", prefers_part_time: "Voorkeur deeltijds"},
@@ -57,6 +58,7 @@ const TEXT = {
     reranked: (guarantees) => `The order was adjusted so that good opportunities${(guarantees || []).includes("ready") ? ", and what you can start now," : ""} stay visible for everyone.`,
     unavailable: "There is no approved model for this kind of suggestion right now.",
     compareSame: "Choose two different suggestions.",
+    movedHelp: "The fairness guarantee placed this suggestion higher than its score alone would.",
     sources: {"work": "work", "diploma": "diploma", "training": "training", "assessment": "test", "self-declared": "self-declared"},
     circumstances: {municipality: "Home town", education: "Education level", dutch_level: "Dutch level (0-4)",
                     driving_licence: "Driving licence", max_commute_km: "Max. commute (km)", prefers_part_time: "Prefers part-time"},
@@ -64,6 +66,7 @@ const TEXT = {
   },
 };
 const BARS = 6;  // contributions drawn as bars; the rest are in "all factors"
+const LIST_LENGTH = 10;  // suggestions per tab; "why A above B" compares within this list
 
 const state = { token: null, citizenId: null, language: "nl", kind: "jobs", metadata: null, lists: {} };
 const $ = (selector) => document.querySelector(selector);
@@ -91,10 +94,7 @@ async function api(path, { method = "GET", body } = {}) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const detail = Array.isArray(data) ? data[0] : data;
-    throw new ApiError(response.status, (detail && (detail.error || detail.detail)) || response.statusText);
-  }
+  if (!response.ok) throw new ApiError(response.status, (data && data.error) || response.statusText);
   return data;
 }
 
@@ -205,6 +205,8 @@ function renderSuggestion(item) {
   return element("li", { class: "suggestion", "data-item": item.item_id, "data-score": String(item.score) },
     element("h3", {}, `${item.rank}. `, item.title),
     element("p", {}, badge, element("span", { class: "help", text: `${t("score")} ${item.score.toFixed(2)}` })),
+    item.moved_reason ? element("p", { class: "moved", "data-testid": "moved", "data-guarantees": item.moved_by.join(" "),
+      text: `⇡ ${item.moved_reason}`, title: t("movedHelp") }) : null,
     explanation.summary ? element("p", { class: "summary", text: explanation.summary }) : null,
     item.readiness ? element("div", { class: "columns" },
       element("div", {}, element("h4", { text: t("matched") }), labels(item.matched_competencies)),
@@ -250,7 +252,7 @@ async function loadSuggestions() {
   try {
     if (!state.lists[kind]) {
       state.lists[kind] = await api("/suggestions", { method: "POST",
-        body: { kind, citizen_id: state.citizenId, language: state.language, k: 10 } });
+        body: { kind, citizen_id: state.citizenId, language: state.language, k: LIST_LENGTH } });
     }
     if (kind === state.kind) renderList(kind, state.lists[kind]);
     $("#status").textContent = t("loaded");
@@ -284,7 +286,7 @@ async function compare(event) {
   if (a === b) return out.replaceChildren(element("p", { class: "error", text: t("compareSame") }));
   try {
     const result = await api("/compare", { method: "POST", body: { kind: state.kind, citizen_id: state.citizenId,
-      language: state.language, item_a: a, item_b: b } });
+      language: state.language, item_a: a, item_b: b, k: LIST_LENGTH } });
     const parts = result.differences.map((d) => ({ feature: d.feature, contribution: d.difference, sentence: d.sentence }));
     out.replaceChildren(element("p", { class: "summary", text: result.summary }), chart(parts.slice(0, BARS), "comparison"));
   } catch (error) {
