@@ -36,7 +36,7 @@ ERR_UNKNOWN_TRAINING = "training {training_id} is not in the training catalogue:
 ERR_UNKNOWN_DIPLOMA = "diploma {diploma_id} is not in the diploma catalogue: choose one from the catalogue"
 ERR_NO_CATALOGUE = "this vault was opened without the catalogues, so it cannot record a {what}: pass catalogue="
 ERR_UNKNOWN_ENTRY = "entry {entry_id} is not in your career data: reload the page"
-ERR_NOT_REMOVABLE = ("entry {entry_id} came from {origin}, not from you: only what you added yourself can be "
+ERR_NOT_REMOVABLE = ("entry {entry_id} came from {provided_by}, not from you: only what you added yourself can be "
                      "removed here (ask the source to correct it)")
 ERR_FEEDBACK_KIND = "unknown kind {kind!r}: choose jobs, trainings or careers"
 ERR_FEEDBACK_REASON = "unknown reason {reason!r}: choose one of {reasons}"

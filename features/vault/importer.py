@@ -27,9 +27,9 @@ from features.vault.tables import _RECORD_TABLES, CITIZEN_COLUMNS, EVIDENCE_COLU
 
 DEFAULT_BATCH = 500
 POPULATION = "population"
-IMPORTED_ORIGIN = {"work_period": "authentic", "diploma": "authentic", "training": "partner",
+IMPORTED_PROVIDER = {"work_period": "authentic", "diploma": "authentic", "training": "partner",
                    "assessment": "guidance", "competency": SELF_DECLARED}
-_RECORD_COLUMNS = ("citizen_id", "record_type", "origin", "record_date", "end_date", "period_no", "occupation_uri",
+_RECORD_COLUMNS = ("citizen_id", "record_type", "provided_by", "record_date", "end_date", "period_no", "occupation_uri",
                    "part_time", "employer_id", "diploma_id", "level", "training_id", "assessment_id", "competency_uri",
                    "proficiency", "entry_key")
 _INTEGER_COLUMNS = ("citizen_id", "period_no", "employer_id", "diploma_id", "training_id", "assessment_id",
@@ -84,7 +84,7 @@ def _records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     parts = []
     for name, (record_type, columns) in _RECORD_TABLES.items():
         frame = tables[name].rename(columns={population: vault for population, vault in columns.items()})
-        frame = frame[list(columns.values())].assign(record_type=record_type, origin=IMPORTED_ORIGIN[record_type])
+        frame = frame[list(columns.values())].assign(record_type=record_type, provided_by=IMPORTED_PROVIDER[record_type])
         if record_type == "competency":
             frame["entry_key"] = "competency:" + frame["competency_uri"].astype(str)
         parts.append(frame)

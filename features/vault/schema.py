@@ -4,7 +4,7 @@ the append-only audit trail, and the import runs. The Alembic migrations in ``mi
 
 Two words that must not be confused:
 
-- a record's ``origin`` says who supplied it: ``authentic`` (an authentic source: DIMONA work periods, the
+- a record's ``provided_by`` says who supplied it: ``authentic`` (an authentic source: DIMONA work periods, the
   diploma database), ``partner`` (a training provider), ``guidance`` (a test taken in guidance) or
   ``self-declared`` (the citizen, on the site);
 - a piece of evidence's ``source`` is the profile contract's kind of evidence: work, diploma, training, assessment
@@ -22,7 +22,7 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, Fl
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 RECORD_TYPES = ("work_period", "diploma", "training", "assessment", "competency")
-ORIGINS = ("authentic", "partner", "guidance", "self-declared")
+PROVIDERS = ("authentic", "partner", "guidance", "self-declared")
 SELF_DECLARED = "self-declared"
 FEEDBACK_REASONS = ("too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other")
 FEEDBACK_KINDS = ("jobs", "trainings", "careers")
@@ -83,7 +83,7 @@ class CareerRecord(Base):
     __tablename__ = "career_records"
     __table_args__ = (
         CheckConstraint(_one_of("record_type", RECORD_TYPES), name="ck_career_records_type"),
-        CheckConstraint(_one_of("origin", ORIGINS), name="ck_career_records_origin"),
+        CheckConstraint(_one_of("provided_by", PROVIDERS), name="ck_career_records_provided_by"),
         Index("ix_career_records_citizen", "citizen_id", "id"),
         # What the citizen adds has a key (the same competency, or the same catalogue item on the same date, is a
         # duplicate); the database refuses a second one even when two writers race. Other records have none.
@@ -93,7 +93,7 @@ class CareerRecord(Base):
                                     autoincrement=True)
     citizen_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("citizens.citizen_id", ondelete="CASCADE"))
     record_type: Mapped[str] = mapped_column(String(16))
-    origin: Mapped[str] = mapped_column(String(16))
+    provided_by: Mapped[str] = mapped_column(String(16))
     record_date: Mapped[date] = mapped_column(Date)  # start, obtained, completed, assessed or declared
     end_date: Mapped[date | None] = mapped_column(Date, nullable=True)  # work periods; empty while ongoing
     period_no: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)

@@ -256,12 +256,12 @@ class Vault:
         table = CareerRecord.__table__
         with writing(self.engine) as connection, connection.begin():
             new_revision = self._bump(connection, citizen_id, revision)
-            found = connection.execute(select(table.c.origin).where(
+            found = connection.execute(select(table.c.provided_by).where(
                 table.c.id == int(entry_id), table.c.citizen_id == int(citizen_id))).scalar()
             if found is None:
                 raise errors.InvalidEntry(errors.ERR_UNKNOWN_ENTRY.format(entry_id=entry_id))
             if found != SELF_DECLARED:
-                raise errors.NotRemovable(errors.ERR_NOT_REMOVABLE.format(entry_id=entry_id, origin=found))
+                raise errors.NotRemovable(errors.ERR_NOT_REMOVABLE.format(entry_id=entry_id, provided_by=found))
             connection.execute(delete(Evidence.__table__).where(Evidence.__table__.c.record_id == int(entry_id)))
             connection.execute(delete(table).where(table.c.id == int(entry_id)))
             self._audit(connection, audit)
@@ -376,7 +376,7 @@ class Vault:
             with writing(self.engine) as connection, connection.begin():
                 new_revision = self._bump(connection, citizen_id, revision)
                 own = connection.execute(select(func.count()).select_from(table).where(
-                    table.c.citizen_id == int(citizen_id), table.c.origin == SELF_DECLARED)).scalar()
+                    table.c.citizen_id == int(citizen_id), table.c.provided_by == SELF_DECLARED)).scalar()
                 if own >= MAX_OWN_ENTRIES:
                     raise errors.EntryTooLarge(errors.ERR_TOO_MANY.format(limit=MAX_OWN_ENTRIES))
                 taken = connection.execute(select(table.c.id).where(
@@ -384,7 +384,7 @@ class Vault:
                 if taken is not None:
                     raise errors.DuplicateEntry(duplicate)
                 entry_id = connection.execute(insert(table).values(
-                    citizen_id=int(citizen_id), origin=SELF_DECLARED, recorded_at=datetime.now(UTC), **record
+                    citizen_id=int(citizen_id), provided_by=SELF_DECLARED, recorded_at=datetime.now(UTC), **record
                 ).returning(table.c.id)).scalar_one()
                 if evidence:
                     connection.execute(insert(Evidence.__table__), [
@@ -401,7 +401,7 @@ class Vault:
         rows = connection.execute(select(
             table.c.id, table.c.record_type, table.c.record_date, table.c.competency_uri, table.c.training_id,
             table.c.diploma_id, table.c.proficiency, table.c.test_name).where(
-            table.c.citizen_id == int(citizen_id), table.c.origin == SELF_DECLARED).order_by(table.c.id)).all()
+            table.c.citizen_id == int(citizen_id), table.c.provided_by == SELF_DECLARED).order_by(table.c.id)).all()
         return [Entry(entry_id=int(row[0]), record_type=row[1], on=row[2], competency_uri=row[3], training_id=row[4],
                       diploma_id=row[5], proficiency=row[6], test_name=row[7]) for row in rows]
 

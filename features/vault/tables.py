@@ -116,7 +116,7 @@ def population_frames(*, citizens: pd.DataFrame, records: pd.DataFrame, evidence
     for name, (record_type, columns) in _RECORD_TABLES.items():
         rows = records[records["record_type"] == record_type]
         if not include_self_declared_records and record_type != "competency":
-            rows = rows[rows["origin"] != SELF_DECLARED]
+            rows = rows[rows["provided_by"] != SELF_DECLARED]
         frames[name] = _typed(rows[list(columns.values())].set_axis(list(columns), axis=1), name)
     profiles = _typed(evidence, "profiles")
     profiles["source"] = pd.Categorical(evidence["source"], categories=EVIDENCE_SOURCES)

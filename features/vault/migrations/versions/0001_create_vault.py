@@ -19,7 +19,7 @@ depends_on = None
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _RECORD_TYPES = "record_type IN ('work_period', 'diploma', 'training', 'assessment', 'competency')"
-_ORIGINS = "origin IN ('authentic', 'partner', 'guidance', 'self-declared')"
+_PROVIDERS = "provided_by IN ('authentic', 'partner', 'guidance', 'self-declared')"
 _KINDS = "kind IN ('jobs', 'trainings', 'careers')"
 _REASONS = "reason IN ('too_far', 'not_interested', 'tried_before', 'cannot_meet_requirement', 'other')"
 APPEND_ONLY = "the audit trail is append-only: an audit line can be neither changed nor removed"
@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.Column("import_run", sa.Integer(), sa.ForeignKey("import_runs.id"), nullable=True))
     op.create_table(
         "career_records", sa.Column("id", _ID, primary_key=True, autoincrement=True), _citizen(),
-        sa.Column("record_type", sa.String(16), nullable=False), sa.Column("origin", sa.String(16), nullable=False),
+        sa.Column("record_type", sa.String(16), nullable=False), sa.Column("provided_by", sa.String(16), nullable=False),
         sa.Column("record_date", sa.Date(), nullable=False), sa.Column("end_date", sa.Date(), nullable=True),
         sa.Column("period_no", sa.SmallInteger(), nullable=True),
         sa.Column("occupation_uri", sa.String(200), nullable=True),
@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("test_name", sa.String(200), nullable=True), sa.Column("entry_key", sa.String(300), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(_RECORD_TYPES, name="ck_career_records_type"),
-        sa.CheckConstraint(_ORIGINS, name="ck_career_records_origin"))
+        sa.CheckConstraint(_PROVIDERS, name="ck_career_records_provided_by"))
     op.create_index("ix_career_records_citizen", "career_records", ["citizen_id", "id"])
     op.create_index("ux_career_records_entry", "career_records", ["citizen_id", "entry_key"], unique=True)
     op.create_table(
