@@ -45,8 +45,7 @@ def upgrade(database_url: _DATABASE = None) -> None:
 def status(database_url: _DATABASE = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
     """Say the vault's migration, how many citizens it holds, and whether its last import finished."""
-    from features.vault.database import open_engine
-    from features.vault.importer import import_status
+    from features.vault.database import import_status, open_engine
 
     url = _url(database_url)
     engine = open_engine(url)
@@ -109,9 +108,8 @@ def export(
     """Write the data platform's snapshot: the vault's citizens and feedback as population Parquet tables, every
     other table of the source population unchanged. `loopbaan train` and `loopbaan assess` read it with --data."""
     from features.population import PopulationStore
-    from features.vault.database import open_engine
+    from features.vault.database import import_status, open_engine
     from features.vault.export import export_snapshot
-    from features.vault.importer import import_status
 
     settings = Settings()
     url = _url(database_url)

@@ -14,11 +14,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from features.vault.errors import ERR_NEWER_VAULT, ERR_NO_VAULT, ERR_OLD_VAULT, ERR_UNREACHABLE, VaultNotReady
+from features.vault.schema import ImportRun
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -115,3 +116,12 @@ def upgrade(url: str, *, revision: str = "head") -> tuple[str | None, str]:
         return before, current_revision(engine)
     finally:
         engine.dispose()
+
+
+def import_status(engine: Engine) -> dict:
+    """The vault's citizens and its latest import run (finished or not)."""
+    run = ImportRun.__table__
+    with engine.connect() as connection:
+        latest = connection.execute(select(run).order_by(run.c.id.desc()).limit(1)).mappings().first()
+        count = connection.execute(text("SELECT count(*) FROM citizens")).scalar_one()
+    return {"citizens": int(count), "import": dict(latest) if latest else None}

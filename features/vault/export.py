@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from features.errors import LoopbaanError
 from features.population.schema import SCHEMAS
 from features.population.store import MANIFEST, PopulationStore
-from features.vault.importer import import_status, population_identity
+from features.vault.database import import_status
+from features.vault.importer import population_identity
 from features.vault.schema import Citizen, Feedback
 from features.vault.snapshot import FEEDBACK_TABLE, write_feedback
 from features.vault.tables import CITIZEN_TABLES, read_citizen_tables

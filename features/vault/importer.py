@@ -179,12 +179,3 @@ def _write_batch(connection: Connection, tables: dict[str, pd.DataFrame], *, run
         "AND r.entry_key = 'competency:' || competency_evidence.competency_uri) "
         "WHERE citizen_id BETWEEN :first AND :last AND source = :source AND record_id IS NULL"),
         {"first": int(ids.min()), "last": int(ids.max()), "source": SELF_DECLARED})
-
-
-def import_status(engine: Engine) -> dict:
-    """The vault's citizens and its latest import run (finished or not)."""
-    run = ImportRun.__table__
-    with engine.connect() as connection:
-        latest = connection.execute(select(run).order_by(run.c.id.desc()).limit(1)).mappings().first()
-        count = connection.execute(text("SELECT count(*) FROM citizens")).scalar_one()
-    return {"citizens": int(count), "import": dict(latest) if latest else None}
