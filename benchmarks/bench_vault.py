@@ -116,23 +116,25 @@ def main() -> None:
         rows["read one context"]["parquet"] = _timed(
             lambda cid=cid: contexts_from_store(store=store, taxonomy=taxonomy, citizen_ids=np.array([cid]),
                                                 as_of=as_of) for cid in ids)
+        pairs = list(zip(ids, additions, strict=True))
         rows["add a competency + new context"]["parquet"] = _timed(
             lambda cid=cid, uri=uri: what_if(contexts_from_store(store=store, taxonomy=taxonomy,
                                                                  citizen_ids=np.array([cid]), as_of=as_of),
-                                             taxonomy=taxonomy, learn=[uri]) for cid, uri in zip(ids, additions))
+                                             taxonomy=taxonomy, learn=[uri]) for cid, uri in pairs)
         rows["career data page"]["parquet"] = _timed(lambda cid=cid: records.citizen(int(cid), as_of=as_of)
                                                      for cid in ids)
         for name, vault in vaults.items():
             vault.context(citizen_id=int(ids[0]))
-            rows["read one context"][name] = _timed(lambda cid=cid: vault.context(citizen_id=int(cid)) for cid in ids)
+            rows["read one context"][name] = _timed(lambda cid=cid, vault=vault: vault.context(citizen_id=int(cid))
+                                                    for cid in ids)
 
             def add(cid: int, uri: str, vault=vault) -> None:
                 vault.add_competency(citizen_id=cid, competency_uri=uri, revision=vault.revision(citizen_id=cid),
                                      audit=AuditLine(endpoint="me.competencies", status=201, citizen_id=cid))
                 vault.context(citizen_id=cid)
             rows["add a competency + new context"][name] = _timed(
-                lambda cid=cid, uri=uri: add(int(cid), uri) for cid, uri in zip(ids, additions))
-            rows["career data page"][name] = _timed(lambda cid=cid: vault.career_data(citizen_id=int(cid))
+                lambda cid=cid, uri=uri: add(int(cid), uri) for cid, uri in pairs)
+            rows["career data page"][name] = _timed(lambda cid=cid, vault=vault: vault.career_data(citizen_id=int(cid))
                                                     for cid in ids)
         paths = ["parquet", *vaults]
         print(f"\n{args.samples} citizens, {len(store.table('citizens')):,} in the population; ms")

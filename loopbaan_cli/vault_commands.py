@@ -118,8 +118,8 @@ def export(
         if data is None:
             run = import_status(engine)["import"]
             data = Path(run["folder"]) if run else settings.population_dir
-        summary = export_snapshot(engine=engine, source=PopulationStore(data), out=out or settings.data_dir / "snapshot",
-                                  progress=not quiet)
+        summary = export_snapshot(engine=engine, source=PopulationStore(data),
+                                  out=out or settings.data_dir / "snapshot", progress=not quiet)
     finally:
         engine.dispose()
     typer.echo(f"wrote the snapshot {summary.folder}: {summary.rows['citizens']:,} citizens, "

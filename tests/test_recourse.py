@@ -144,7 +144,7 @@ def test_the_unlocking_competencies_are_counted_exactly_over_the_catalogue(world
                                            commute_only=commute_only)
             if not found or checked >= 12:
                 continue
-            near = within_commute(context=context, row=row, catalogue=vacancies) if commute_only else True
+            near = within_commute(context=context, row=row, catalogue=vacancies)
             held = context.profile[row]
             matched = np.asarray(vacancies.essential @ held.T.toarray()).ravel()
             before = is_ready(held=matched, essential=total)
@@ -153,7 +153,9 @@ def test_the_unlocking_competencies_are_counted_exactly_over_the_catalogue(world
             learnt = vacancies.essential[:, universe].toarray()  # vacancies × universe: 1 where learning it counts
             after = is_ready(held=(matched[:, None] + learnt).ravel(),
                              essential=np.repeat(total, len(universe))).reshape(learnt.shape)
-            opened = after & ~before[:, None] & np.asarray(near)[..., None] if commute_only else after & ~before[:, None]
+            opened = after & ~before[:, None]
+            if commute_only:
+                opened &= near[:, None]
             counts = opened.sum(axis=0)
             assert [len(unlock.items) for unlock in found] == sorted(counts[counts > 0], reverse=True)[:5]
             for unlock in found:
@@ -181,7 +183,8 @@ def test_what_if_adds_the_competencies_and_the_recourse_then_makes_the_item_read
     uris = taxonomy.competencies["uri"].to_numpy()[found.learn].tolist()
     changed = what_if(one, taxonomy=taxonomy, learn=uris)
     assert set(changed.profile[0].indices) == set(one.profile[0].indices) | set(found.learn.tolist())
-    assert gaps.analyse(held=changed.profile[0], essential=_essential(vacancies, item), kind="jobs").readiness == "ready"
+    after = gaps.analyse(held=changed.profile[0], essential=_essential(vacancies, item), kind="jobs")
+    assert after.readiness == "ready"
     assert (one.profile != world["context"].take(np.array([row])).profile).nnz == 0  # the original is unchanged
     with pytest.raises(LoopbaanError, match="unknown competency ids: nope"):
         what_if(one, taxonomy=taxonomy, learn=["nope"])

@@ -17,8 +17,6 @@ from features.population.schema import SCHEMAS
 from tests.vault_fixtures import (KEY, blank_url, empty_vault_url, pg_cluster, vault,  # noqa: F401 - fixtures
                                   vault_template, vault_url)
 
-SEWING = "http://data.europa.eu/esco/skill/"  # a URI prefix, completed per test from the taxonomy
-
 
 def _store(folder: Path):
     from features.population import PopulationStore
@@ -252,7 +250,8 @@ def test_records_the_citizen_adds_give_self_declared_evidence(vault, small_popul
     revision = 0
     for record in (CompletedCourse(training_id=training, completed_on=date(2025, 1, 10)),
                    DiplomaObtained(diploma_id=diploma, obtained_on=date(2020, 6, 30)),
-                   AssessmentResult(name="oriëntatietest", competency_uri=low, proficiency=1, taken_on=date(2026, 1, 2)),
+                   AssessmentResult(name="oriëntatietest", competency_uri=low, proficiency=1,
+                                    taken_on=date(2026, 1, 2)),
                    AssessmentResult(name="oriëntatietest", competency_uri=high, proficiency=3,
                                     taken_on=date(2026, 1, 2))):
         revision = vault.add_record(citizen_id=30, record=record, revision=revision).revision

@@ -84,7 +84,8 @@ def _records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     parts = []
     for name, (record_type, columns) in _RECORD_TABLES.items():
         frame = tables[name].rename(columns={population: vault for population, vault in columns.items()})
-        frame = frame[list(columns.values())].assign(record_type=record_type, provided_by=IMPORTED_PROVIDER[record_type])
+        frame = frame[list(columns.values())].assign(record_type=record_type,
+                                                     provided_by=IMPORTED_PROVIDER[record_type])
         if record_type == "competency":
             frame["entry_key"] = "competency:" + frame["competency_uri"].astype(str)
         parts.append(frame)

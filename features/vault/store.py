@@ -26,8 +26,8 @@ from features.vault.catalogue import RecordCatalogue
 from features.vault.database import open_engine, writing
 from features.vault.schema import (FEEDBACK_KINDS, FEEDBACK_REASONS, SELF_DECLARED, AuditEntry, CareerRecord, Citizen,
                                    ConsentChoice, Evidence, Feedback, VaultMeta)
-from features.vault.tables import (CITIZEN_COLUMNS, EVIDENCE_COLUMNS, CitizenTables, Positions, population_frames, read_career_index,
-                                   read_citizen_tables)
+from features.vault.tables import (CITIZEN_COLUMNS, EVIDENCE_COLUMNS, CitizenTables, Positions, population_frames,
+                                   read_career_index, read_citizen_tables)
 
 MAX_OWN_ENTRIES = 500  # entries a citizen may add themselves
 MAX_TEXT = 200  # characters of a test's name
@@ -38,7 +38,7 @@ REFERENCE_DATE = "reference_date"
 
 @dataclass(frozen=True)
 class AssessmentResult:
-    """The result of an orientation or competency test the citizen took: the competency and the proficiency measured (0-4)."""
+    """An orientation or competency test the citizen took: the competency and the proficiency measured (0-4)."""
 
     name: str
     competency_uri: str

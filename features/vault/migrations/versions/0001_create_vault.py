@@ -52,7 +52,8 @@ def upgrade() -> None:
         sa.Column("import_run", sa.Integer(), sa.ForeignKey("import_runs.id"), nullable=True))
     op.create_table(
         "career_records", sa.Column("id", _ID, primary_key=True, autoincrement=True), _citizen(),
-        sa.Column("record_type", sa.String(16), nullable=False), sa.Column("provided_by", sa.String(16), nullable=False),
+        sa.Column("record_type", sa.String(16), nullable=False),
+        sa.Column("provided_by", sa.String(16), nullable=False),
         sa.Column("record_date", sa.Date(), nullable=False), sa.Column("end_date", sa.Date(), nullable=True),
         sa.Column("period_no", sa.SmallInteger(), nullable=True),
         sa.Column("occupation_uri", sa.String(200), nullable=True),
