@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from features.errors import LoopbaanError
 from features.items import ItemCatalogue
 from features.population.geography import haversine_km
 from features.taxonomy import Taxonomy
-from models.gap import GapAnalyzer, ready_from_features
+from models.gap import READY_SHARE, GapAnalyzer, ready_from_features
 
 ERR_NO_RECOURSE_FOR_TRAININGS = ("a training's readiness is its Dutch entry level, which no competency changes: "
                                  "recourse is for jobs and career steps")
@@ -39,17 +40,18 @@ def is_ready(*, held: np.ndarray, essential: np.ndarray) -> np.ndarray:
     """Per item, ``ready`` by the gap analyser's rule, from how many of its ``essential`` competencies are held."""
     held, essential = np.asarray(held, dtype=np.float64), np.asarray(essential)
     coverage = np.divide(held, essential, out=np.ones_like(held), where=essential > 0)
-    return ready_from_features("jobs", pd.DataFrame({"essential_coverage": coverage}), essential)
+    return ready_from_features("jobs", {"essential_coverage": pd.Series(coverage, copy=False)}, essential)
 
 
 def needed_to_be_ready(*, held: np.ndarray, essential: np.ndarray) -> np.ndarray:
-    """Per item, how many more of its essential competencies make it ready (0 when it is)."""
+    """Per item, how many more of its essential competencies make it ready (0 when it is): the share's estimate,
+    settled by the rule itself (it may differ by one where the share lands on ``READY_SHARE`` in floating point)."""
     held, essential = np.asarray(held, dtype=np.int64), np.asarray(essential, dtype=np.int64)
-    needed = np.zeros(len(held), dtype=np.int64)
-    pending = ~is_ready(held=held, essential=essential)
-    while pending.any():  # at most the number of missing competencies
-        needed[pending] += 1
-        pending &= ~is_ready(held=held + needed, essential=essential)
+    needed = np.clip(np.ceil(READY_SHARE * essential - held).astype(np.int64), 0, None)
+    while (short := ~is_ready(held=held + needed, essential=essential)).any():
+        needed[short] += 1
+    while (spare := (needed > 0) & is_ready(held=held + needed - 1, essential=essential)).any():
+        needed[spare] -= 1
     return needed
 
 
@@ -84,6 +86,12 @@ def _hours(gaps: GapAnalyzer, training: int) -> float:
     return float(np.nan_to_num(gaps.trainings.attributes["duration_hours"].to_numpy(dtype=np.float64)[training]))
 
 
+@lru_cache(maxsize=8)
+def _unlimited(gaps: GapAnalyzer) -> GapAnalyzer:
+    """The same bridging rule without its limit on the number of trainings (a stretch may need more)."""
+    return GapAnalyzer(trainings=gaps.trainings, max_bridging=len(gaps.trainings))
+
+
 def recourse(*, held: sparse.csr_matrix, essential: np.ndarray, item: int, gaps: GapAnalyzer,
              kind: str = "jobs") -> Recourse | None:
     """The recourse of one (query, item) pair (``held``: the query's 1 × competencies row, ``essential``: the item's
@@ -94,8 +102,7 @@ def recourse(*, held: sparse.csr_matrix, essential: np.ndarray, item: int, gaps:
     if gap.readiness == "ready":
         return None
     size = int(needed_to_be_ready(held=np.array([len(gap.matched)]), essential=np.array([len(essential)]))[0])
-    unlimited = GapAnalyzer(trainings=gaps.trainings, max_bridging=len(gap.missing))
-    order, _ = unlimited.bridging(gap.missing)
+    order, _ = _unlimited(gaps).bridging(gap.missing)
     learn: list[int] = []
     lessons = []
     missing = set(gap.missing.tolist())
