@@ -117,9 +117,7 @@ class Vault:
         self.taxonomy = taxonomy
         self.catalogue = catalogue
         self._key = pseudonym_key
-        with engine.connect() as connection:
-            stored = connection.execute(select(VaultMeta.value).where(VaultMeta.key == REFERENCE_DATE)).scalar()
-        self._reference_date = date.fromisoformat(stored) if stored else None
+        self._reference_date: date | None = None
         self._labels: CareerRecords | None = None
         self._positions = Positions.of(taxonomy)
 
@@ -137,6 +135,10 @@ class Vault:
     def today(self) -> date:
         """The vault's today: the reference date of the imported population (its synthetic 'today'), else the
         calendar date. Entries default to it, later dates are refused, and contexts are built on it."""
+        if self._reference_date is None:  # read until a population is imported, then kept
+            with self.engine.connect() as connection:
+                stored = connection.execute(select(VaultMeta.value).where(VaultMeta.key == REFERENCE_DATE)).scalar()
+            self._reference_date = date.fromisoformat(stored) if stored else None
         return self._reference_date or date.today()
 
     # -- reading ----------------------------------------------------------------------------------------------
