@@ -77,7 +77,7 @@ class RankingData:
     sets: dict[str, RankingSet]
     split: dict[str, np.ndarray]  # role → citizen ids
     time_cutoff: date | None
-    feedback_labels: int = 0  # dismissed items of the snapshot's feedback that became explicit negatives
+    feedback_labels: int = 0  # dismissals (snapshot feedback) of citizens with logged lists: explicit negatives
 
 
 def split_citizens(citizen_ids: np.ndarray, *, seed: int) -> dict[str, np.ndarray]:
@@ -250,6 +250,7 @@ def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = 
     rng = np.random.default_rng(seed)
     sets: dict[str, RankingSet] = {}
     cutoff = None
+    feedback_labels = 0
     if resources.kind == "careers":
         split = split_citizens(citizens, seed=seed)
         moves = career_moves(resources)
@@ -279,7 +280,6 @@ def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = 
             label = mine[positive].to_numpy(dtype=np.int32) + mine[strong].to_numpy(dtype=np.int32)
             sets[role] = _logged_set(resources, role=role, outcomes=mine, id_column=id_column, label=label,
                                      as_of=as_of, rng=rng, dismissed=dismissed)
-        used = dismissed[dismissed["citizen_id"].isin(outcomes["citizen_id"])]
-        return RankingData(kind=resources.kind, sets=sets, split=split, time_cutoff=cutoff,
-                           feedback_labels=len(used))
-    return RankingData(kind=resources.kind, sets=sets, split=split, time_cutoff=cutoff)
+        feedback_labels = int(dismissed["citizen_id"].isin(outcomes["citizen_id"]).sum())
+    return RankingData(kind=resources.kind, sets=sets, split=split, time_cutoff=cutoff,
+                       feedback_labels=feedback_labels)
