@@ -63,7 +63,7 @@ def _engine(url: str) -> Engine:
         event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(
             "BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE) else "BEGIN"))
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_recycle=1800)
 
 
 def writing(engine: Engine):
