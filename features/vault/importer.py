@@ -119,7 +119,9 @@ class _Slices:
         return out
 
 
-def _start_run(connection: Connection, store: PopulationStore, identity: str, total: int) -> int:
+def _start_run(connection: Connection, store: PopulationStore, identity: str, total: int, *,
+               nothing_to_do: bool) -> int:
+    """The open run of this population to complete, else a new one (else, with nothing to do, the finished one)."""
     meta = {row.key: row.value for row in connection.execute(select(VaultMeta.key, VaultMeta.value))}
     if meta.get(POPULATION, identity) != identity:
         raise errors.LoopbaanError(errors.ERR_OTHER_POPULATION.format(
@@ -134,6 +136,10 @@ def _start_run(connection: Connection, store: PopulationStore, identity: str, to
                                   .order_by(run.c.id.desc()).limit(1)).scalar()
     if open_run is not None:
         return int(open_run)
+    finished = connection.execute(select(run.c.id).where(run.c.population == identity).order_by(run.c.id.desc())
+                                  .limit(1)).scalar()
+    if nothing_to_do and finished is not None:
+        return int(finished)
     return int(connection.execute(insert(run).values(
         population=identity, folder=str(store.folder), citizens_total=total, started_at=datetime.now(UTC)
     ).returning(run.c.id)).scalar_one())
@@ -146,11 +152,11 @@ def import_population(*, engine: Engine, store: PopulationStore, batch_size: int
     identity = population_identity(store)
     slices = _Slices(store)
     citizen_ids = slices.tables["citizens"]["citizen_id"].to_numpy()
-    with writing(engine) as connection, connection.begin():
-        run_id = _start_run(connection, store, identity, len(citizen_ids))
     with engine.connect() as connection:
         present = np.array(connection.execute(select(Citizen.citizen_id)).scalars().all(), dtype=np.int64)
     todo = citizen_ids[~np.isin(citizen_ids, present)]
+    with writing(engine) as connection, connection.begin():
+        run_id = _start_run(connection, store, identity, len(citizen_ids), nothing_to_do=not len(todo))
     bar = tqdm(total=len(todo), desc="importing citizens", unit="citizen", disable=not progress)
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
@@ -161,7 +167,8 @@ def import_population(*, engine: Engine, store: PopulationStore, batch_size: int
     bar.close()
     with writing(engine) as connection, connection.begin():
         run = ImportRun.__table__
-        connection.execute(update(run).where(run.c.id == run_id).values(finished_at=datetime.now(UTC)))
+        connection.execute(update(run).where(run.c.id == run_id, run.c.finished_at.is_(None))
+                           .values(finished_at=datetime.now(UTC)))
     return ImportSummary(run_id=run_id, total=len(citizen_ids), imported=len(todo),
                          already_there=len(citizen_ids) - len(todo), seconds=time.perf_counter() - started)
 
