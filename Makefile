@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser demo test taxonomy-bundle bench clean
+.PHONY: install browser postgres demo test taxonomy-bundle bench clean
 
 install: $(STAMP)
 
@@ -33,7 +33,16 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	  echo "Chromium could not be installed here: the browser test will be skipped"
 
-test: $(STAMP) browser
+# The vault's tests also run on a throwaway PostgreSQL cluster that they start themselves (initdb/pg_ctl on a
+# loopback port); install Debian's postgresql where this user may (root with apt), else those tests skip and say why.
+postgres:
+	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "installing Debian's postgresql for the vault's PostgreSQL tests" && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "PostgreSQL could not be installed here: the vault's PostgreSQL tests will be skipped"
+
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest
 
 # Maintainers only: rebuild the compact taxonomy copy from ../shared/data (needs that folder).

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from assessments.holdout import JUDGING, PARTS, TUNING, HoldoutRule, split_holdo
 from assessments.labour_market import labour_market_finding
 from assessments.policy import Policy
 from assessments.report import render_report
+from features.consent import opted_out_ids
 from features.errors import LoopbaanError
 from features.population.store import PopulationStore
 from features.settings import Settings
@@ -89,20 +90,15 @@ def judge(evidence: Evidence, *, policy: Policy, kind: str, seed: int) -> Verdic
                    checks=[check.to_dict() for check in checks], passed=passed, failed=failed)
 
 
-def opted_out_ids(population: PopulationStore) -> np.ndarray:
-    citizens = population.table("citizens")
-    return citizens.loc[citizens["ai_opt_out"].astype(bool), "citizen_id"].to_numpy(dtype=np.int64)
-
-
 def prepare_version(*, resources: KindResources, model: ScoringModel, lineage: dict[str, np.ndarray],
-                    policy: Policy, seed: int, time_cutoff: date | None, version: str,
+                    policy: Policy, seed: int, time_cutoff: date | None, version: str, opted_out: np.ndarray,
                     parts: tuple[str, ...] = (JUDGING,), scorer: Scorer | None = None) -> Prepared:
     """The version's held-out citizens (everyone it never learnt from, by id) split into tuning and judging, and
     the evidence base of the requested parts; ``scorer`` ranks instead of the model (a constructed ranker judged
     on the very citizens of the version)."""
     population = resources.store
     holdout = split_holdout(population=population.table("citizens")["citizen_id"].to_numpy(),
-                            seen=seen_citizens(lineage), opted_out=opted_out_ids(population),
+                            seen=seen_citizens(lineage), opted_out=opted_out,
                             rule=HoldoutRule(salt=policy.holdout.salt, tuning_share=policy.holdout.tuning_share),
                             folder=str(population.folder), version=version, required=parts)
     split = {"train": lineage.get("train", np.zeros(0, np.int64)), "valid": lineage.get("valid", np.zeros(0, np.int64)),
@@ -218,9 +214,11 @@ def run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path 
         resources = load_resources(kind, store=population, settings=settings)
         timings["data_s"] = time.perf_counter() - started
         started = time.perf_counter()
+        consent_as_of = datetime.now(UTC)
         prepared = prepare_version(resources=resources, model=model, lineage=lineage, policy=policy, seed=seed,
-                                   time_cutoff=_time_cutoff(params), version=ref.version, parts=parts)
-        prepared.facts["booster_digest"] = digest
+                                   time_cutoff=_time_cutoff(params), version=ref.version, parts=parts,
+                                   opted_out=opted_out_ids(settings, population, consent_as_of))
+        prepared.facts.update(booster_digest=digest, consent_as_of=consent_as_of.isoformat(timespec="seconds"))
         timings["rank_s"] = time.perf_counter() - started
     verify_holdout(prepared, lineage, version=ref.version)
     echo(f"{kind} v{ref.version}: {prepared.holdout.heldout:,} held-out citizens "

@@ -7,6 +7,7 @@ citizen), so one citizen's record costs a few slices. Sensitive attributes are n
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import date
 
@@ -56,6 +57,13 @@ class CareerRecords:
 
     def __init__(self, *, store: PopulationStore, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
+        self._index_citizens(store)
+        self._diploma_titles = store.table("diploma_catalogue").set_index("diploma_id")[["title_nl", "title_en"]]
+        self._training_titles = store.table("trainings").set_index("training_id")[["title_nl", "title_en"]]
+        self._occupation_labels = {language: taxonomy.occupation_labels(language) for language in ("nl", "en")}
+        self._competency_labels = {language: taxonomy.competency_labels(language) for language in ("nl", "en")}
+
+    def _index_citizens(self, store) -> None:
         citizens = store.table("citizens")
         self._citizens = citizens.set_index("citizen_id")[list(CIRCUMSTANCES)]
         self._work = _Sorted(store.table("work_periods"))
@@ -64,10 +72,14 @@ class CareerRecords:
         profiles = store.table("profiles")
         self._profiles = _Sorted(profiles.assign(competency_uri=profiles["competency_uri"].astype(str),
                                                  source=profiles["source"].astype(str)))
-        self._diploma_titles = store.table("diploma_catalogue").set_index("diploma_id")[["title_nl", "title_en"]]
-        self._training_titles = store.table("trainings").set_index("training_id")[["title_nl", "title_en"]]
-        self._occupation_labels = {language: taxonomy.occupation_labels(language) for language in ("nl", "en")}
-        self._competency_labels = {language: taxonomy.competency_labels(language) for language in ("nl", "en")}
+
+    def over(self, citizen_tables) -> CareerRecords:
+        """The same catalogues and labels over other citizens' tables (anything with ``table(name)`` giving the
+        population's ``citizens``, ``work_periods``, ``diplomas``, ``training_records`` and ``profiles``, such as
+        a few citizens read from the vault)."""
+        other = copy.copy(self)
+        other._index_citizens(citizen_tables)
+        return other
 
     @classmethod
     def of(cls, *, store: PopulationStore, taxonomy: Taxonomy) -> CareerRecords:

@@ -8,6 +8,7 @@ care duties). Sensitive attributes are never read here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
@@ -67,8 +68,8 @@ def _days(values) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _CareerIndex:
-    """A store's career data as arrays sorted by citizen, built once per store (queries then cost microseconds)."""
+class CareerIndex:
+    """Career data as arrays sorted by citizen, built once per store (queries then cost microseconds)."""
 
     citizens: pd.Index  # citizen ids, row order of ``circumstances``
     circumstances: np.ndarray  # citizens × _CIRCUMSTANCES, float64
@@ -81,40 +82,63 @@ class _CareerIndex:
     period_occupation: np.ndarray  # taxonomy position, -1 when unknown
 
 
-def _career_index(store: PopulationStore, taxonomy: Taxonomy) -> _CareerIndex:
-    citizens = store.table("citizens")
+def career_index(*, citizens: Mapping[str, np.ndarray], evidence_citizens: np.ndarray, evidence_dates: np.ndarray,
+                 evidence_columns: np.ndarray, period_citizens: np.ndarray, period_start: np.ndarray,
+                 period_end: np.ndarray, period_occupation: np.ndarray) -> CareerIndex:
+    """The index of some citizens' career data: ``citizens`` maps the ``citizens`` table's columns to arrays; dates
+    are anything numpy reads as dates (a missing end: an ongoing period); competency columns and occupation
+    positions are the taxonomy's (-1 when unknown)."""
     circumstances = np.column_stack([
-        citizens["lat"].to_numpy(dtype=np.float64), citizens["lon"].to_numpy(dtype=np.float64),
-        citizens["max_commute_km"].to_numpy(dtype=np.float64),
-        pd.Index(EDUCATION_LEVELS).get_indexer(citizens["education"]).astype(np.float64),
-        *(citizens[name].to_numpy(dtype=np.float64)
+        np.asarray(citizens["lat"], dtype=np.float64), np.asarray(citizens["lon"], dtype=np.float64),
+        np.asarray(citizens["max_commute_km"], dtype=np.float64),
+        pd.Index(EDUCATION_LEVELS).get_indexer(pd.Index(citizens["education"])).astype(np.float64),
+        *(np.asarray(citizens[name], dtype=np.float64)
           for name in ("dutch_level", "driving_licence", "care_duties", "prefers_part_time")),
     ])
+    evidence_citizens = np.asarray(evidence_citizens, dtype=np.int64)
+    period_citizens = np.asarray(period_citizens, dtype=np.int64)
+    order = np.argsort(evidence_citizens, kind="stable")
+    period_order = np.argsort(period_citizens, kind="stable")
+    end = np.asarray(period_end, dtype="datetime64[D]")
+    return CareerIndex(
+        citizens=pd.Index(np.asarray(citizens["citizen_id"], dtype=np.int64)), circumstances=circumstances,
+        evidence_citizens=evidence_citizens[order], evidence_days=_days(evidence_dates)[order],
+        evidence_columns=np.asarray(evidence_columns)[order], period_citizens=period_citizens[period_order],
+        period_start=_days(period_start)[period_order],
+        period_end=np.where(np.isnat(end), -1, end.astype(np.int64))[period_order],
+        period_occupation=np.asarray(period_occupation)[period_order],
+    )
+
+
+def _career_index(store: PopulationStore, taxonomy: Taxonomy) -> CareerIndex:
+    citizens = store.table("citizens")
     profiles = store.table("profiles")
-    order = np.argsort(profiles["citizen_id"].to_numpy(), kind="stable")
     uri = profiles["competency_uri"]
     if isinstance(uri.dtype, pd.CategoricalDtype):
         columns = taxonomy.competency_index.get_indexer(uri.cat.categories.astype(str))[uri.cat.codes.to_numpy()]
     else:
         columns = taxonomy.competency_index.get_indexer(uri.to_numpy())
     periods = store.table("work_periods")
-    period_order = np.argsort(periods["citizen_id"].to_numpy(), kind="stable")
-    end = periods["end_date"]
-    return _CareerIndex(
-        citizens=pd.Index(citizens["citizen_id"].to_numpy()), circumstances=circumstances,
-        evidence_citizens=profiles["citizen_id"].to_numpy()[order],
-        evidence_days=_days(profiles["evidence_date"].to_numpy())[order], evidence_columns=columns[order],
-        period_citizens=periods["citizen_id"].to_numpy()[period_order],
-        period_start=_days(periods["start_date"].to_numpy())[period_order],
-        period_end=np.where(end.isna().to_numpy(), -1, _days(end.fillna(pd.Timestamp(0)).to_numpy()))[period_order],
-        period_occupation=taxonomy.occupation_index.get_indexer(periods["occupation_uri"].to_numpy())[period_order],
+    return career_index(
+        citizens={name: citizens[name].to_numpy() for name in ("citizen_id", "education", *_CIRCUMSTANCES)
+                  if name != "education_level"},
+        evidence_citizens=profiles["citizen_id"].to_numpy(), evidence_dates=profiles["evidence_date"].to_numpy(),
+        evidence_columns=columns, period_citizens=periods["citizen_id"].to_numpy(),
+        period_start=periods["start_date"].to_numpy(), period_end=periods["end_date"].to_numpy(),
+        period_occupation=taxonomy.occupation_index.get_indexer(periods["occupation_uri"].to_numpy()),
     )
 
 
 def contexts_from_store(*, store: PopulationStore, taxonomy: Taxonomy, citizen_ids: np.ndarray,
                         as_of: np.ndarray | date) -> QueryContext:
     """Contexts of ``citizen_ids``, each on its date (evidence and work dated on or before it only)."""
-    index: _CareerIndex = store.derived(f"career-index:{taxonomy.source}", lambda s: _career_index(s, taxonomy))
+    index: CareerIndex = store.derived(f"career-index:{taxonomy.source}", lambda s: _career_index(s, taxonomy))
+    return contexts_from_index(index=index, taxonomy=taxonomy, citizen_ids=citizen_ids, as_of=as_of)
+
+
+def contexts_from_index(*, index: CareerIndex, taxonomy: Taxonomy, citizen_ids: np.ndarray,
+                        as_of: np.ndarray | date) -> QueryContext:
+    """Contexts of ``citizen_ids`` from a :class:`CareerIndex` (a store's, or the vault's rows of a few citizens)."""
     citizen_ids = np.asarray(citizen_ids, dtype=np.int64)
     n = len(citizen_ids)
     when = np.broadcast_to(np.asarray(np.datetime64(as_of, "D") if isinstance(as_of, date) else as_of,
@@ -142,13 +166,13 @@ def _query_rows(sorted_citizens: np.ndarray, citizen_ids: np.ndarray) -> tuple[n
     return query, np.repeat(start, lengths) + offsets
 
 
-def _profile_as_of(index: _CareerIndex, *, citizen_ids, days, n_competencies: int) -> sparse.csr_matrix:
+def _profile_as_of(index: CareerIndex, *, citizen_ids, days, n_competencies: int) -> sparse.csr_matrix:
     query, rows = _query_rows(index.evidence_citizens, citizen_ids)
     dated = index.evidence_days[rows] <= days[query]
     return binary_csr(query[dated], index.evidence_columns[rows][dated], (len(citizen_ids), n_competencies))
 
 
-def _work_as_of(index: _CareerIndex, *, taxonomy, citizen_ids, days):
+def _work_as_of(index: CareerIndex, *, taxonomy, citizen_ids, days):
     query, rows = _query_rows(index.period_citizens, citizen_ids)
     today = days[query]
     start = index.period_start[rows]

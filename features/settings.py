@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     cache_home: Path | None = Field(
         default=None, description="Folder for derived caches (text embeddings); default is <home>/cache."
     )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the citizens' vault, e.g. postgresql+psycopg://user@host/db; "
+        "default is the embedded SQLite database <home>/vault.db."
+    )
 
     @property
     def data_dir(self) -> Path:
@@ -81,6 +85,10 @@ class Settings(BaseSettings):
     @property
     def consent_log(self) -> Path:
         return self.home / "consent" / "choices.jsonl"
+
+    @property
+    def vault_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'vault.db').as_posix()}"
 
     @property
     def mlflow_tracking_uri(self) -> str:

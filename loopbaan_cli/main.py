@@ -18,6 +18,7 @@ from loopbaan_cli.batch_commands import batch_app
 from loopbaan_cli.model_commands import compare, train
 from loopbaan_cli.search_commands import competencies_app, occupations_app
 from loopbaan_cli.service_commands import serve, token
+from loopbaan_cli.vault_commands import vault_app
 
 app = typer.Typer(
     name="loopbaan",
@@ -36,6 +37,7 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(occupations_app, name="occupations")
 app.add_typer(competencies_app, name="competencies")
 app.add_typer(policy_app, name="policy")
+app.add_typer(vault_app, name="vault")
 app.command("train")(train)
 app.command("compare")(compare)
 app.command("serve")(serve)

@@ -16,6 +16,12 @@ Every split is by citizen and by time, so no citizen is in two splits and nothin
 - careers: citizens are split 70/15/15 at random (seeded); train and valid use the moves before the time
   cutoff, test only the held-out citizens' moves on or after it.
 Groups without any positive item are dropped (they carry no ranking signal and NDCG is undefined on them).
+
+Feedback ("niet voor mij, omdat…", the snapshot's ``feedback`` table written by `loopbaan vault export`) makes a
+dismissed job or training an explicit negative of that citizen's list: label 0 whatever was logged short of the
+strongest outcome (a hire or a completed training stays 2), and a dismissed item that was not in the logged list
+joins it with label 0, dated when it was dismissed. It follows the citizen into their split, like everything of
+theirs. Career steps are observed moves, which a dismissal does not undo: their labels do not change.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from tqdm.auto import tqdm
 
 from features.citizens import QueryContext, contexts_from_store, profile_contexts
 from features.errors import LoopbaanError
+from features.vault.snapshot import read_feedback
 from models.resources import KindResources
 from models.retrieval import iter_candidates
 
@@ -70,6 +77,7 @@ class RankingData:
     sets: dict[str, RankingSet]
     split: dict[str, np.ndarray]  # role → citizen ids
     time_cutoff: date | None
+    feedback_labels: int = 0  # dismissals (snapshot feedback) of citizens with logged lists: explicit negatives
 
 
 def split_citizens(citizen_ids: np.ndarray, *, seed: int) -> dict[str, np.ndarray]:
@@ -102,9 +110,45 @@ def _limit_groups(frame: pd.DataFrame, key: str, limit: int, rng: np.random.Gene
     return frame[frame[key].isin(chosen)]
 
 
+def dismissals(resources: KindResources) -> pd.DataFrame:
+    """The snapshot's feedback on this kind's items: citizen_id, item (catalogue position), given_date."""
+    feedback = read_feedback(resources.store.folder)
+    feedback = feedback[feedback["kind"] == resources.kind]
+    ids = pd.to_numeric(feedback["item_id"], errors="coerce")
+    item = resources.catalogue.position_of(ids.fillna(-1).astype(np.int64).to_numpy())
+    frame = pd.DataFrame({"citizen_id": feedback["citizen_id"].to_numpy(), "item": item,
+                          "given_date": feedback["given_date"].to_numpy()})
+    return frame[frame["item"] >= 0].drop_duplicates(["citizen_id", "item"]).reset_index(drop=True)
+
+
+def with_dismissals(outcomes: pd.DataFrame, dismissed: pd.DataFrame, *, id_column: str,
+                    catalogue_ids: np.ndarray) -> pd.DataFrame:
+    """Logged outcomes (with ``label`` and ``item``) where the citizens' dismissed items are explicit negatives."""
+    dismissed = dismissed[dismissed["citizen_id"].isin(outcomes["citizen_id"])]
+    if dismissed.empty:
+        return outcomes
+    keys = pd.MultiIndex.from_frame(dismissed[["citizen_id", "item"]])
+    shown = pd.MultiIndex.from_frame(outcomes[["citizen_id", "item"]])
+    hit = shown.isin(keys)
+    outcomes = outcomes.assign(label=np.where(hit & (outcomes["label"].to_numpy() < 2), 0, outcomes["label"]))
+    unseen = dismissed[~keys.isin(shown)]
+    last = outcomes.groupby("citizen_id")["position"].max()
+    added = pd.DataFrame({"citizen_id": unseen["citizen_id"].to_numpy(),
+                          id_column: catalogue_ids[unseen["item"].to_numpy()],
+                          "position": (last.reindex(unseen["citizen_id"]).to_numpy()
+                                       + 1 + unseen.groupby("citizen_id").cumcount().to_numpy()),
+                          "shown_date": unseen["given_date"].to_numpy(), "label": 0,
+                          "item": unseen["item"].to_numpy()})
+    return pd.concat([outcomes, added], ignore_index=True)
+
+
 def _logged_set(resources: KindResources, *, role: str, outcomes: pd.DataFrame, id_column: str,
-                label: np.ndarray, as_of: date, rng: np.random.Generator) -> RankingSet:
+                label: np.ndarray, as_of: date, rng: np.random.Generator,
+                dismissed: pd.DataFrame | None = None) -> RankingSet:
     outcomes = outcomes.assign(label=label)
+    if dismissed is not None and len(dismissed):
+        outcomes = with_dismissals(outcomes.assign(item=resources.catalogue.position_of(outcomes[id_column])),
+                                   dismissed, id_column=id_column, catalogue_ids=resources.catalogue.ids)
     outcomes = outcomes[outcomes["citizen_id"].isin(outcomes.loc[outcomes["label"] > 0, "citizen_id"])]
     outcomes = _limit_groups(outcomes, "citizen_id", MAX_GROUPS[role], rng)
     outcomes = outcomes.assign(item=resources.catalogue.position_of(outcomes[id_column]))
@@ -210,6 +254,7 @@ def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = 
     rng = np.random.default_rng(seed)
     sets: dict[str, RankingSet] = {}
     cutoff = None
+    feedback_labels = 0
     if resources.kind == "careers":
         split = split or split_citizens(citizens, seed=seed)
         moves = career_moves(resources)
@@ -239,9 +284,12 @@ def build_ranking_data(resources: KindResources, *, seed: int, progress: bool = 
             split, cutoff = split_by_session_time(outcomes, seed=seed)
         else:
             cutoff = time_cutoff
+        dismissed = dismissals(resources)
         for role in ROLES:
             mine = outcomes[outcomes["citizen_id"].isin(split[role])]
             label = mine[positive].to_numpy(dtype=np.int32) + mine[strong].to_numpy(dtype=np.int32)
             sets[role] = _logged_set(resources, role=role, outcomes=mine, id_column=id_column, label=label,
-                                     as_of=as_of, rng=rng)
-    return RankingData(kind=resources.kind, sets=sets, split=split, time_cutoff=cutoff)
+                                     as_of=as_of, rng=rng, dismissed=dismissed)
+        feedback_labels = int(dismissed["citizen_id"].isin(outcomes["citizen_id"]).sum())
+    return RankingData(kind=resources.kind, sets=sets, split=split, time_cutoff=cutoff,
+                       feedback_labels=feedback_labels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -15,6 +16,7 @@ from features.errors import LoopbaanError
 from features.feature_registry import features_for
 from features.population.store import PopulationStore
 from features.settings import Settings
+from features.vault.snapshot import feedback_path
 from models import tracking
 from models.datasets import CAREER_CANDIDATES, RankingData, build_ranking_data
 from models.evaluation import occupation_recovery, ranking_report, suggestion_report
@@ -42,6 +44,12 @@ class TrainingResult:
     metrics: dict[str, float]
     baselines: dict[str, dict[str, float]]
     timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def feedback_digest(store: PopulationStore) -> str:
+    """SHA-256 of the snapshot's feedback labels ("none" without any), logged beside the dataset digest."""
+    feedback = feedback_path(store.folder)
+    return hashlib.sha256(feedback.read_bytes()).hexdigest() if feedback.is_file() else "none"
 
 
 def _flat(prefix: str, metrics: dict) -> dict[str, float]:
@@ -154,7 +162,8 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, digest: s
                            "features": ",".join(columns), "train_queries": train.n_groups,
                            "valid_queries": valid.n_groups, "test_queries": data.sets["test"].n_groups,
                            "time_cutoff": str(data.time_cutoff), "career_candidates": CAREER_CANDIDATES,
-                           "best_iteration": ranker.best_iteration_, **engine})
+                           "best_iteration": ranker.best_iteration_, "feedback_labels": data.feedback_labels,
+                           "feedback_digest": feedback_digest(store), **engine})
         dataset = mlflow.data.from_pandas(train.features.head(10_000), name=f"{kind}-train",
                                           digest=digest[:32])
         mlflow.log_input(dataset, context="training")

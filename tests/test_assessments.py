@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -787,6 +788,7 @@ def test_default_bias_the_ranker_does_not_widen_the_hiring_gap_one_built_to_does
     from assessments.evidence import collect
     from assessments.holdout import JUDGING
     from assessments.run import judge, prepare_version, run_assessment
+    from features.consent import opted_out_ids
     from features.population import PopulationStore
     from models import tracking
     from models.resources import load_resources
@@ -817,6 +819,7 @@ def test_default_bias_the_ranker_does_not_widen_the_hiring_gap_one_built_to_does
     unfair = prepare_version(resources=load_resources("jobs", store=PopulationStore(folder), settings=settings),
                              model=prepared.model, lineage=registry.lineage_of(client, ref), policy=policy,
                              seed=int(outcome.document["model"]["seed"]), time_cutoff=None, version=ref.version,
+                             opted_out=opted_out_ids(settings, PopulationStore(folder), datetime.now(UTC)),
                              scorer=amplifying)
     assert np.array_equal(unfair.parts[JUDGING].sample_ids, prepared.parts[JUDGING].sample_ids)  # same citizens
     verdict = judge(collect(unfair), policy=policy, kind="jobs", seed=int(outcome.document["model"]["seed"]))
