@@ -43,7 +43,7 @@
       const config = await getJson(CONFIG_URL);
       const discovery = await getJson(`${config.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`);
       if (discovery.issuer !== config.issuer) throw new SignInError("config_unavailable");
-      const redirectUri = config.redirect_uri || `${location.origin}${location.pathname}`;
+      const redirectUri = config.redirect_uri || new URL(".", location.href).href;  // the page's folder: /site/
       return { config, discovery, redirectUri };
     })();
     settingsPromise.catch(() => { settingsPromise = null; });
