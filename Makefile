@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser postgres demo test taxonomy-bundle bench clean
+.PHONY: install browser postgres oidc-deps demo test taxonomy-bundle bench clean
 
 install: $(STAMP)
 
@@ -21,8 +21,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) oidc-deps
 	$(BIN)/loopbaan demo
+
+# The local OpenID provider (oidc/, oidc-provider from npm) for sign-in in the demo and the tests: its packages
+# exactly as the lock file names them. Without npm the sign-in tests skip and say why.
+OIDC_STAMP := oidc/node_modules/.installed
+oidc-deps: $(OIDC_STAMP)
+
+$(OIDC_STAMP): oidc/package.json oidc/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd oidc && npm ci --no-audit --no-fund --loglevel=error && touch $(CURDIR)/$(OIDC_STAMP); \
+	else echo "npm is not installed: the local OpenID provider (sign-in) is not available"; fi
 
 # The browser test drives Debian's Chromium; install it where this user may (root with apt), else the test
 # skips and says why.
@@ -42,7 +52,7 @@ postgres:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "PostgreSQL could not be installed here: the vault's PostgreSQL tests will be skipped"
 
-test: $(STAMP) browser postgres
+test: $(STAMP) browser postgres oidc-deps
 	$(BIN)/python -m pytest
 
 # Maintainers only: rebuild the compact taxonomy copy from ../shared/data (needs that folder).
@@ -55,4 +65,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_retrieval.py
 
 clean:
-	rm -rf $(VENV) .loopbaan
+	rm -rf $(VENV) .loopbaan oidc/node_modules

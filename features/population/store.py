@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from features.errors import LoopbaanError
 from features.population.schema import SCHEMAS, comparable
+from features.reads import record_read
 
 MANIFEST = "manifest.json"
 DATASHEET = "datasheet.md"
@@ -112,6 +113,7 @@ class PopulationStore:
     def table(self, name: str) -> pd.DataFrame:
         if name not in SCHEMAS:
             raise LoopbaanError(f"unknown population table {name!r}; known tables: {', '.join(SCHEMAS)}.")
+        record_read(name)
         cache = self.__dict__.setdefault("_tables", {})
         if name not in cache:
             cache[name] = read_table(self.folder, name)
