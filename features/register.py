@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from features.bilingual import Text
 from features.errors import LoopbaanError
-from features.reads import ReadScope, UndeclaredRead, read_scope, undeclared_message
+from features.reads import ReadScope, UndeclaredRead, active_scope, read_scope, undeclared_message
 from features.sharing import ACTIVE, MAX_PERIOD_DAYS, PARTNER_KINDS, PARTS, PURPOSES, Grant, Partner
 
 SMALL_COUNT = 5  # a public count below this is shown as "fewer than 5": a small count can point to a person
@@ -409,6 +409,11 @@ def processing(key: str, *, strict: bool = True,
     Lenient: reads are only noted; the scope's ``undeclared`` lists them (see :func:`check_reads`).
     """
     declared = _declared(key, register)
+    running = active_scope()
+    if running is not None and running.processing == key:
+        # Already running as this processing (a caller opened the scope around code that opens it too): one run.
+        yield running
+        return
     with read_scope(key, declared=declared.reads, strict=strict) as scope:
         yield scope
 
