@@ -1,7 +1,7 @@
 """The vault's side of sign-in and sharing, on SQLite and PostgreSQL: the pseudonymous subject links and their
 import, the citizens' grants (stored, listed, revoked), every partner call answered or refused and recorded, the
 database refusing to change an access record or a share's decision, the data register's vault tables, and the
-migration 0001 -> 0002."""
+migration 0001 -> 0002 and back."""
 
 from __future__ import annotations
 
@@ -672,3 +672,28 @@ def test_a_vault_made_at_0001_upgrades_to_0002_and_keeps_every_row(blank_url, sm
         assert [record.outcome for record in vault.accesses(citizen_id=3)] == [sharing.DISCLOSED]
     finally:
         vault.close()
+
+
+def test_0002_downgrades_to_0001_and_upgrades_again(empty_vault_url):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from features.vault.database import _alembic_config, current_revision, upgrade
+
+    engine = create_engine(empty_vault_url)
+    try:
+        config = _alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+        assert current_revision(engine) == "0001"
+        assert not set(NEW_TABLES) & set(inspect(engine).get_table_names())
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO audit_trail (at, endpoint, models, items, personalised, status) "
+                                    "VALUES ('2025-01-02 10:00:00', 'suggestions', '{}', 0, false, 200)"))
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text("DELETE FROM audit_trail"))  # 0001's rule stays
+    finally:
+        engine.dispose()
+    assert upgrade(empty_vault_url) == ("0001", "0002")  # its trigger functions went with it: nothing clashes
+    assert all(_count(empty_vault_url, table) == 0 for table in NEW_TABLES)
