@@ -100,6 +100,19 @@ def test_an_inner_processing_holds_its_own_reads_and_the_outer_resumes() -> None
     assert active_scope() is None
 
 
+def test_a_processing_opened_again_inside_itself_is_one_run() -> None:
+    """Code that guards itself (training, the batch) called by a caller that opened the same processing: the
+    caller's scope sees every read, and the declaration still holds inside."""
+    register_of = {**declared("training", {"citizens"})}
+    with processing("training", register=register_of) as outer:
+        with processing("training", register=register_of) as inner:
+            assert inner is outer
+            record_read("citizens")
+            with pytest.raises(UndeclaredRead):
+                record_read("sensitive")
+    assert outer.read == {"citizens", "sensitive"} and active_scope() is None
+
+
 def test_the_scope_follows_a_thread_started_with_a_copied_context() -> None:
     with processing("outer", strict=False, register=declared("outer", {"citizens"})) as scope:
         context = contextvars.copy_context()
