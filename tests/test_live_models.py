@@ -236,10 +236,11 @@ def test_promotion_rollback_and_withdrawal_reach_a_running_service(live, live_ho
         phases.append((rolled_back + lag, back))
         assert any(record[4] == batch.info.batch_id for record in stream.after(rolled_back + lag + 0.1))
 
-        withdrawn = time.monotonic()
-        client.delete_registered_model_alias(name, tracking.CHAMPION)
+        withdrawn = time.monotonic()  # in the gate's order (assessments.registry.withdraw): the reason, then the
+        # champion removed, so that no poll sees a kind with neither
         client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_REASON, WITHDRAWN)
         client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_AT, datetime.now(UTC).isoformat())
+        client.delete_registered_model_alias(name, tracking.CHAMPION)
         refused = lambda record: record[2] == 503 and WITHDRAWN in record[5]  # noqa: E731
         lag = stream.wait_until(withdrawn, refused)
         assert lag <= SWITCH_WITHIN_S, lag
