@@ -226,14 +226,22 @@ def main() -> None:
     for name, runs in results.items():
         summary[name] = {
             "sequential": tuple(statistics.median(values) for values in zip(
-                *[(*_percentiles(seq), len(seq) / sum(seq)) for seq, _, _ in runs], strict=True)),
+                *[(*_percentiles(seq), len(seq) / sum(seq)) for seq, _, _, _ in runs], strict=True)),
             "concurrent": tuple(statistics.median(values) for values in zip(
-                *[(*_percentiles(con), rate) for _, con, rate in runs], strict=True)),
+                *[(*_percentiles(con), rate) for _, con, rate, _ in runs], strict=True)),
         }
         for mode, label in (("sequential", "HTTP, 1 client sequential"),
                             ("concurrent", f"HTTP, {args.clients} concurrent clients")):
             p50, p99, rate = summary[name][mode]
             print(f"{label + ', ' + name:48s} {p50:>8.1f} {p99:>8.1f} {rate:>8.1f}")
+    print("POST /me/competencies (add a competency, readiness over the catalogue before/after, the new list of 10)")
+    p50, p99 = _percentiles(added_floor)
+    print(f"{'in-process (floor), this checkout':48s} {p50:>8.1f} {p99:>8.1f} {len(added_floor) / sum(added_floor):>8.1f}")
+    for name, runs in results.items():
+        added = [value for _, _, _, values in runs for value in values]
+        if added:
+            p50, p99 = _percentiles(added)
+            print(f"{'HTTP, 1 client sequential, ' + name:48s} {p50:>8.1f} {p99:>8.1f} {len(added) / sum(added):>8.1f}")
     print(f"HTTP / in-process p50 ratio (sequential, this checkout): "
           f"{summary['this checkout']['sequential'][0] / _percentiles(floor)[0]:.2f}")
     if "baseline" in summary:
