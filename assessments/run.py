@@ -27,6 +27,7 @@ from assessments.report import render_report
 from features.consent import opted_out_ids
 from features.errors import LoopbaanError
 from features.population.store import PopulationStore
+from features.register import FAIRNESS_ASSESSMENT, processing
 from features.settings import Settings
 from models import tracking
 from models.datasets import build_ranking_data
@@ -196,6 +197,16 @@ def run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path 
     ``prepared`` re-uses the evidence base of another version with the very same booster on the same data (a
     mitigated version and its base): its tuning figures are then shown beside the judging ones.
     """
+    with processing(FAIRNESS_ASSESSMENT):
+        return _run_assessment(kind=kind, settings=settings, policy=policy, data=data, version=version, alias=alias,
+                               trigger=trigger, mitigation=mitigation, reranker=reranker, prepared=prepared,
+                               parts=parts, echo=echo)
+
+
+def _run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path | None, version: str | None,
+                    alias: str | None, trigger: str, mitigation: dict | None, reranker: Reranker | None,
+                    prepared: Prepared | None, parts: tuple[str, ...],
+                    echo: Callable[[str], None]) -> AssessmentOutcome:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     client = tracking.configure(settings)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from features.bilingual import Text
 from features.errors import LoopbaanError
-from features.reads import ReadScope, UndeclaredRead, read_scope, undeclared_message
+from features.reads import ReadScope, UndeclaredRead, active_scope, read_scope, undeclared_message
 from features.sharing import ACTIVE, MAX_PERIOD_DAYS, PARTNER_KINDS, PARTS, PURPOSES, Grant, Partner
 
 SMALL_COUNT = 5  # a public count below this is shown as "fewer than 5": a small count can point to a person
@@ -119,7 +119,7 @@ CATEGORIES: dict[str, DataCategory] = {category.key: category for category in (
 )}
 
 # What each table holds. Every population table is here (a test checks it against the schemas); the vault's
-# tables are named "vault.<table>" as in features/vault/schema.py, with the share tables the sharing work adds.
+# tables are named "vault.<table>", exactly the tables of features/vault/schema.py (a test checks that too).
 TABLE_CATEGORIES: dict[str, tuple[str, ...]] = {
     "citizens": ("circumstances", "ai_choice"),
     "sensitive": ("protected_characteristics", "special_categories"),
@@ -265,15 +265,26 @@ _CATALOGUES = frozenset({"vacancies", "vacancy_competencies", "trainings", "trai
 _OUTCOMES = frozenset({"job_outcomes", "training_outcomes", "transitions"})
 _CAREER_VIEW = frozenset({"citizens", "profiles", "work_periods", "diplomas", "training_records",
                           "diploma_catalogue", "trainings"})  # features.career_data.CareerRecords
+_CAREER_TITLES = frozenset({"diploma_catalogue", "trainings"})  # what the vault's career data borrows from the snapshot
+# The vault's tables behind its calls (features/vault/): Vault.career_data (also what a partner's call reads)...
+_VAULT_CAREER_VIEW = frozenset({"vault.vault_meta", "vault.citizens", "vault.consent_choices", "vault.career_records",
+                                "vault.competency_evidence"})
+# ... a partner's call on a share (Vault.disclose: the share, the record of the call) and its audit line...
+_VAULT_PARTNER_CALL = _VAULT_CAREER_VIEW | {"vault.shares", "vault.share_accesses", "vault.audit_trail"}
+# ... and the citizen's site: signing in (Vault.citizen_for_subject), contexts, career data and its edits, the AI
+# switch, feedback, the audit line, and their shares with who looked at them (Vault.grants, .accesses, edits).
+_VAULT_SITE = _VAULT_PARTNER_CALL | {"vault.subject_links", "vault.feedback"}
 
 _SERVICE_PROCESSINGS = (
     Processing(
         SUGGESTIONS, Text("Suggesties op Mijn loopbaan", "Suggestions on Mijn loopbaan"),
         Text("Je vacatures, opleidingen en loopbaanstappen voorstellen die bij je competenties passen, elk met de "
-             "uitleg waarom, en je loopbaandata tonen zoals de suggesties ze kennen.",
+             "uitleg waarom, en je loopbaandata tonen zoals de suggesties ze kennen. Daarbij: je aanmelding "
+             "herkennen, en je delingen met partners tonen en beheren, met wie ze wanneer bekeek.",
              "Suggesting vacancies, trainings and career steps that fit your competencies, each with the "
-             "explanation why, and showing your career data as the suggestions know it."),
-        _CONTEXT | _CATALOGUES | _OUTCOMES | _CAREER_VIEW,
+             "explanation why, and showing your career data as the suggestions know it. With it: recognising your "
+             "sign-in, and showing and managing your shares with partners, with who looked at them when."),
+        _CONTEXT | _CATALOGUES | _OUTCOMES | _CAREER_VIEW | _VAULT_SITE,
         Text("Jijzelf, op Mijn loopbaan. Niemand anders: geen consulent, geen partner.",
              "You, on Mijn loopbaan. Nobody else: no consultant, no partner."),
         Text("Je eigen loopbaandata en je suggesties met uitleg. De uitkomsten van anderen tellen alleen mee als "
@@ -365,7 +376,7 @@ def _sharing(kind_key: str) -> Processing:
              + "; ".join(purpose.nl.lower() for purpose in purposes) + ".",
              "Passing a part of your profile, on your decision, to " + kind.description.en + ", for: "
              + "; ".join(purpose.en.lower() for purpose in purposes) + "."),
-        _CAREER_VIEW,
+        _CAREER_TITLES | _VAULT_PARTNER_CALL,
         Text("De partner die jij kiest: " + kind.description.nl + ".",
              "The partner you choose: " + kind.description.en + "."),
         Text("Alleen de delen die je aanduidt (" + ", ".join(part.name.nl.lower() for part in PARTS.values())
@@ -409,6 +420,11 @@ def processing(key: str, *, strict: bool = True,
     Lenient: reads are only noted; the scope's ``undeclared`` lists them (see :func:`check_reads`).
     """
     declared = _declared(key, register)
+    running = active_scope()
+    if running is not None and running.processing == key:
+        # Already running as this processing (a caller opened the scope around code that opens it too): one run.
+        yield running
+        return
     with read_scope(key, declared=declared.reads, strict=strict) as scope:
         yield scope
 

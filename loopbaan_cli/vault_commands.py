@@ -12,8 +12,8 @@ from features.settings import Settings
 from loopbaan_cli._errors import user_errors
 
 vault_app = typer.Typer(
-    help="The citizens' vault (their career data, consent, feedback and the audit trail) in a database: SQLite at "
-         "<home>/vault.db by default, PostgreSQL with LOOPBAAN_DATABASE_URL.",
+    help="The citizens' vault (their career data, consent, feedback, sign-in links, shares and the audit trail) in a "
+         "database: SQLite at <home>/vault.db by default, PostgreSQL with LOOPBAAN_DATABASE_URL.",
     no_args_is_help=True,
 )
 
@@ -57,7 +57,7 @@ def status(database_url: _DATABASE = None,
     if as_json:
         typer.echo(json.dumps({"url": _shown(url), **found}, default=str))
         return
-    typer.echo(f"vault {_shown(url)}: {found['citizens']:,} citizens")
+    typer.echo(f"vault {_shown(url)}: {found['citizens']:,} citizens, {found['subject_links']:,} sign-in links")
     if run is None:
         typer.echo("nothing imported yet: run `loopbaan vault import`")
     elif run["finished_at"] is None:
@@ -125,6 +125,38 @@ def export(
     typer.echo(f"wrote the snapshot {summary.folder}: {summary.rows['citizens']:,} citizens, "
                f"{summary.rows['profiles']:,} evidence rows, {summary.feedback:,} feedback labels; train on it with "
                f"`loopbaan train --data {summary.folder}`")
+
+
+@vault_app.command("link-subjects")
+@user_errors
+def link_subjects(
+    file: Annotated[Path, typer.Argument(help="The subjects file of the sign-in provider (DIR/subjects.json of "
+                                              "`node oidc/provider.js init --dir DIR`).")],
+    issuer: Annotated[str | None, typer.Option(
+        help="The provider's issuer, exactly as in its tokens (default: LOOPBAAN_OIDC_ISSUER).")] = None,
+    database_url: _DATABASE = None,
+) -> None:
+    """Link the sign-in provider's subjects to the vault's citizens: the only place where a subject meets a
+    citizen id (the provider and its tokens know only the subject).
+
+    All or nothing: a file of another format or a newer version, a citizen the vault does not hold, or a subject
+    already linked to another citizen is refused and nothing is linked. A rerun changes nothing.
+    """
+    from features.vault.database import open_engine
+    from features.vault.links import link_subjects as link
+    from features.vault.links import read_subjects
+    from serving.oidc import OidcSettings
+
+    links = read_subjects(file)
+    issuer = issuer or OidcSettings().required_issuer()
+    url = _url(database_url)
+    engine = open_engine(url)
+    try:
+        summary = link(engine=engine, issuer=issuer, links=links, source=str(file))
+    finally:
+        engine.dispose()
+    typer.echo(f"linked {summary.linked:,} sign-in subjects of {issuer} to citizens in {_shown(url)} "
+               f"({summary.already_there:,} were already linked; {summary.total:,} in {file})")
 
 
 def _shown(url: str) -> str:

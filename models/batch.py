@@ -56,6 +56,8 @@ from features.match_space import MatchBlock, MatchSpace
 from features.pair_features import PairFeaturizer
 from features.population.schema import SCHEMAS, comparable
 from features.population.store import PopulationStore
+from features.reads import record_read
+from features.register import NIGHTLY_BATCH, processing
 from features.settings import Settings
 from models import batch_store, tracking
 from models.gap import READY_SHARE, GapAnalyzer
@@ -111,6 +113,7 @@ class _CitizenRangeStore(PopulationStore):
         self._bounds = (int(first), int(last))
 
     def table(self, name: str):
+        record_read(name)
         cache = self.__dict__.setdefault("_tables", {})
         if name not in cache:
             path = self.folder / f"{name}.parquet"
@@ -427,7 +430,8 @@ def compute_partition(payload: BatchPayload, index: int, citizen_ids: np.ndarray
     its Suggester is not counted)."""
     runner = _runner(payload)
     wall, cpu = time.perf_counter(), time.process_time()
-    records = runner.records(np.asarray(citizen_ids, dtype=np.int64))
+    with processing(NIGHTLY_BATCH):  # its own scope: on a Dask worker the caller's does not travel
+        records = runner.records(np.asarray(citizen_ids, dtype=np.int64))
     entry = batch_store.write_partition(Path(payload.directory), index, records, header=payload.header)
     return {**entry, "wall_s": round(time.perf_counter() - wall, 3), "cpu_s": round(time.process_time() - cpu, 3)}
 
@@ -496,6 +500,7 @@ class BatchResult:
 def plan_partitions(store: PopulationStore, *, partition_size: int,
                     opted_out: np.ndarray) -> tuple[list[Partition], int]:
     """Citizens not in ``opted_out`` (ids), in id order, cut into partitions; also how many were left out."""
+    record_read("citizens")
     ids = pq.read_table(store.folder / "citizens.parquet", columns=["citizen_id"])["citizen_id"].to_numpy()
     left_out = np.isin(ids, opted_out)
     chosen = np.sort(ids[~left_out]).astype(np.int64)
@@ -556,7 +561,7 @@ def run_batch(kind: str, *, store: PopulationStore, settings: Settings, out: Pat
         cluster = dask_client(scheduler, workers=workers, timeout_s=connect_timeout_s)
     else:
         cluster = nullcontext()
-    with cluster as client:
+    with processing(NIGHTLY_BATCH), cluster as client:
         return _run(kind, store=store, settings=settings, out=out, engine=engine, client=client, k=k, top_n=top_n,
                     partition_size=partition_size, alias=alias, exact=exact, discard_partial=discard_partial,
                     keep=keep, progress=progress, echo=echo, started=started)

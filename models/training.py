@@ -15,6 +15,7 @@ import numpy as np
 from features.errors import LoopbaanError
 from features.feature_registry import features_for
 from features.population.store import PopulationStore
+from features.register import MODEL_TRAINING, processing
 from features.settings import Settings
 from features.vault.snapshot import feedback_path
 from models import tracking
@@ -75,7 +76,7 @@ def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params:
         cluster = dask_client(scheduler)
     else:
         cluster = nullcontext()
-    with cluster as client:
+    with processing(MODEL_TRAINING), cluster as client:
         return _train_kind(kind, store=store, settings=settings, params=params, progress=progress, echo=echo,
                            client=client)
 

@@ -535,18 +535,6 @@ def test_promotion_only_through_the_gate_with_reviews_bound_to_the_model_and_wit
     client = tracking.configure(_settings(home))
     assert str(client.get_registered_model("loopbaan-jobs").aliases["champion"]) == "1"
 
-    # a rejection binds the model's content: the same booster registered again is refused too
-    rejected_version = _copy_version(home)
-    second = assess(rejected_version)
-    assert cli("review", "--assessment", second["assessment_id"], "--reject", "--reviewer", "Dr. Janssens",
-               "--comment", "not convinced").exit_code == 0
-    blocked = promote(rejected_version)
-    assert blocked.exit_code == 1 and "the ethics board rejected this model" in blocked.output
-    copy = _copy_version(home, of=rejected_version)
-    assert assess(copy)["passed"]
-    refused = promote(copy)
-    assert refused.exit_code == 1 and f"version {rejected_version}, the same model" in refused.output
-
     stricter = str(write_policy(folder, "stricter", checks=advisory("congestion_unseen"), decision_basis="point",
                                 min_group_size=40))
     changed = cli("promote", "--kind", "jobs", "--version", "1", "--policy", stricter)
@@ -576,13 +564,27 @@ def test_promotion_only_through_the_gate_with_reviews_bound_to_the_model_and_wit
     assert review.exit_code == 0, review.output
     assert json.loads(promote("1").output)["promoted"]
     assert tracking.TAG_WITHDRAWN_REASON not in (client.get_registered_model("loopbaan-jobs").tags or {})
+    # a rejection binds the model's content: the same booster registered again is refused too
+    rejected_version = _copy_version(home)
+    second = assess(rejected_version)
+    assert cli("review", "--assessment", second["assessment_id"], "--reject", "--reviewer", "Dr. Janssens",
+               "--comment", "not convinced").exit_code == 0
+    blocked = promote(rejected_version)
+    assert blocked.exit_code == 1 and "the ethics board rejected this model" in blocked.output
+    copy = _copy_version(home, of=rejected_version)
+    assert assess(copy)["passed"]
+    refused = promote(copy)
+    assert refused.exit_code == 1 and f"version {rejected_version}, the same model" in refused.output
+    again = promote("1")  # the booster the board approved before is the booster it has now rejected
+    assert again.exit_code == 1 and f"version {rejected_version}, the same model" in again.output
+
     history = governance.promotion_history(_settings(home), kind="jobs")
     assert [record["action"] for record in history] == [
-        "refuse", "refuse", "promote", "refuse", "refuse", "refuse", "withdraw", "promote"]
+        "refuse", "refuse", "promote", "refuse", "withdraw", "promote", "refuse", "refuse", "refuse"]
     assert all(record["at"].endswith("Z") and "policy_version" in record for record in history)
     reviews = governance.reviews(_settings(home), kind="jobs")
-    assert [review["decision"] for review in reviews] == ["approve", "reject", "approve"]
-    assert reviews[1]["content_digest"] == store.load(_settings(home), first["assessment_id"])["model"][
+    assert [review["decision"] for review in reviews] == ["approve", "approve", "reject"]
+    assert reviews[2]["content_digest"] == store.load(_settings(home), first["assessment_id"])["model"][
         "content_digest"]
     assert "citizen" not in (home / "governance" / "promotions.jsonl").read_text(encoding="utf-8")
 
@@ -702,15 +704,23 @@ def test_mitigation_chooses_on_tuning_citizens_and_is_judged_on_the_others(asses
     assert np.allclose(loaded.model.predict(features), prepared.model.predict(features))
     # what the service serves for a mitigated version is the re-ranked list the gate assessed
     assert loaded.reranker == reranker and "re-rank" in loaded.info["reranked"]
-    picks = np.arange(20)
-    served = Suggester(resources=prepared.resources, model=loaded.model,
-                       reranker=loaded.reranker).rank(part.context.take(picks), k=10)
-    assessed_top = shown_top(prepared, part.ranked.deep, reranker)
-    first = np.isin(assessed_top.query_rows, picks)
-    assert np.array_equal(served.query_rows, assessed_top.query_rows[first])
-    assert np.array_equal(served.item_positions, assessed_top.item_positions[first])
-    plain = Suggester(resources=prepared.resources, model=loaded.model).rank(part.context.take(picks), k=10)
-    assert not np.array_equal(plain.item_positions, served.item_positions)
+    # (on these few citizens the chosen strength may change no list: the strongest setting shows the re-ranker
+    # is applied by the service, not ignored)
+    plain_top = shown_top(prepared, part.ranked.deep, None)
+    strongest = reranker.with_proportion(1.0)
+    for served_with in (loaded.reranker, strongest, None):
+        assessed = shown_top(prepared, part.ranked.deep, served_with)
+        changed = [query for query in range(assessed.n_queries)
+                   if not np.array_equal(assessed.item_positions[assessed.query_rows == query],
+                                         plain_top.item_positions[plain_top.query_rows == query])]
+        if served_with is strongest:
+            assert changed, "even the strongest guarantee changed no judging citizen's list"
+        picks = np.unique(np.r_[changed[:10], np.arange(10)]).astype(int)
+        served = Suggester(resources=prepared.resources, model=loaded.model,
+                           reranker=served_with).rank(part.context.take(picks), k=10)
+        chosen_rows = np.isin(assessed.query_rows, picks)
+        assert np.array_equal(picks[served.query_rows], assessed.query_rows[chosen_rows])
+        assert np.array_equal(served.item_positions, assessed.item_positions[chosen_rows])
     html = mitigated.report.read_text(encoding="utf-8")
     assert "trade-off" in html and "Tuning and judging figures side by side" in html
     with pytest.raises(LoopbaanError, match="already a mitigated version"):

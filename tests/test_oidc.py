@@ -9,6 +9,7 @@ import base64
 import json
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -84,12 +85,22 @@ def test_a_valid_token_signs_in_its_citizen(local, validator) -> None:
     assert citizen.scopes == {"citizen"}
 
 
+@dataclass(frozen=True)
+class FromNow:
+    """A time claim relative to the moment the test runs (parameters are built at collection, maybe long before)."""
+
+    offset_s: int
+
+    def at(self, now: int) -> int:
+        return now + self.offset_s
+
+
 @pytest.mark.parametrize(("claims", "reason"), [
     ({"iss": "http://127.0.0.1:9/other"}, oidc.WRONG_ISSUER),
     ({"aud": "urn:someone-else:api"}, oidc.WRONG_AUDIENCE),
-    ({"exp": int(time.time()) - SKEW_S - 60}, oidc.EXPIRED),
-    ({"nbf": int(time.time()) + SKEW_S + 60}, oidc.NOT_YET_VALID),
-    ({"iat": int(time.time()) + SKEW_S + 60}, oidc.NOT_YET_VALID),
+    ({"exp": FromNow(-SKEW_S - 60)}, oidc.EXPIRED),
+    ({"nbf": FromNow(SKEW_S + 60)}, oidc.NOT_YET_VALID),
+    ({"iat": FromNow(SKEW_S + 60)}, oidc.NOT_YET_VALID),
     ({"sub": "no-vault-entry"}, oidc.UNKNOWN_SUBJECT),
     ({"client_id": "another-client"}, oidc.WRONG_CLIENT),
     ({"scope": "partner:profiles"}, oidc.MISSING_SCOPE),
@@ -97,7 +108,9 @@ def test_a_valid_token_signs_in_its_citizen(local, validator) -> None:
     ({"client_id": None}, oidc.MALFORMED),
 ])
 def test_each_bad_claim_is_refused_with_its_reason(local, validator, claims, reason) -> None:
-    token = local.sign(local.claims(**claims))
+    now = int(time.time())
+    token = local.sign(local.claims(**{name: value.at(now) if isinstance(value, FromNow) else value
+                                       for name, value in claims.items()}))
     assert refusal(lambda: validator.citizen(authorization=bearer(token))) == reason
 
 

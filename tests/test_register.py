@@ -1,7 +1,7 @@
 """The data register (features/register.py, features/reads.py, the hook in PopulationStore.table): the guard fails
 when a processing reads a table it does not declare and passes when it reads only what it declares; model training
-and the sharing view read exactly what they declare; the document counts the active grants (withholding small
-counts) and the public page renders it."""
+reads exactly what it declares (the site's and the partners' vault reads: tests/test_vault_shares.py); the document
+counts the active grants (withholding small counts) and the public page renders it."""
 
 from __future__ import annotations
 
@@ -100,6 +100,19 @@ def test_an_inner_processing_holds_its_own_reads_and_the_outer_resumes() -> None
     assert active_scope() is None
 
 
+def test_a_processing_opened_again_inside_itself_is_one_run() -> None:
+    """Code that guards itself (training, the batch) called by a caller that opened the same processing: the
+    caller's scope sees every read, and the declaration still holds inside."""
+    register_of = {**declared("training", {"citizens"})}
+    with processing("training", register=register_of) as outer:
+        with processing("training", register=register_of) as inner:
+            assert inner is outer
+            record_read("citizens")
+            with pytest.raises(UndeclaredRead):
+                record_read("sensitive")
+    assert outer.read == {"citizens", "sensitive"} and active_scope() is None
+
+
 def test_the_scope_follows_a_thread_started_with_a_copied_context() -> None:
     with processing("outer", strict=False, register=declared("outer", {"citizens"})) as scope:
         context = contextvars.copy_context()
@@ -160,19 +173,6 @@ def test_the_categories_follow_from_the_tables() -> None:
 
 
 # --- real processings read what they declare -----------------------------------------------------------------------
-
-
-def test_the_sharing_view_reads_exactly_what_sharing_declares(small_population_dir: Path) -> None:
-    from features.career_data import CareerRecords
-    from features.esco import load_esco
-
-    taxonomy = load_esco()
-    for kind in sharing.PARTNER_KINDS:
-        store = PopulationStore(small_population_dir)
-        with processing(sharing_processing_key(kind)) as scope:
-            records = CareerRecords.of(store=store, taxonomy=taxonomy)
-            records.citizen(int(store.table("citizens")["citizen_id"].iloc[0]), as_of=NOW.date())
-        assert scope.undeclared == frozenset() and scope.unread == frozenset()
 
 
 TINY = {"citizens": 400, "vacancies": 200, "trainings": 100}  # training cost is mostly per item, not per citizen

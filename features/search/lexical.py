@@ -193,7 +193,8 @@ def _l2_rows(matrix: sparse.spmatrix) -> sparse.csr_matrix:
 def best_per_concept(rows: np.ndarray, scores: np.ndarray, table: LabelTable,
                      k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` best concepts among scored label rows: concepts, their best label's score, that label's row."""
-    order = np.argsort(-(scores + PREFERRED_TIE * table.preferred[rows]), kind="stable")
+    # Equal scores go to the lower concept, so that the order does not depend on how the rows were gathered.
+    order = np.lexsort((table.owners[rows], -(scores + PREFERRED_TIE * table.preferred[rows])))
     concepts = table.owners[rows[order]]
     _, first = np.unique(concepts, return_index=True)
     first = np.sort(first)[:k]

@@ -8,7 +8,8 @@ from importlib import import_module
 
 _WHERE = {"AuditLine": "audit", "pseudonym": "audit", "RecordCatalogue": "catalogue", "Vault": "store",
           "Change": "store", "Entry": "store", "FeedbackItem": "store", "VaultCareerData": "store",
-          "AssessmentResult": "store", "CompletedCourse": "store", "DiplomaObtained": "store"}
+          "AssessmentResult": "store", "CompletedCourse": "store", "DiplomaObtained": "store",
+          "LinkSummary": "links", "link_subjects": "links", "read_subjects": "links"}
 __all__ = sorted(_WHERE)
 
 

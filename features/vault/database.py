@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from features.reads import record_sql_reads
 from features.vault.errors import ERR_NEWER_VAULT, ERR_NO_VAULT, ERR_OLD_VAULT, ERR_UNREACHABLE, VaultNotReady
 from features.vault.schema import ImportRun
 
@@ -54,6 +55,13 @@ def _on_sqlite_connect(connection, _record) -> None:
 
 
 def _engine(url: str) -> Engine:
+    """The engine of ``url``; every statement it runs tells the data register's guard the tables it names."""
+    engine = _backend_engine(url)
+    record_sql_reads(engine)
+    return engine
+
+
+def _backend_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _on_sqlite_connect)
@@ -119,9 +127,10 @@ def upgrade(url: str, *, revision: str = "head") -> tuple[str | None, str]:
 
 
 def import_status(engine: Engine) -> dict:
-    """The vault's citizens and its latest import run (finished or not)."""
+    """The vault's citizens, its latest import run (finished or not) and its sign-in links."""
     run = ImportRun.__table__
     with engine.connect() as connection:
         latest = connection.execute(select(run).order_by(run.c.id.desc()).limit(1)).mappings().first()
         count = connection.execute(text("SELECT count(*) FROM citizens")).scalar_one()
-    return {"citizens": int(count), "import": dict(latest) if latest else None}
+        links = connection.execute(text("SELECT count(*) FROM subject_links")).scalar_one()
+    return {"citizens": int(count), "import": dict(latest) if latest else None, "subject_links": int(links)}

@@ -2,7 +2,9 @@
 
 A service maps each class to one HTTP status: :class:`VaultNotReady` 503, :class:`UnknownCitizen` 404,
 :class:`RevisionConflict` 409, :class:`DuplicateEntry` 409, :class:`EntryTooLarge` 413, :class:`InvalidEntry` 422,
-:class:`NotRemovable` 403. All are :class:`~features.errors.LoopbaanError`, so the CLI prints them as one line.
+:class:`NotRemovable` 403, :class:`UnknownGrant` 403 (to a partner, exactly as a refused share);
+:class:`InvalidSubjects` is for ``loopbaan vault link-subjects``. All are :class:`~features.errors.LoopbaanError`,
+so the CLI prints them as one line.
 """
 
 from __future__ import annotations
@@ -44,6 +46,36 @@ ERR_UNKNOWN_FEEDBACK = "there is no feedback of yours on {kind} item {item!r}"
 ERR_OTHER_POPULATION = ("the vault at {url} already holds citizens imported from another population ({found}); "
                         "import into a new vault (another LOOPBAAN_DATABASE_URL or file) instead")
 
+ERR_SUBJECTS_UNREADABLE = ("{path} cannot be read as JSON ({reason}): give the subjects file the sign-in provider "
+                           "wrote (`node oidc/provider.js init --dir DIR` writes DIR/subjects.json); nothing was "
+                           "linked")
+ERR_SUBJECTS_FORMAT = ("{path} is not a subjects file of the sign-in provider (its format is {found}, not "
+                       "'loopbaan-oidc-subjects'): give the subjects.json that `node oidc/provider.js init` wrote; "
+                       "nothing was linked")
+ERR_SUBJECTS_VERSION = ("{path} is a subjects file of version {found}, this version of loopbaan reads version "
+                        "{supported}: upgrade loopbaan to read it; nothing was linked")
+ERR_SUBJECTS_ENTRY = ("{path}: entry {index} of 'subjects' is not a link ({reason}); each is "
+                      "{{\"subject\": <1 to {limit} characters>, \"citizen_id\": <a whole number>}}; nothing was "
+                      "linked")
+ERR_SUBJECT_TWICE = ("{path}: entries {first} and {index} give the same subject; each subject links to one citizen: "
+                     "correct the file; nothing was linked")
+ERR_SUBJECTS_UNKNOWN_CITIZENS = ("{count} subject(s) of {path} name citizens that are not in the vault (citizen "
+                                 "{ids}): import those citizens first (`loopbaan vault import`), or give the "
+                                 "subjects file made for this vault's citizens; nothing was linked")
+ERR_SUBJECT_RELINKED = ("{count} subject(s) of {path} are already linked to another citizen for the issuer {issuer} "
+                        "(the first at entry {index}): a subject belongs to one citizen for good; give the right file "
+                        "or issuer; nothing was linked")
+ERR_SUBJECTS_RACE = ("another import linked some of these subjects at the same moment: run `loopbaan vault "
+                     "link-subjects` again; nothing was linked by this one")
+ERR_ISSUER = ("the issuer {issuer!r} is not usable: give the provider's issuer URL exactly as in its tokens "
+              "(1 to {limit} characters, LOOPBAAN_OIDC_ISSUER or --issuer)")
+ERR_UNKNOWN_GRANT = "share {grant_id!r} is not one of yours: reload the page"
+ERR_TOO_MANY_GRANTS = ("you already have {limit} shares that are active or not yet valid, the most the vault keeps: "
+                       "revoke one first")
+ERR_LANGUAGE = "unknown language {language!r}: choose nl or en"
+ERR_REQUESTED_PARTS = ("ask for at most {count} parts, each a part name of at most {length} characters (or none, for "
+                       "every granted part)")
+
 
 class VaultNotReady(LoopbaanError):
     """The vault is missing, at another migration, or unreachable."""
@@ -75,3 +107,11 @@ class EntryTooLarge(LoopbaanError):
 
 class NotRemovable(LoopbaanError):
     pass
+
+
+class UnknownGrant(LoopbaanError):
+    """A partner named a share the vault does not hold; answered as a refused share (403, the same message)."""
+
+
+class InvalidSubjects(LoopbaanError):
+    """A subjects file that cannot be linked as it is: nothing of it was linked."""

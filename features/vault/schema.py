@@ -1,6 +1,7 @@
 """The vault's tables (SQLAlchemy 2): citizens, their career records and competency evidence, consent, feedback,
-the append-only audit trail, and the import runs. The Alembic migrations in ``migrations/`` create exactly these
-(a test compares them).
+the append-only audit trail, the import runs, the pseudonymous links from a sign-in subject to a citizen, the
+citizens' shares with partners and the append-only record of every partner access. The Alembic migrations in
+``migrations/`` create exactly these (a test compares them).
 
 Two words that must not be confused:
 
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
-                        SmallInteger, String, Text)
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index,
+                        Integer, SmallInteger, String, Text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from features import sharing
 
 RECORD_TYPES = ("work_period", "diploma", "training", "assessment", "competency")
 PROVIDERS = ("authentic", "partner", "guidance", "self-declared")
@@ -27,6 +30,17 @@ SELF_DECLARED = "self-declared"
 FEEDBACK_REASONS = ("too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other")
 FEEDBACK_KINDS = ("jobs", "trainings", "careers")
 URI_LENGTH = 200
+ISSUER_LENGTH = 255
+SUBJECT_LENGTH = 255
+GRANT_ID_LENGTH = 64
+PARTNER_ID_LENGTH = 100
+ADDRESS_LENGTH = 254  # the longest e-mail address (RFC 5321)
+# The enumerations of features.sharing, which the database checks: a new kind of partner, purpose, channel or
+# refusal needs a migration of those checks (a test stores every value of each).
+PARTNER_KINDS = tuple(sharing.PARTNER_KINDS)
+PURPOSES = tuple(sharing.PURPOSES)
+CHANNELS = sharing.CHANNELS
+OUTCOMES = (sharing.DISCLOSED, *sorted(sharing.REFUSAL_REASONS))
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -177,3 +191,81 @@ class AuditEntry(Base):
     items: Mapped[int] = mapped_column(Integer, default=0)
     personalised: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[int] = mapped_column(SmallInteger)
+
+
+class SubjectLink(Base):
+    """The pseudonymous link of one sign-in subject (the ``sub`` of an OpenID provider's tokens) to a citizen: the
+    only place where a subject meets a citizen id. Unique per issuer and subject; a citizen may have several."""
+
+    __tablename__ = "subject_links"
+    __table_args__ = (Index("ux_subject_links_subject", "issuer", "subject", unique=True),
+                      Index("ix_subject_links_citizen", "citizen_id"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    issuer: Mapped[str] = mapped_column(String(ISSUER_LENGTH))
+    subject: Mapped[str] = mapped_column(String(SUBJECT_LENGTH))
+    citizen_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("citizens.citizen_id", ondelete="CASCADE"))
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Share(Base):
+    """A citizen's decision to share parts of their profile with one partner (a :class:`features.sharing.Grant`).
+
+    The decision never changes: the database refuses an ``UPDATE`` of any column but ``revoked_at``, and that one
+    only from empty (a revocation is final). ``parts`` is the JSON list of the granted parts.
+    """
+
+    __tablename__ = "shares"
+    __table_args__ = (
+        CheckConstraint(_one_of("partner_kind", PARTNER_KINDS), name="ck_shares_partner_kind"),
+        CheckConstraint(_one_of("purpose", PURPOSES), name="ck_shares_purpose"),
+        CheckConstraint(f"contact_channel IS NULL OR {_one_of('contact_channel', CHANNELS)}",
+                        name="ck_shares_contact_channel"),
+        CheckConstraint("ends_at > starts_at", name="ck_shares_period"),
+        Index("ix_shares_citizen", "citizen_id", "created_at"),
+        Index("ix_shares_ends_at", "ends_at"),
+        Index("ux_shares_pseudonym", "pseudonym", unique=True),
+    )
+    grant_id: Mapped[str] = mapped_column(String(GRANT_ID_LENGTH), primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("citizens.citizen_id", ondelete="CASCADE"))
+    partner_id: Mapped[str] = mapped_column(String(PARTNER_ID_LENGTH))
+    partner_kind: Mapped[str] = mapped_column(String(32))
+    parts: Mapped[list] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(String(40))
+    purpose_text: Mapped[str] = mapped_column(String(500))
+    vacancy_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    pseudonymised: Mapped[bool] = mapped_column(Boolean)
+    pseudonym: Mapped[str] = mapped_column(String(64))  # what the partner sees instead of the citizen id
+    contact_channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    contact_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    contact_address: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH), nullable=True)
+    contact_note: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ShareAccess(Base):
+    """One partner call on one share, answered or refused (a :class:`features.sharing.AccessRecord`): append-only
+    (triggers refuse UPDATE and DELETE), and no citizen id — the citizen is found through the share.
+
+    ``parts`` is the JSON list of the parts disclosed, or for a refusal the parts asked for; ``partner_id`` is the
+    caller, also when it is not the share's partner.
+    """
+
+    __tablename__ = "share_accesses"
+    __table_args__ = (
+        CheckConstraint(_one_of("outcome", OUTCOMES), name="ck_share_accesses_outcome"),
+        Index("ix_share_accesses_grant", "grant_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    grant_id: Mapped[str] = mapped_column(String(GRANT_ID_LENGTH), ForeignKey("shares.grant_id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    partner_id: Mapped[str] = mapped_column(String(PARTNER_ID_LENGTH))
+    partner_kind: Mapped[str] = mapped_column(String(32))
+    parts: Mapped[list] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(32))
+    pseudonymised: Mapped[bool] = mapped_column(Boolean)

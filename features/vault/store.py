@@ -1,6 +1,7 @@
 """The vault's API: one citizen's career data, what they add to it, their consent choice, their feedback, and the
-audit trail. Every write is one transaction (all of it or nothing) and checks the citizen's revision, so that two
-tabs editing at once get :class:`~features.vault.errors.RevisionConflict` instead of one losing the other's edit.
+audit trail; with the sign-in links (:mod:`features.vault.links`) and the shares (:mod:`features.vault.shares`).
+Every write is one transaction (all of it or nothing) and checks the citizen's revision, so that two tabs editing at
+once get :class:`~features.vault.errors.RevisionConflict` instead of one losing the other's edit.
 
 A service opens it once (:meth:`Vault.open`) and shares it between requests; the engine pools connections.
 """
@@ -24,8 +25,10 @@ from features.vault import errors
 from features.vault.audit import AuditLine
 from features.vault.catalogue import RecordCatalogue
 from features.vault.database import open_engine, writing
+from features.vault.links import SubjectLinks
 from features.vault.schema import (FEEDBACK_KINDS, FEEDBACK_REASONS, SELF_DECLARED, AuditEntry, CareerRecord, Citizen,
                                    ConsentChoice, Evidence, Feedback, VaultMeta)
+from features.vault.shares import Shares
 from features.vault.tables import (CITIZEN_COLUMNS, EVIDENCE_COLUMNS, CitizenTables, Positions, population_frames,
                                    read_career_index, read_citizen_tables)
 
@@ -106,7 +109,7 @@ class FeedbackItem:
     given_on: date
 
 
-class Vault:
+class Vault(SubjectLinks, Shares):
     """The citizens' vault on one database. ``pseudonym_key`` keys the citizen pseudonyms of the audit trail;
     ``catalogue`` (the snapshot's catalogues) is needed to record courses and diplomas and to render the career
     data page."""
