@@ -79,8 +79,8 @@ BATCH_MISSING_NOTICE = {
     "en": "There is no nightly list for you from the current model; this list was computed now.",
 }
 BATCH_STALE_NOTICE = {
-    "nl": "Je voegde zelf iets toe aan je loopbaandata na de nachtelijke berekening; deze lijst is nu berekend.",
-    "en": "You added to your career data after the nightly computation; this list was computed now.",
+    "nl": "Je paste je loopbaandata zelf aan; daarom is deze lijst nu berekend.",
+    "en": "You changed your career data yourself; so this list was computed now.",
 }
 FALLBACK_NOTICE = {
     "nl": "Er is nog geen goedgekeurd model (champion); je ziet de suggesties van de kandidaat (challenger).",
@@ -447,15 +447,18 @@ class SuggestionEngine:
                      notices: list[str]) -> tuple[schemas.BatchRef, list[schemas.SuggestionOut]] | None:
         """The citizen's list from the newest complete batch of the served model version (never another's), without
         the items they dismissed; None (with the notice why) when there is none to serve: no batch of this
-        version, too short a list, or career data the citizen added to after the batch's snapshot."""
+        version, too short a list, or career data the citizen changed on the site (added or removed an
+        entry: its revision moved past the import's 0), which the snapshot the batch read may not hold. What the
+        import brought in, their self-declared competencies too, is in that snapshot."""
         from models.batch_store import precomputed_suggestions
 
         try:
-            if self.vault.entries(citizen_id=request.citizen_id):
-                notices.append(BATCH_STALE_NOTICE[request.language])
-                return None
+            changed = self.vault.revision(citizen_id=request.citizen_id) > 0
         except LoopbaanError as error:
             raise refusal(error, citizen_id=request.citizen_id) from None
+        if changed:
+            notices.append(BATCH_STALE_NOTICE[request.language])
+            return None
         try:
             found = precomputed_suggestions(self.settings, request.kind, request.citizen_id,
                                             language=request.language, model_version=served.info.version)

@@ -436,9 +436,21 @@ def test_an_opt_out_on_the_site_reaches_the_nightly_batch(service, service_home,
         other = int(citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[22])
         stored_list = _ask(service, key, other, kind="careers", k=10, precomputed=True).json()
         live = _ask(service, key, other, kind="careers", k=10).json()
+        assert stored_list["batch"] is not None, stored_list["notice"]
         assert stored_list["batch"]["batch_id"] == result.info.batch_id
         assert [(item["item_id"], item["moved_by"], item["moved_reason"]) for item in stored_list["suggestions"]] == \
             [(item["item_id"], item["moved_by"], item["moved_reason"]) for item in live["suggestions"]]
+        other_token = {"Authorization": f"Bearer {mint_token(citizen_id=other, key=key)}"}
+        missing = next(competency["id"] for item in live["suggestions"] for competency in item["missing_competencies"])
+        revision = service.get("/me", headers=other_token).json()["revision"]
+        added = service.post("/me/competencies", json={"competency_id": missing, "revision": revision},
+                             headers=other_token)
+        assert added.status_code == 201, added.text
+        edited = _ask(service, key, other, kind="careers", k=10, precomputed=True).json()
+        assert edited["batch"] is None and "zelf aan" in edited["notice"], "the snapshot has not seen the edit"
+        removed = service.delete(f"/me/entries/{added.json()['entry_id']}",
+                                 params={"revision": added.json()["revision"]}, headers=other_token)
+        assert removed.status_code == 200, removed.text
     finally:
         assert service.put("/me/opt-out", json={"opted_out": False}, headers=token).json() == {"opted_out": False}
     back = _ask(service, key, citizen, kind="careers", precomputed=True).json()
