@@ -1,11 +1,15 @@
-"""Benchmark: latency of POST /suggestions (k=10, explanations on) over HTTP against the in-process floor, and
-optionally against another checkout of the code, side by side in one run.
+"""Benchmark: latency of POST /suggestions (k=10, explanations on) and of adding a competency and getting the new
+list (POST /me/competencies) over HTTP against the in-process floor, and optionally against another checkout of the
+code, side by side in one run.
 
-A population with ``--vacancies`` vacancies is generated and a jobs ranker trained (not timed); then
-- in-process: ``SuggestionEngine.suggestions`` + JSON encoding, ``--requests`` sequential calls (the floor);
+A population with ``--vacancies`` vacancies is generated, a jobs ranker trained and the population imported into the
+home's vault (`loopbaan vault upgrade` and `vault import`; SQLite, or ``LOOPBAAN_DATABASE_URL``) (not timed); then
+- in-process: ``SuggestionEngine.suggestions`` + JSON encoding, ``--requests`` sequential calls (the floor), and
+  ``MyCareer.add_competency`` (write, readiness before and after over the catalogue, the new list) likewise;
 - HTTP sequential: the same requests to the real BentoML service on a loopback port, one client;
-- HTTP concurrent: ``--clients`` clients in parallel, ``--requests`` requests each;
-with p50 / p99 latency and requests/s. Each request is a different citizen, with that citizen's token.
+- HTTP concurrent: ``--clients`` clients in parallel, ``--requests`` requests each (``/suggestions`` only);
+with p50 / p99 latency and requests/s. Each request is a different citizen, with that citizen's token; each addition
+a competency that citizen does not hold (its revision read before, untimed).
 
 ``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/main main``) starts that code's service
 on the same data, alternating with this checkout's for ``--rounds`` rounds, and prints the medians over rounds and
@@ -37,6 +41,7 @@ from models.training import train_kind
 from serving import schemas
 from serving.auth import mint_token
 from serving.engine import SuggestionEngine
+from serving.errors import RequestError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,9 +81,32 @@ def _start_service(home: Path, port: int, code: Path, log: Path) -> subprocess.P
     raise SystemExit("the service did not become ready in 300 s")
 
 
-def _http_round(home: Path, code: Path, key: bytes, chosen: np.ndarray, *, requests: int,
-                clients: int) -> tuple[list[float], list[float], float]:
-    """One service of ``code``: sequential latencies, concurrent latencies, concurrent requests/s."""
+def _import_vault(settings: Settings) -> None:
+    from features.vault.database import open_engine, upgrade
+    from features.vault.importer import import_population
+
+    upgrade(settings.vault_url)
+    engine = open_engine(settings.vault_url)
+    try:
+        import_population(engine=engine, store=PopulationStore(settings.population_dir), progress=False)
+    finally:
+        engine.dispose()
+
+
+def _additions(chosen: np.ndarray, *, seed: int) -> list[tuple[int, str]]:
+    """(citizen, a competency of the taxonomy drawn at random) per request."""
+    from features.esco import load_esco
+
+    uris = load_esco().competencies["uri"].to_numpy()
+    rng = np.random.default_rng(seed)
+    return [(int(citizen), str(uri)) for citizen, uri in zip(chosen, rng.choice(uris, size=len(chosen)),
+                                                               strict=True)]
+
+
+def _http_round(home: Path, code: Path, key: bytes, chosen: np.ndarray, *, requests: int, clients: int,
+                additions: list[tuple[int, str]] | None) -> tuple[list[float], list[float], float, list[float]]:
+    """One service of ``code``: sequential latencies, concurrent latencies, concurrent requests/s, and the
+    latencies of additions (empty when ``additions`` is None: a checkout without them)."""
     port = _free_port()
     process = _start_service(home, port, code, home.parent / "service.log")
     try:
@@ -105,7 +133,19 @@ def _http_round(home: Path, code: Path, key: bytes, chosen: np.ndarray, *, reque
         with ThreadPoolExecutor(max_workers=clients) as pool:
             parts = np.array_split(chosen, clients)
             concurrent = [value for values in pool.map(client_run, parts) for value in values]
-        return sequential, concurrent, len(concurrent) / (time.perf_counter() - started)
+        rate = len(concurrent) / (time.perf_counter() - started)
+        added = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for citizen, uri in additions or []:
+                headers = {"Authorization": f"Bearer {mint_token(citizen_id=citizen, key=key)}"}
+                revision = client.get("/me", headers=headers).json()["revision"]
+                started = time.perf_counter()
+                response = client.post("/me/competencies", json={"competency_id": uri, "revision": revision,
+                                                                 "kind": "jobs", "k": 10}, headers=headers)
+                added.append(time.perf_counter() - started)
+                if response.status_code not in (201, 409):  # 409: held from an earlier round
+                    raise SystemExit(f"HTTP {response.status_code}: {response.text[:300]}")
+        return sequential, concurrent, rate, added
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -119,6 +159,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout to measure side by side")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds with --baseline")
+    parser.add_argument("--baseline-has-vault", action="store_true",
+                        help="the baseline's service reads the vault too (else it is the Parquet path, without "
+                             "POST /me/competencies)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         home = Path(scratch) / "home"
@@ -126,10 +169,15 @@ def main() -> None:
         generate_to(PopulationConfig(citizens=args.citizens, seed=3, vacancies=args.vacancies),
                     out=settings.population_dir, progress=False)
         train_kind("jobs", store=PopulationStore(settings.population_dir), settings=settings, progress=False)
-        citizens = PopulationStore(settings.population_dir).table("citizens")
+        _import_vault(settings)
+        store = PopulationStore(settings.population_dir)
+        citizens = store.table("citizens")
         ids = citizens.loc[~citizens["ai_opt_out"], "citizen_id"].to_numpy()
         chosen = np.random.default_rng(1).choice(ids, size=args.requests * max(args.clients, 1), replace=False)
         key = signing_key(settings)
+        rounds = args.rounds if args.baseline is not None else 1
+        # the in-process additions, then one set per HTTP round: every addition a fresh (citizen, competency)
+        additions = [_additions(chosen[:args.requests], seed=seed) for seed in range(1 + rounds)]
 
         from threadpoolctl import threadpool_limits
 
@@ -142,20 +190,34 @@ def main() -> None:
                 started = time.perf_counter()
                 engine.suggestions(request, authorization=token).model_dump_json()
                 floor.append(time.perf_counter() - started)
+            added_floor = []
+            for citizen, uri in additions[0]:
+                token = f"Bearer {mint_token(citizen_id=citizen, key=key)}"
+                revision = engine.vault.revision(citizen_id=citizen)
+                body = schemas.AddCompetencyRequest(competency_id=uri, revision=revision, kind="jobs", k=10)
+                started = time.perf_counter()
+                try:
+                    engine.me.add_competency(authorization=token, request=body).model_dump_json()
+                except RequestError as error:
+                    if error.status != 409:
+                        raise
+                added_floor.append(time.perf_counter() - started)
+        engine.close()
         del engine
 
         codes = {"this checkout": PROJECT_ROOT}
         if args.baseline is not None:
             codes = {"baseline": args.baseline.resolve(), **codes}
-        rounds = args.rounds if args.baseline is not None else 1
-        results: dict[str, list[tuple[list[float], list[float], float]]] = {name: [] for name in codes}
-        for _ in range(rounds):
+        results: dict[str, list[tuple[list[float], list[float], float, list[float]]]] = {name: [] for name in codes}
+        for index in range(rounds):
             for name, code in codes.items():
+                vault = name == "this checkout" or args.baseline_has_vault
                 results[name].append(_http_round(home, code, key, chosen, requests=args.requests,
-                                                 clients=args.clients))
+                                                 clients=args.clients, additions=additions[1 + index] if vault
+                                                 else None))
 
     print(f"POST /suggestions, jobs, k=10 with explanations, {args.vacancies:,} vacancies, "
-          f"{args.citizens:,} citizens; each request a different citizen"
+          f"{args.citizens:,} citizens; each request a different citizen; vault {Settings(home=home).vault_url.split(':')[0]}"
           + (f"; {rounds} alternating rounds, medians over rounds" if rounds > 1 else ""))
     print(f"{'mode':48s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
     p50, p99 = _percentiles(floor)
@@ -164,14 +226,22 @@ def main() -> None:
     for name, runs in results.items():
         summary[name] = {
             "sequential": tuple(statistics.median(values) for values in zip(
-                *[(*_percentiles(seq), len(seq) / sum(seq)) for seq, _, _ in runs], strict=True)),
+                *[(*_percentiles(seq), len(seq) / sum(seq)) for seq, _, _, _ in runs], strict=True)),
             "concurrent": tuple(statistics.median(values) for values in zip(
-                *[(*_percentiles(con), rate) for _, con, rate in runs], strict=True)),
+                *[(*_percentiles(con), rate) for _, con, rate, _ in runs], strict=True)),
         }
         for mode, label in (("sequential", "HTTP, 1 client sequential"),
                             ("concurrent", f"HTTP, {args.clients} concurrent clients")):
             p50, p99, rate = summary[name][mode]
             print(f"{label + ', ' + name:48s} {p50:>8.1f} {p99:>8.1f} {rate:>8.1f}")
+    print("POST /me/competencies (add a competency, readiness over the catalogue before/after, the new list of 10)")
+    p50, p99 = _percentiles(added_floor)
+    print(f"{'in-process (floor), this checkout':48s} {p50:>8.1f} {p99:>8.1f} {len(added_floor) / sum(added_floor):>8.1f}")
+    for name, runs in results.items():
+        added = [value for _, _, _, values in runs for value in values]
+        if added:
+            p50, p99 = _percentiles(added)
+            print(f"{'HTTP, 1 client sequential, ' + name:48s} {p50:>8.1f} {p99:>8.1f} {len(added) / sum(added):>8.1f}")
     print(f"HTTP / in-process p50 ratio (sequential, this checkout): "
           f"{summary['this checkout']['sequential'][0] / _percentiles(floor)[0]:.2f}")
     if "baseline" in summary:

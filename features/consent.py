@@ -10,6 +10,10 @@ line ``{time, citizen, opted_out, key}`` appended with a single ``O_APPEND`` wri
 can write and read it), the latest line of a citizen wins, and the citizen appears only as their pseudonym
 (:func:`features.keys.pseudonym`). ``key`` names the pseudonym key that wrote the line: a line written under
 another key cannot be matched to anyone, so the store refuses to be read rather than silently forget choices.
+:class:`VaultConsentStore` is the database backend: the vault's ``consent_choices`` (see ``docs/vault.md``); a home
+with a vault (``LOOPBAAN_DATABASE_URL``, or ``<home>/vault.db``) keeps its choices there (:func:`consent_store`). The
+choices a home's file recorded before it had a vault keep holding until the citizen chooses again: of a citizen's
+choices in either store, the latest one holds.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
@@ -29,6 +33,9 @@ from features.jsonlines import append_line, read_lines
 from features.keys import key_id, pseudonym, pseudonym_key
 from features.population.store import PopulationStore
 from features.settings import Settings
+
+if TYPE_CHECKING:
+    from features.vault import Vault
 
 NO_CHOICE, OPTED_IN, OPTED_OUT = -1, 0, 1  # what :meth:`ConsentSnapshot.choices` gives per citizen
 
@@ -86,15 +93,25 @@ class JsonlConsentStore:
         self.key_id = key_id(key)
         self._lock = threading.Lock()
         self._seen: tuple[int, int] | None = None  # (size, mtime_ns) of the file behind ``_latest``
-        self._latest: dict[str, bool] = {}
+        self._latest: dict[str, tuple[datetime, bool]] = {}
 
     def choice(self, citizen_id: int) -> bool | None:
+        found = self.timed_choice(citizen_id)
+        return None if found is None else found[1]
+
+    def timed_choice(self, citizen_id: int) -> tuple[datetime, bool] | None:
+        """The citizen's latest choice with when it was made, or None."""
         with self._lock:
             self._refresh()
             return self._latest.get(pseudonym(citizen_id, key=self.key))
 
     def snapshot(self, *, as_of: datetime) -> PseudonymisedSnapshot:
-        return PseudonymisedSnapshot(as_of=as_of, by_pseudonym=self._read(as_of=as_of), key=self.key)
+        return PseudonymisedSnapshot(as_of=as_of, by_pseudonym={citizen: chosen for citizen, (_, chosen) in
+                                                                self._read(as_of=as_of).items()}, key=self.key)
+
+    def timed_snapshot(self, *, as_of: datetime) -> dict[str, tuple[datetime, bool]]:
+        """Per pseudonym, the latest choice made at or before ``as_of``, with its time."""
+        return self._read(as_of=as_of)
 
     def record(self, citizen_id: int, *, opted_out: bool) -> None:
         if not isinstance(opted_out, bool):
@@ -119,10 +136,10 @@ class JsonlConsentStore:
             self._latest = self._read(as_of=None)
             self._seen = (status.st_size, status.st_mtime_ns)
 
-    def _read(self, *, as_of: datetime | None) -> dict[str, bool]:
+    def _read(self, *, as_of: datetime | None) -> dict[str, tuple[datetime, bool]]:
         if not self.path.is_file():
             return {}
-        choices: dict[str, bool] = {}
+        choices: dict[str, tuple[datetime, bool]] = {}
         foreign: dict[str, int] = {}
         for entry in read_lines(self.path):
             written_with = entry.get("key", self.key_id)  # lines from before key ids: the (adopted) key in force
@@ -136,7 +153,7 @@ class JsonlConsentStore:
             if not isinstance(chosen, bool):
                 continue
             if as_of is None or moment <= as_of:
-                choices[citizen] = chosen
+                choices[citizen] = (moment, chosen)
         if foreign:
             found = ", ".join(sorted(foreign))
             raise LoopbaanError(ERR_FOREIGN_KEY.format(path=self.path, count=sum(foreign.values()), found=found,
@@ -144,9 +161,113 @@ class JsonlConsentStore:
         return choices
 
 
-def consent_store(settings: Settings) -> JsonlConsentStore:
-    """The consent store of the settings' home, keyed with the pseudonym key."""
-    return JsonlConsentStore(settings.consent_log, key=pseudonym_key(settings))
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives back the UTC time it stored without its zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class MergedSnapshot:
+    """The vault's choices by citizen and the file's (from before the vault) by pseudonym; the later one holds."""
+
+    as_of: datetime
+    by_citizen: dict[int, tuple[datetime, bool]]
+    by_pseudonym: dict[str, tuple[datetime, bool]]
+    key: bytes
+
+    def choices(self, citizen_ids: np.ndarray) -> np.ndarray:
+        out = np.full(len(citizen_ids), NO_CHOICE, dtype=np.int8)
+        for index, citizen_id in enumerate(np.asarray(citizen_ids).tolist()):
+            found = self.by_citizen.get(int(citizen_id))
+            if self.by_pseudonym:
+                older = self.by_pseudonym.get(pseudonym(citizen_id, key=self.key))
+                if older is not None and (found is None or older[0] > found[0]):
+                    found = older
+            if found is not None:
+                out[index] = OPTED_OUT if found[1] else OPTED_IN
+        return out
+
+
+class VaultConsentStore:
+    """Choices in the vault's ``consent_choices`` (each one a row; the latest holds), written through
+    :meth:`features.vault.Vault.record_consent`; ``legacy``: the home's file of choices from before the vault."""
+
+    def __init__(self, vault: Vault, *, legacy: JsonlConsentStore | None = None) -> None:
+        self.vault = vault
+        self.legacy = legacy
+
+    def choice(self, citizen_id: int) -> bool | None:
+        from sqlalchemy import select
+
+        from features.vault.schema import ConsentChoice
+
+        table = ConsentChoice.__table__
+        with self.vault.engine.connect() as connection:
+            row = connection.execute(select(table.c.chosen_at, table.c.opted_out).where(
+                table.c.citizen_id == int(citizen_id)).order_by(table.c.id.desc()).limit(1)).first()
+        found = None if row is None else (_utc(row[0]), bool(row[1]))
+        older = self.legacy.timed_choice(citizen_id) if self.legacy is not None else None
+        if older is not None and (found is None or older[0] > found[0]):
+            found = older
+        return None if found is None else found[1]
+
+    def snapshot(self, *, as_of: datetime) -> MergedSnapshot:
+        from sqlalchemy import select
+
+        from features.vault.schema import ConsentChoice
+
+        table = ConsentChoice.__table__
+        moment = _utc(as_of)
+        by_citizen: dict[int, tuple[datetime, bool]] = {}
+        with self.vault.engine.connect() as connection:
+            for citizen_id, chosen_at, opted_out in connection.execute(select(
+                    table.c.citizen_id, table.c.chosen_at, table.c.opted_out).order_by(table.c.id)):
+                when = _utc(chosen_at)
+                if when <= moment:
+                    by_citizen[int(citizen_id)] = (when, bool(opted_out))
+        legacy = self.legacy.timed_snapshot(as_of=moment) if self.legacy is not None else {}
+        return MergedSnapshot(as_of=as_of, by_citizen=by_citizen, by_pseudonym=legacy,
+                              key=self.legacy.key if self.legacy is not None else b"")
+
+    def record(self, citizen_id: int, *, opted_out: bool) -> None:
+        if not isinstance(opted_out, bool):
+            raise LoopbaanError(ERR_NOT_BOOLEAN.format(value=opted_out))
+        self.vault.record_consent(citizen_id=int(citizen_id), opted_out=opted_out)
+
+    def check(self) -> None:
+        """Raise when the file of choices from before the vault holds choices this key cannot read."""
+        if self.legacy is not None:
+            self.legacy.check()
+
+    def defaults(self) -> pd.Series:
+        """The imported AI choice per citizen of the vault (citizen id → True when opted out)."""
+        from sqlalchemy import select
+
+        from features.vault.schema import Citizen
+
+        with self.vault.engine.connect() as connection:
+            rows = connection.execute(select(Citizen.citizen_id, Citizen.ai_opt_out)).all()
+        return pd.Series([bool(row[1]) for row in rows], index=np.array([row[0] for row in rows], dtype=np.int64),
+                         dtype=bool)
+
+
+def has_vault(settings: Settings) -> bool:
+    """Whether the settings name a vault: ``LOOPBAAN_DATABASE_URL``, or an SQLite vault in the home."""
+    return settings.database_url is not None or (settings.home / "vault.db").is_file()
+
+
+def consent_store(settings: Settings) -> ConsentStore:
+    """The consent store of the settings' home, keyed with the pseudonym key: the vault's when the home has one (a
+    vault that cannot be opened raises :class:`~features.vault.errors.VaultNotReady`, it is never skipped), else
+    the file."""
+    legacy = JsonlConsentStore(settings.consent_log, key=pseudonym_key(settings))
+    if not has_vault(settings):
+        return legacy
+    from features.esco import load_esco
+    from features.vault import Vault
+
+    return VaultConsentStore(Vault.open(url=settings.vault_url, taxonomy=load_esco(), pseudonym_key=legacy.key),
+                             legacy=legacy)
 
 
 def population_defaults(population: PopulationStore) -> pd.Series:

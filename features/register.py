@@ -274,6 +274,9 @@ _VAULT_PARTNER_CALL = _VAULT_CAREER_VIEW | {"vault.shares", "vault.share_accesse
 # ... and the citizen's site: signing in (Vault.citizen_for_subject), contexts, career data and its edits, the AI
 # switch, feedback, the audit line, and their shares with who looked at them (Vault.grants, .accesses, edits).
 _VAULT_SITE = _VAULT_PARTNER_CALL | {"vault.subject_links", "vault.feedback"}
+# ... and who switched AI suggestions off (features.consent, on a home with a vault): the batch and the assessment
+# leave them out.
+_VAULT_AI_CHOICE = frozenset({"vault.consent_choices"})
 
 _SERVICE_PROCESSINGS = (
     Processing(
@@ -302,7 +305,7 @@ _SERVICE_PROCESSINGS = (
         NIGHTLY_BATCH, Text("Nachtelijke berekening van suggesties", "Nightly computation of suggestions"),
         Text("Elke nacht de suggesties van elke burger vooraf berekenen, zodat de site ze meteen toont.",
              "Computing every citizen's suggestions each night ahead of time, so that the site shows them at once."),
-        _CONTEXT | _CATALOGUES,
+        _CONTEXT | _CATALOGUES | _VAULT_AI_CHOICE,
         Text("De dienst bewaart de lijsten; alleen jij ziet de jouwe, op Mijn loopbaan.",
              "The service keeps the lists; only you see yours, on Mijn loopbaan."),
         Text("Per burger een lijst suggesties met uitleg. Wie de AI-suggesties uitzette, wordt overgeslagen.",
@@ -344,7 +347,7 @@ _SERVICE_PROCESSINGS = (
              "Checking whether a model treats groups (by gender, age, origin, work disability, region) unequally, "
              "before it reaches citizens and then on a schedule; the ethics board decides. The data of those who "
              "switched AI suggestions off counts too."),
-        _CONTEXT | _CATALOGUES | _OUTCOMES | {"sensitive"},
+        _CONTEXT | _CATALOGUES | _OUTCOMES | _VAULT_AI_CHOICE | {"sensitive"},
         Text("De ethische commissie.", "The ethics board."),
         Text("Een rapport met cijfers per groep en per model; nooit gegevens van één burger.",
              "A report with figures per group and per model; never data of one citizen."),

@@ -2,7 +2,8 @@
 
 population → three rankers (MLflow) → the fairness gate for each challenger (mitigation when it fails) →
 a demo board approval where the gate passed (recorded as such, never as a real board decision) → promotion →
-the service with the site, and where to look. Ctrl-C stops at any stage; what finished stays.
+the vault (`loopbaan vault upgrade` and `loopbaan vault import` of the population) → the service with the site,
+and where to look. Ctrl-C stops at any stage; what finished stays.
 """
 
 from __future__ import annotations
@@ -159,9 +160,21 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def vault(settings: Settings) -> None:
+    """The citizens' vault the service reads and writes: `loopbaan vault upgrade` (created, or migrated to this
+    version) and `loopbaan vault import` of the population (only the citizens not there yet, so a rerun is quick)."""
+    from loopbaan_cli.vault_commands import import_, upgrade
+
+    started = time.perf_counter()
+    upgrade(database_url=settings.vault_url)
+    import_(data=settings.population_dir, database_url=settings.vault_url)
+    stage("vault", started, f"{settings.vault_url} ready")
+
+
 def start_service(settings: Settings, *, host: str, port: int,
                   allow_challenger: bool) -> tuple[subprocess.Popen, Path]:
-    """Start the BentoML service in the background and wait until it answers /readyz.
+    """Prepare the vault (:func:`vault`), start the BentoML service in the background and wait until it answers
+    /readyz.
 
     ``allow_challenger``: kinds without a champion show their challenger, marked as not approved in every list.
     """
@@ -169,6 +182,7 @@ def start_service(settings: Settings, *, host: str, port: int,
 
     if not _port_free(host, port):
         raise LoopbaanError(ERR_PORT_BUSY.format(host=host, port=port))
+    vault(settings)
     bentoml = shutil.which("bentoml", path=os.path.dirname(sys.executable)) or shutil.which("bentoml")
     if bentoml is None:
         raise LoopbaanError("the bentoml command is not installed: run `make install`")

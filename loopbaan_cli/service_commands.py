@@ -46,7 +46,24 @@ def preflight(settings: Settings) -> list[str]:
     if all("not served" in line for line in lines):
         raise LoopbaanError("no kind has a model to serve: train with `loopbaan train`, then promote through the "
                             "fairness gate (or set LOOPBAAN_ALLOW_CHALLENGER=true for a demo)")
+    lines.append(vault_line(settings))
     return lines
+
+
+def vault_line(settings: Settings) -> str:
+    """The vault the service will read and write, checked as the service checks it (migration, a finished import of
+    this population); raises LoopbaanError with the command to run otherwise."""
+    from features.population import PopulationStore
+    from features.vault.database import open_engine
+    from serving.vault import check_imported
+
+    engine = open_engine(settings.vault_url)
+    try:
+        citizens = check_imported(engine, PopulationStore(settings.population_dir))
+    finally:
+        engine.dispose()
+    shown = engine.url.render_as_string(hide_password=True)
+    return f"vault: {shown} ({citizens:,} citizens)"
 
 
 @user_errors
@@ -54,7 +71,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
 ) -> None:
-    """Start the BentoML suggestion service (POST /suggestions, POST /compare, GET /metadata, /healthz, /readyz).
+    """Start the BentoML suggestion service (POST /suggestions, POST /compare, GET /me..., GET /metadata, /healthz).
+
+    It reads and writes citizens' data through the vault (LOOPBAAN_DATABASE_URL, else <home>/vault.db), which must
+    be at this version's migration and hold the population (`loopbaan vault upgrade`, `loopbaan vault import`).
 
     It serves, per kind, the model version holding the 'champion' alias (the challenger only when
     LOOPBAAN_ALLOW_CHALLENGER=true, and it says so in every response; never for a kind the fairness gate

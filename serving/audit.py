@@ -1,21 +1,23 @@
-"""The append-only audit trail: one JSON line per request, with no personal data.
+"""The audit trail of the service: one line per request in the vault's append-only ``audit_trail``, no personal data.
 
-A record holds the time, the request id, the endpoint, the kind, the model versions, the number of items, whether
-the list was personalised, the HTTP status, and the citizen as their pseudonym (:func:`features.keys.pseudonym`,
-keyed with the pseudonym key): the same citizen maps to the same pseudonym, which nobody can reverse without the
-key. The service's middleware (:class:`serving.middleware.AuditTrail`) writes exactly one record per request, once
-its status is known; the engine fills in an :class:`AuditEntry` as it learns what the request is about.
+A line holds the time, the request id, the endpoint, the kind, the model versions, the number of items, whether the
+list was personalised, the HTTP status, and the citizen as their pseudonym (HMAC with the pseudonym key,
+:func:`features.vault.pseudonym`): the same citizen maps to the same pseudonym, which nobody can reverse without the
+key. The database refuses to update or delete a line (``docs/vault.md``).
+
+The service's middleware (:class:`serving.middleware.AuditTrail`) writes exactly one line per request, once its
+status is known; the engine fills in an :class:`AuditEntry` as it learns what the request is about. A request that
+changes the citizen's data writes its line in the same transaction as the change (the write's ``audit=``), so that
+neither is ever stored without the other, and marks the entry (:meth:`AuditEntry.stored`) once that transaction
+committed; the middleware then writes nothing more for it.
 """
 
 from __future__ import annotations
 
-import threading
+import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
-from features.jsonlines import append_line
-from features.keys import pseudonym
+from features.vault import AuditLine, Vault
 
 
 @dataclass
@@ -29,29 +31,30 @@ class AuditEntry:
     models: dict[str, str] = field(default_factory=dict)
     items: int = 0
     personalised: bool = False
+    committed_status: int | None = None  # set when a write stored this request's line with its change
+
+    def line(self, *, status: int) -> AuditLine:
+        return AuditLine(endpoint=self.endpoint, status=int(status), citizen_id=self.citizen_id,
+                         request_id=self.request_id, kind=self.kind, models=dict(self.models), items=self.items,
+                         personalised=self.personalised)
+
+    def stored(self, *, status: int) -> None:
+        """The line was committed with the request's change (which is answered with ``status``)."""
+        self.committed_status = int(status)
 
 
-class AuditLog:
-    """Appends each record as one ``O_APPEND`` write of a whole line, so concurrent writers and a crashed
-    service never leave half a record or interleave two."""
+def in_process(endpoint: str, request_id: str | None = None) -> AuditEntry:
+    """An entry for a caller without the service's middleware (in-process use): nothing writes it."""
+    return AuditEntry(request_id=request_id or uuid.uuid4().hex, endpoint=endpoint)
 
-    def __init__(self, path: Path, *, key: bytes) -> None:
-        self.path = Path(path)
-        self.key = key
-        self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+class VaultAuditLog:
+    """Appends lines to the vault's audit trail (one transaction each)."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
 
     def write(self, entry: AuditEntry, *, status: int) -> None:
-        record = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "request_id": entry.request_id,
-            "endpoint": entry.endpoint,
-            "kind": entry.kind,
-            "citizen": pseudonym(entry.citizen_id, key=self.key),
-            "models": entry.models,
-            "items": entry.items,
-            "personalised": entry.personalised,
-            "status": int(status),
-        }
-        with self._lock:
-            append_line(self.path, record)
+        if entry.committed_status is not None:
+            return
+        self.vault.append_audit(entry.line(status=status))

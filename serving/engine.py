@@ -13,8 +13,16 @@ when an admin reload touched the reload marker in the home). A kind without cham
 reason the fairness gate recorded when it withdrew the kind (never the challenger then), else as before (the
 challenger only with ``LOOPBAAN_ALLOW_CHALLENGER``).
 
+**The vault.** Citizens' data is read and written through the vault (:mod:`serving.vault`): their query context
+for every list, "Mijn loopbaandata", what they add (:mod:`serving.me`), their AI choice (the vault's consent store)
+and the items they dismissed, which stay out of every list they see (:mod:`serving.lists`). The population snapshot
+gives the catalogues, the outcomes behind the general list, and the nightly batch's lists.
+
 **Audit.** Every method fills in the request's :class:`serving.audit.AuditEntry` as it learns what the request is
-about; the service's middleware writes it, with the status, once per request.
+about; the service's middleware writes it, with the status, once per request (a write stores it with its change).
+
+**Who asks.** Every citizen request learns whose data it is from :meth:`SuggestionEngine.token_holder` only; sign-in
+(OpenID Connect) and partners' access hang there and nowhere else.
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from http import HTTPStatus
@@ -31,23 +38,30 @@ from types import MappingProxyType
 
 import numpy as np
 
-from features.career_data import CareerRecords
-from features.citizens import QueryContext, cold_start_context, contexts_from_store
-from features.consent import Consent
+from features.citizens import QueryContext, anonymous_context
+from features.consent import Consent, JsonlConsentStore, VaultConsentStore
 from features.errors import LoopbaanError
 from features.esco import load_esco
-from features.feature_registry import sentence
-from features.keys import signing_key
+from features.keys import pseudonym_key, signing_key
 from features.population.store import PopulationStore
 from features.settings import Settings
 from models import tracking
 from models.baselines import outcome_popularity
-from models.rerank import TIE
+from models.recourse import what_if as learnt
 from models.resources import KindResources, load_resources
-from models.suggest import Suggester, Suggestion, moved_reason
-from serving import schemas
-from serving.audit import AuditEntry
+from models.suggest import Suggester, Suggestion
+from serving import changes, schemas
+from serving import compare as pairs
+from serving.audit import AuditEntry, in_process
 from serving.auth import TokenError, bearer_token, is_admin_token, verify_admin_token, verify_token
+from serving.errors import ERR_NOT_IN_POPULATION, RequestError, refusal
+from serving.labels import LabelLanguages
+from serving.lists import CitizenList, dismissed_positions, positions_of, rank_list, render
+from serving.recourse import RecourseWords
+from serving.search import Search, SearchRefused
+from serving.vault import service_vault
+
+__all__ = ["RequestError", "ServedKind", "ServingState", "SuggestionEngine", "RegistryWatcher"]
 
 logger = logging.getLogger(__name__)
 KINDS = ("jobs", "trainings", "careers")
@@ -64,33 +78,13 @@ BATCH_MISSING_NOTICE = {
     "nl": "Er is geen nachtelijke lijst voor jou van het huidige model; deze lijst is nu berekend.",
     "en": "There is no nightly list for you from the current model; this list was computed now.",
 }
+BATCH_STALE_NOTICE = {
+    "nl": "Je paste je loopbaandata zelf aan; daarom is deze lijst nu berekend.",
+    "en": "You changed your career data yourself; so this list was computed now.",
+}
 FALLBACK_NOTICE = {
     "nl": "Er is nog geen goedgekeurd model (champion); je ziet de suggesties van de kandidaat (challenger).",
     "en": "No approved model (champion) yet; these suggestions come from the candidate (challenger).",
-}
-_COMPARE = {
-    "score": {
-        "nl": "{upper} staat hoger dan {lower} vooral door: {reason}",
-        "en": "{upper} ranks above {lower} mainly because of: {reason}",
-    },
-    "guarantee": {
-        "nl": ("{upper} staat boven {lower} door de eerlijkheidsgarantie ({moved}); op score alleen zou {lower} hoger "
-               "staan, vooral door: {reason}"),
-        "en": ("{upper} ranks above {lower} because of the fairness guarantee ({moved}); by score alone {lower} "
-               "would rank higher, mainly because of: {reason}"),
-    },
-    "list": {
-        "nl": "{upper} staat in je lijst van {k} suggesties en {lower} niet, al heeft {lower} een hogere score, "
-              "vooral door: {reason}",
-        "en": "{upper} is in your list of {k} suggestions and {lower} is not, although {lower} scores higher, mainly "
-              "because of: {reason}",
-    },
-    "neither": {
-        "nl": "{upper} en {lower} staan geen van beide in je lijst van {k} suggesties; op score staat {upper} hoger, "
-              "vooral door: {reason}",
-        "en": "Neither {upper} nor {lower} is in your list of {k} suggestions; by score {upper} ranks higher, mainly "
-              "because of: {reason}",
-    },
 }
 ERR_NO_CHAMPION = ("no champion for {kind}: promote a version through the fairness gate, or set "
                    "LOOPBAAN_ALLOW_CHALLENGER=true to serve the challenger meanwhile")
@@ -101,17 +95,13 @@ ERR_NOTHING_TO_SERVE = "no kind has a model to serve: {reasons}"
 ERR_CITIZEN_TOKEN = "this token may read only its own citizen's suggestions"
 ERR_NOT_ADMIN = "a citizen's token cannot reload the models: send an admin token (`loopbaan token --admin`)"
 ERR_OPTED_OUT_COMPARE = "this citizen opted out of AI suggestions, so there is no personal ranking to explain"
+ERR_OPTED_OUT_PERSONAL = ("this citizen opted out of AI suggestions, so nothing personal is computed for them; switch "
+                          "AI suggestions back on (PUT /me/opt-out) first")
 ERR_UNKNOWN_ITEM = "item {item!r} is not in the {kind} catalogue"
-ERR_NOT_IN_POPULATION = "citizen {citizen} is not in the population"
-
-
-class RequestError(Exception):
-    """A request the service refuses: an HTTP status and a message that says what is wrong."""
-
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+ERR_NO_TITLE_MATCH = ("the job title {title!r} resembles no occupation: type what you do, e.g. 'lasser' or 'welder', "
+                      "or give a few competencies")
+ERR_EMPTY_LIST = "there is no list for this citizen to compare with: nothing in the {kind} catalogue fits"
+WHY_NOT_DEPTH = schemas.MAX_K  # the ranking an item's place is read from
 
 
 @dataclass(frozen=True)
@@ -123,6 +113,7 @@ class ServedKind:
     info: schemas.ModelInfo
     run_id: str
     popularity: np.ndarray
+    words: RecourseWords
 
     @property
     def label(self) -> str:
@@ -147,14 +138,21 @@ class SuggestionEngine:
 
     def __init__(self, *, settings: Settings | None = None, store: PopulationStore | None = None,
                  watch: bool = False) -> None:
+        from serving.me import MyCareer
+
         self.settings = settings or Settings()
         self.store = store or PopulationStore(self.settings.population_dir)
         self.as_of = date.fromisoformat(self.store.manifest["config"]["as_of"])
         self.key = signing_key(self.settings)
         self.taxonomy = load_esco()
-        self.consent = Consent.of(self.settings, self.store)
-        self.consent.store.check()  # choices that this pseudonym key cannot read stop the start, loudly
-        self.careers = CareerRecords.of(store=self.store, taxonomy=self.taxonomy)
+        self.languages = LabelLanguages.of(self.taxonomy)
+        self.vault = service_vault(self.settings, store=self.store)  # raises with the command to run when not ready
+        choices = VaultConsentStore(self.vault, legacy=JsonlConsentStore(self.settings.consent_log,
+                                                                         key=pseudonym_key(self.settings)))
+        choices.check()  # choices that this pseudonym key cannot read stop the start, loudly
+        self.consent = Consent(store=choices, defaults=choices.defaults())
+        self.search = Search(settings=self.settings, taxonomy=self.taxonomy, languages=self.languages)
+        self.me = MyCareer(self)
         self._resources: dict[str, tuple[KindResources, np.ndarray]] = {}
         self._reload_lock = threading.Lock()
         self._state = ServingState(kinds=MappingProxyType({}), unavailable=MappingProxyType({}),
@@ -268,7 +266,7 @@ class SuggestionEngine:
                               reranker=loaded.reranker)
         _ = suggester.labels  # built now, not by the first request
         return ServedKind(resources=resources, suggester=suggester, info=info, run_id=loaded.run_id,
-                          popularity=popularity)
+                          popularity=popularity, words=RecourseWords(suggester=suggester, languages=self.languages))
 
     def request_reload(self, *, authorization: str | None, audit: AuditEntry | None = None) -> schemas.ReloadResponse:
         """An operator's reload: this process follows the registry now, the others at their next marker check."""
@@ -283,10 +281,9 @@ class SuggestionEngine:
                                       unavailable=dict(state.unavailable))
 
     def warm_up(self) -> None:
-        """Build now what the first anonymous request would otherwise build (the job-title matcher, ~30 s)."""
-        from features.title_matching import title_matcher
-
-        title_matcher(self.taxonomy)
+        """Build now what the first search or anonymous request would otherwise build (the search engines, from
+        their on-disk caches after the first time)."""
+        self.search.warm_up()
 
     def close(self) -> None:
         if self.watcher is not None:
@@ -324,28 +321,47 @@ class SuggestionEngine:
     def _admitted(self, request: schemas.ProfileQuery, *, authorization: str | None,
                   audit: AuditEntry) -> ServedKind:
         """The served kind (taken once: the request finishes on it), once the caller may ask."""
-        audit.kind, audit.citizen_id = request.kind, request.citizen_id
-        state = self._state
-        served = state.kinds.get(request.kind)
-        if served is None:
-            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, state.unavailable.get(
-                request.kind, ERR_NO_CHAMPION.format(kind=request.kind)))
-        audit.models = {request.kind: served.label}
+        audit.citizen_id = request.citizen_id
+        served = self.served_kind(request.kind, audit=audit)
         self.authorise(request, authorization)
         return served
 
+    def served_kind(self, kind: str, *, audit: AuditEntry) -> ServedKind:
+        """The kind's served model (taken once: the request finishes on it), or 503 with the reason there is none."""
+        audit.kind = kind
+        state = self._state
+        served = state.kinds.get(kind)
+        if served is None:
+            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, state.unavailable.get(
+                kind, ERR_NO_CHAMPION.format(kind=kind)))
+        audit.models = {kind: served.label}
+        return served
+
     def _context(self, request: schemas.ProfileQuery) -> tuple[QueryContext, str | None]:
+        """The query context: the citizen's from the vault, or an anonymous profile's (a typed job title read by
+        the search); with the occupation a typed title was read as."""
         if request.citizen_id is not None:
+            return self.citizen_context(request.citizen_id), None
+        occupation, uri = None, None
+        if request.job_title is not None:
             try:
-                return contexts_from_store(store=self.store, taxonomy=self.taxonomy,
-                                           citizen_ids=np.array([request.citizen_id]), as_of=self.as_of), None
-            except LoopbaanError as error:
-                raise RequestError(HTTPStatus.NOT_FOUND, str(error)) from None
+                uri = self.search.occupation_for(request.job_title)
+            except SearchRefused as error:
+                raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
+            if uri is None and not request.competencies:
+                raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, ERR_NO_TITLE_MATCH.format(title=request.job_title))
+            occupation = None if uri is None else int(self.taxonomy.occupation_index.get_loc(uri))
         try:
-            return cold_start_context(taxonomy=self.taxonomy, competency_uris=request.competencies,
-                                      title=request.job_title, as_of=self.as_of)
+            return anonymous_context(taxonomy=self.taxonomy, competency_uris=list(request.competencies or []),
+                                     occupation=occupation, as_of=self.as_of), uri
         except LoopbaanError as error:
             raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
+
+    def citizen_context(self, citizen_id: int) -> QueryContext:
+        try:
+            return self.vault.context(citizen_id=citizen_id, as_of=self.as_of)
+        except LoopbaanError as error:
+            raise refusal(error, citizen_id=citizen_id) from None
 
     def opted_out(self, citizen_id: int | None) -> bool:
         """The citizen's own choice on the site, else the population's recorded default."""
@@ -354,37 +370,55 @@ class SuggestionEngine:
         except LoopbaanError as error:  # the consent store cannot be read with this key: serve nobody personally
             raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, str(error)) from None
 
+    def dismissed(self, citizen_id: int | None, served: ServedKind) -> frozenset[int]:
+        """Catalogue positions of the items the citizen said are not for them (none for an anonymous profile)."""
+        if citizen_id is None:
+            return frozenset()
+        try:
+            found = self.vault.dismissed(citizen_id=citizen_id, kind=served.resources.kind)
+        except LoopbaanError as error:
+            raise refusal(error, citizen_id=citizen_id) from None
+        return dismissed_positions(served.resources.catalogue, found)
+
+    def citizen_list(self, served: ServedKind, context: QueryContext, *, citizen_id: int | None,
+                     k: int) -> CitizenList:
+        return rank_list(served.suggester, context, k=k, dismissed=self.dismissed(citizen_id, served))
+
+    def explained(self, served: ServedKind, context: QueryContext, listed: CitizenList, *,
+                  language: str) -> list[schemas.SuggestionOut]:
+        """The listed items as the service sends them: explained, with labels' languages and recourse."""
+        found = render(served.suggester, context, listed, language=language)
+        return self.with_recourse(served, context, found, listed.positions, language)
+
+    def with_recourse(self, served: ServedKind, context: QueryContext, found: list[Suggestion],
+                      positions: np.ndarray, language: str) -> list[schemas.SuggestionOut]:
+        recourse = served.words.for_items(context, positions, [item.readiness for item in found], language)
+        return [self._suggestion_out(item, language, recourse=steps)
+                for item, steps in zip(found, recourse, strict=True)]
+
     # -- the citizen's own page -------------------------------------------------------------------------------
 
     def career_data(self, *, authorization: str | None, language: str = "nl",
                     audit: AuditEntry | None = None) -> schemas.CareerDataResponse:
-        """The token holder's career data ("loopbaandata"), their AI choice, and which models are served."""
-        audit = audit or _entry("career_data")
-        citizen_id = audit.citizen_id = self.token_holder(authorization)
-        try:
-            data = self.careers.citizen(citizen_id, as_of=self.as_of, language=language)
-        except LoopbaanError as error:
-            raise RequestError(HTTPStatus.NOT_FOUND, str(error)) from None
-        audit.items, audit.personalised = len(data.competencies), True
-        return schemas.CareerDataResponse(
-            citizen_id=citizen_id, as_of=self.as_of.isoformat(), language=language,
-            opted_out=self.opted_out(citizen_id), circumstances=data.circumstances, work=data.work,
-            diplomas=data.diplomas, trainings=data.trainings, competencies=data.competencies)
+        """The token holder's career data ("loopbaandata"), see :meth:`serving.me.MyCareer.career_data`."""
+        return self.me.career_data(authorization=authorization, language=language, audit=audit)
 
     def set_opt_out(self, *, authorization: str | None, opted_out: bool,
                     audit: AuditEntry | None = None) -> schemas.OptOutResponse:
         """Record the token holder's choice: no AI suggestions (True) or personalised ones (False)."""
-        audit = audit or _entry("opt_out")
-        citizen_id = audit.citizen_id = self.token_holder(authorization)
-        if not self.consent.known(citizen_id):
-            raise RequestError(HTTPStatus.NOT_FOUND, ERR_NOT_IN_POPULATION.format(citizen=citizen_id))
-        self.consent.store.record(citizen_id, opted_out=opted_out)
-        return schemas.OptOutResponse(opted_out=self.opted_out(citizen_id))
+        return self.me.set_opt_out(authorization=authorization, opted_out=opted_out, audit=audit)
+
+    # -- lists ----------------------------------------------------------------------------------------------
 
     def suggestions(self, request: schemas.SuggestionRequest, *, authorization: str | None = None,
                     request_id: str | None = None, audit: AuditEntry | None = None) -> schemas.SuggestionResponse:
-        audit = audit or _entry("suggestions", request_id)
+        audit = audit or in_process("suggestions", request_id)
         served = self._admitted(request, authorization=authorization, audit=audit)
+        return self.answer(request, served=served, audit=audit)
+
+    def answer(self, request: schemas.SuggestionRequest, *, served: ServedKind, audit: AuditEntry,
+               context: QueryContext | None = None) -> schemas.SuggestionResponse:
+        """The list for an admitted request (``context``: the citizen's, when the caller already read it)."""
         notices = [FALLBACK_NOTICE[request.language]] if served.info.fallback else []
         matched = batch = None
         if self.opted_out(request.citizen_id):
@@ -394,15 +428,14 @@ class SuggestionEngine:
             notices.insert(0, OPT_OUT_NOTICE[request.language])
             personalised = False
         else:
-            batch = self._precomputed(request, served) if request.precomputed else None
-            if batch is not None:
-                batch, found = batch
+            found = self._precomputed(request, served, notices) if request.precomputed else None
+            if found is not None:
+                batch, items = found
             else:
-                if request.precomputed:
-                    notices.append(BATCH_MISSING_NOTICE[request.language])
-                context, matched = self._context(request)
-                [found] = served.suggester.suggest(context, k=request.k, language=request.language)
-            items = [_suggestion_out(suggestion) for suggestion in found]
+                if context is None:
+                    context, matched = self._context(request)
+                listed = self.citizen_list(served, context, citizen_id=request.citizen_id, k=request.k)
+                items = self.explained(served, context, listed, language=request.language)
             personalised = True
         audit.items, audit.personalised = len(items), personalised
         return schemas.SuggestionResponse(
@@ -410,26 +443,45 @@ class SuggestionEngine:
             notice=" ".join(notices) or None, matched_occupation=matched, model=served.info, batch=batch,
             suggestions=items)
 
-    def _precomputed(self, request: schemas.SuggestionRequest,
-                     served: ServedKind) -> tuple[schemas.BatchRef, list[Suggestion]] | None:
-        """The citizen's list from the newest complete batch of the served model version (never another's)."""
+    def _precomputed(self, request: schemas.SuggestionRequest, served: ServedKind,
+                     notices: list[str]) -> tuple[schemas.BatchRef, list[schemas.SuggestionOut]] | None:
+        """The citizen's list from the newest complete batch of the served model version (never another's), without
+        the items they dismissed; None (with the notice why) when there is none to serve: no batch of this
+        version, too short a list, or career data the citizen changed on the site (added or removed an
+        entry: its revision moved past the import's 0), which the snapshot the batch read may not hold. What the
+        import brought in, their self-declared competencies too, is in that snapshot."""
         from models.batch_store import precomputed_suggestions
 
+        try:
+            changed = self.vault.revision(citizen_id=request.citizen_id) > 0
+        except LoopbaanError as error:
+            raise refusal(error, citizen_id=request.citizen_id) from None
+        if changed:
+            notices.append(BATCH_STALE_NOTICE[request.language])
+            return None
         try:
             found = precomputed_suggestions(self.settings, request.kind, request.citizen_id,
                                             language=request.language, model_version=served.info.version)
         except (LoopbaanError, OSError) as error:  # an unreadable batch: the live list is always there
             logger.warning("precomputed %s lists unreadable, computing live: %s", request.kind, error)
-            return None
-        if found is None:
-            return None
-        info, suggestions = found
-        if (info.model_name, info.model_version, info.run_id) != (served.info.name, served.info.version,
-                                                                  served.run_id) or request.k > info.k:
+            found = None
+        usable = found is not None and (found[0].model_name, found[0].model_version, found[0].run_id) == (
+            served.info.name, served.info.version, served.run_id)
+        if usable:
+            info, suggestions = found
+            dismissed = {str(item) for item in self.vault.dismissed(citizen_id=request.citizen_id,
+                                                                     kind=request.kind)}
+            kept = [item for item in suggestions if item.item_id not in dismissed][:request.k]
+            usable = len(kept) == request.k
+        if not usable:
+            notices.append(BATCH_MISSING_NOTICE[request.language])
             return None
         model = served.info.model_dump()
+        kept = [replace(suggestion, rank=rank, model=model) for rank, suggestion in enumerate(kept, start=1)]
+        context = self.citizen_context(request.citizen_id)
+        positions = positions_of(served.resources.catalogue, [item.item_id for item in kept])
         return (schemas.BatchRef(batch_id=info.batch_id, completed_at=info.completed_at, as_of=info.as_of),
-                [replace(suggestion, model=model) for suggestion in suggestions[:request.k]])
+                self.with_recourse(served, context, kept, positions, request.language))
 
     def _popular(self, served: ServedKind, k: int, language: str) -> list[schemas.SuggestionOut]:
         """A non-personalised list: the catalogue's most chosen items; no personal data is used."""
@@ -445,80 +497,145 @@ class SuggestionEngine:
                                             summary=summary))
             for rank, item in enumerate(order, start=1)]
 
+    def what_if(self, request: schemas.WhatIfRequest, *, authorization: str | None = None,
+                audit: AuditEntry | None = None) -> schemas.WhatIfResponse:
+        """The list as it would be with the competencies ``request.learn`` held, and what that changes (nothing is
+        stored)."""
+        audit = audit or in_process("what_if")
+        served = self._admitted(request, authorization=authorization, audit=audit)
+        if self.opted_out(request.citizen_id):
+            raise RequestError(HTTPStatus.CONFLICT, ERR_OPTED_OUT_PERSONAL)
+        context, matched = self._context(request)
+        try:
+            after = learnt(context, taxonomy=self.taxonomy, learn=list(dict.fromkeys(request.learn)))
+        except LoopbaanError as error:
+            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
+        labels = [self.taxonomy.competency_label(uri, request.language) for uri in dict.fromkeys(request.learn)]
+        resources = self.recourse_resources()
+        change = changes.summarise(before=changes.readiness(resources, context),
+                                   after=changes.readiness(resources, after), about=changes.quoted(labels),
+                                   language=request.language, mode=changes.WHAT_IF)
+        listed = self.citizen_list(served, after, citizen_id=request.citizen_id, k=request.k)
+        items = self.explained(served, after, listed, language=request.language)
+        audit.items, audit.personalised = len(items), request.citizen_id is not None
+        return schemas.WhatIfResponse(change=change, suggestions=schemas.SuggestionResponse(
+            request_id=audit.request_id, kind=request.kind, language=request.language, personalised=True,
+            notice=FALLBACK_NOTICE[request.language] if served.info.fallback else None, matched_occupation=matched,
+            model=served.info, batch=None, suggestions=items))
+
+    def recourse_resources(self) -> dict[str, KindResources]:
+        """The resources of the served kinds whose readiness learning can change (jobs, careers)."""
+        return {kind: served.resources for kind, served in self._state.kinds.items() if kind in changes.KINDS}
+
+    # -- explaining an order --------------------------------------------------------------------------------
+
+    def _positions(self, served: ServedKind, kind: str, item_ids: list[str]) -> list[int]:
+        positions = positions_of(served.resources.catalogue, item_ids)
+        for item, position in zip(item_ids, positions, strict=True):
+            if position < 0:
+                raise RequestError(HTTPStatus.NOT_FOUND, ERR_UNKNOWN_ITEM.format(item=item, kind=kind))
+        return [int(position) for position in positions]
+
+    def _title(self, served: ServedKind, position: int, language: str) -> str:
+        return str(served.resources.catalogue.titles.iloc[position][f"title_{language}"])
+
     def compare(self, request: schemas.CompareRequest, *, authorization: str | None = None,
                 request_id: str | None = None, audit: AuditEntry | None = None) -> schemas.CompareResponse:
         """Why A and B stand in the order the citizen sees (their list of ``k``): the score difference with its
         per-feature contributions, and where the fairness guarantee set the order, that it did."""
-        audit = audit or _entry("compare", request_id)
+        audit = audit or in_process("compare", request_id)
         served = self._admitted(request, authorization=authorization, audit=audit)
         if self.opted_out(request.citizen_id):
             raise RequestError(HTTPStatus.CONFLICT, ERR_OPTED_OUT_COMPARE)
-        catalogue = served.resources.catalogue
-        positions = catalogue.position_of([_typed_id(catalogue, request.item_a), _typed_id(catalogue, request.item_b)])
-        for item, position in zip((request.item_a, request.item_b), positions, strict=True):
-            if position < 0:
-                raise RequestError(HTTPStatus.NOT_FOUND, ERR_UNKNOWN_ITEM.format(item=item, kind=request.kind))
+        positions = self._positions(served, request.kind, [request.item_a, request.item_b])
         context, _ = self._context(request)
-        suggester = served.suggester
-        ranked = suggester.rank(context, k=request.k)  # the list the citizen sees, in its order
-        listed = {int(item): index for index, item in enumerate(ranked.item_positions)}
-        unlisted = [position for position in positions if int(position) not in listed]
-        direct = None
-        if unlisted:
-            frame = served.resources.featurizer.transform(context, np.zeros(len(unlisted), dtype=np.int64),
-                                                          np.asarray(unlisted))
-            direct = (frame, suggester.model.contributions(frame), {int(p): i for i, p in enumerate(unlisted)})
-        names = suggester.model.feature_names
-        rows = []
-        for position in positions:
-            index = listed.get(int(position))
-            if index is not None:
-                rows.append((index + 1, ranked.features.iloc[index], ranked.contributions[index],
-                             ranked.moved_at(index)))
-            else:
-                frame, contributions, at = direct
-                rows.append((None, frame.iloc[at[int(position)]], contributions[at[int(position)]], ()))
-        language = request.language
-        (rank_a, values_a, parts_a, moved_a), (rank_b, values_b, parts_b, moved_b) = rows
-        differences = sorted((schemas.FeatureDifference(
-            feature=name, value_a=_finite(values_a[name]), value_b=_finite(values_b[name]),
-            contribution_a=float(parts_a[index]), contribution_b=float(parts_b[index]),
-            difference=float(parts_a[index] - parts_b[index]),
-            sentence=_difference_sentence(name, values_a[name], values_b[name], language))
-            for index, name in enumerate(names)), key=lambda part: -abs(part.difference))
-        score_a, score_b = float(parts_a.sum()), float(parts_b.sum())
-        titles = [str(catalogue.titles.iloc[position][f"title_{language}"]) for position in positions]
-        if rank_a is not None and rank_b is not None:
-            a_above = rank_a < rank_b
-        elif rank_a is not None or rank_b is not None:
-            a_above = rank_a is not None
-        else:
-            a_above = score_a > score_b
-        upper_score, lower_score = (score_a, score_b) if a_above else (score_b, score_a)
-        if rank_a is None and rank_b is None:
-            set_by, template = "score", "neither"
-        elif upper_score >= lower_score - TIE:
-            set_by, template = "score", "score"
-        elif rank_a is not None and rank_b is not None:
-            set_by, template = "guarantee", "guarantee"
-        else:
-            set_by, template = "list", "list"
-        favour_upper = 1 if a_above else -1
-        reason_sign = -favour_upper if set_by in ("guarantee", "list") else favour_upper  # what lifts the better score
-        reason = next((part for part in differences if part.difference * reason_sign > 0), differences[0]).sentence
-        upper, lower = (titles[0], titles[1]) if a_above else (titles[1], titles[0])
-        moved_upper = moved_a if a_above else moved_b
-        summary = _COMPARE[template][language].format(upper=upper, lower=lower, reason=reason, k=request.k,
-                                                      moved=moved_reason(moved_upper, language) or "")
+        listed = self.citizen_list(served, context, citizen_id=request.citizen_id, k=request.k)
+        a, b = pairs.scored(served.suggester, context, listed, positions)
+        parts = pairs.differences(served.suggester, a, b, request.language)
+        titles = (self._title(served, positions[0], request.language), self._title(served, positions[1],
+                                                                                    request.language))
+        a_above, set_by, summary = pairs.compare_order(a, b, parts, titles=titles, k=request.k,
+                                                         language=request.language)
         audit.items, audit.personalised = 2, request.citizen_id is not None
         return schemas.CompareResponse(
             request_id=audit.request_id, kind=request.kind, model=served.info, k=request.k,
-            item_a=schemas.ItemScore(item_id=request.item_a, title=titles[0], score=score_a, rank=rank_a,
-                                     moved_by=list(moved_a), moved_reason=moved_reason(moved_a, language)),
-            item_b=schemas.ItemScore(item_id=request.item_b, title=titles[1], score=score_b, rank=rank_b,
-                                     moved_by=list(moved_b), moved_reason=moved_reason(moved_b, language)),
-            a_above_b=a_above, order_set_by=set_by, score_difference=score_a - score_b, differences=differences,
+            item_a=pairs.item_score(request.item_a, titles[0], a, request.language),
+            item_b=pairs.item_score(request.item_b, titles[1], b, request.language),
+            a_above_b=a_above, order_set_by=set_by, score_difference=a.score - b.score, differences=parts,
             summary=summary)
+
+    def why_not(self, request: schemas.WhyNotRequest, *, authorization: str | None = None,
+                audit: AuditEntry | None = None) -> schemas.WhyNotResponse:
+        """"Waarom niet deze vacature?": the item's place in the citizen's ranking and the contributions that
+        separate it from the last suggestion shown."""
+        audit = audit or in_process("why_not")
+        served = self._admitted(request, authorization=authorization, audit=audit)
+        if self.opted_out(request.citizen_id):
+            raise RequestError(HTTPStatus.CONFLICT, ERR_OPTED_OUT_COMPARE)
+        [position] = self._positions(served, request.kind, [request.item_id])
+        context, _ = self._context(request)
+        dismissed = self.dismissed(request.citizen_id, served)
+        deep = rank_list(served.suggester, context, k=max(WHY_NOT_DEPTH, request.k), dismissed=dismissed)
+        shown = deep if served.suggester.reranker is None else rank_list(served.suggester, context, k=request.k,
+                                                                         dismissed=dismissed)
+        listed = shown.positions[:request.k]
+        if not len(listed):
+            raise RequestError(HTTPStatus.NOT_FOUND, ERR_EMPTY_LIST.format(kind=request.kind))
+        last_position = int(listed[-1])
+        [item] = pairs.scored(served.suggester, context, deep, [position])
+        [last] = pairs.scored(served.suggester, context, shown, [last_position])
+        in_list = shown.rank_of(position) is not None and shown.rank_of(position) <= request.k
+        if in_list:
+            item = replace(item, rank=shown.rank_of(position))
+        parts = pairs.differences(served.suggester, item, last, request.language)
+        titles = (self._title(served, position, request.language), self._title(served, last_position,
+                                                                                request.language))
+        summary = pairs.why_not_summary(item, last, parts, titles=titles, k=request.k,
+                                          dismissed=position in dismissed, in_list=in_list, language=request.language)
+        audit.items, audit.personalised = 2, request.citizen_id is not None
+        return schemas.WhyNotResponse(
+            request_id=audit.request_id, kind=request.kind, model=served.info, k=request.k,
+            item=pairs.item_score(request.item_id, titles[0], item, request.language),
+            last_shown=pairs.item_score(str(served.resources.catalogue.ids[last_position]), titles[1], last,
+                                          request.language),
+            in_list=in_list, dismissed=position in dismissed, score_difference=item.score - last.score,
+            differences=parts, summary=summary)
+
+    # -- the taxonomy and catalogues ----------------------------------------------------------------------------
+
+    def find(self, kind: str, *, query: str, language: str, k: int,
+             audit: AuditEntry | None = None) -> schemas.SearchResponse:
+        """Competencies or occupations by what a citizen types (:mod:`serving.search`)."""
+        try:
+            found = self.search.find(kind, query, language=language, k=k)
+        except SearchRefused as error:
+            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
+        if audit is not None:
+            audit.items = len(found)
+        return schemas.SearchResponse(kind=kind, query=query, language=language, hits=[
+            schemas.SearchHit(rank=hit.rank, id=hit.uri, label=hit.label, label_lang=hit.label_lang,
+                              matched_label=hit.matched_label, score=hit.score) for hit in found])
+
+    def diplomas(self, *, language: str, audit: AuditEntry | None = None) -> schemas.DiplomaCatalogueResponse:
+        """The diploma catalogue a citizen picks a diploma from."""
+        table = self.store.table("diploma_catalogue").sort_values(f"title_{language}")
+        if audit is not None:
+            audit.items = len(table)
+        return schemas.DiplomaCatalogueResponse(diplomas=[
+            schemas.DiplomaOut(diploma_id=str(diploma), title=str(title), level=str(level))
+            for diploma, title, level in zip(table["diploma_id"], table[f"title_{language}"], table["level"],
+                                             strict=True)])
+
+    def _suggestion_out(self, suggestion: Suggestion, language: str, *,
+                        recourse: schemas.RecourseOut | None = None) -> schemas.SuggestionOut:
+        data = suggestion.to_dict()
+        for field in ("matched_competencies", "missing_competencies"):
+            data[field] = self.languages.competencies(data[field], language)
+        for training in data["bridging_trainings"]:
+            training["covers"] = self.languages.competencies(training["covers"], language)
+        data.pop("model", None)
+        return schemas.SuggestionOut.model_validate({**data, "moved_by": list(data["moved_by"]),
+                                                     "recourse": recourse})
 
     def metadata(self, *, audit: AuditEntry | None = None) -> schemas.MetadataResponse:
         """Served models and versions (since when each serves), withdrawn kinds, and the last fairness assessment."""
@@ -592,32 +709,9 @@ def _mtime(path: Path) -> int | None:
     return None if found is None else found[0]
 
 
-def _entry(endpoint: str, request_id: str | None = None) -> AuditEntry:
-    """An entry for a caller without the service's middleware (in-process use): nothing writes it."""
-    return AuditEntry(request_id=request_id or uuid.uuid4().hex, endpoint=endpoint)
-
-
 def _fairness_tags(client, name: str, version: str) -> dict[str, str]:
     tags = client.get_model_version(name, version).tags or {}
     return {key: tags[key] for key in FAIRNESS_TAGS if key in tags}
-
-
-def _typed_id(catalogue, item_id: str):
-    if catalogue.kind == "careers":
-        return item_id
-    try:
-        return int(item_id)
-    except ValueError:
-        return item_id  # unknown to the catalogue either way
-
-
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
-def _difference_sentence(name: str, value_a: float, value_b: float, language: str) -> str:
-    return f"A: {sentence(name, value_a, language)} B: {sentence(name, value_b, language)}"
 
 
 def _assessment(tags: dict[str, str]) -> schemas.AssessmentInfo | None:
@@ -629,7 +723,3 @@ def _assessment(tags: dict[str, str]) -> schemas.AssessmentInfo | None:
                                   assessed_at=tags.get("fairness.assessed_at"),
                                   policy_version=tags.get("fairness.policy_version"),
                                   failed_checks=[check for check in failed.split(",") if check])
-
-
-def _suggestion_out(suggestion: Suggestion) -> schemas.SuggestionOut:
-    return schemas.SuggestionOut.model_validate(suggestion, from_attributes=True)

@@ -1,10 +1,10 @@
 """ASGI middleware of the service: one audit line per request, and a limit on the request body.
 
 :class:`AuditTrail` runs outside everything that can answer a request (the body limit, validation, the engine), so
-that every request to the service's own endpoints writes exactly one audit line, whatever its status; what the
-request was about is filled in by the engine on the :class:`serving.audit.AuditEntry` it finds in the request's
-state. The static site, the OpenAPI document and BentoML's health and metrics endpoints are not audited: they read
-no one's data.
+that every request to the service's own endpoints writes exactly one line to the vault's audit trail, whatever its
+status; what the request was about is filled in by the engine on the :class:`serving.audit.AuditEntry` it finds in
+the request's state (a write stores the line with its change itself). The static site, the OpenAPI document and
+BentoML's health and metrics endpoints are not audited: they read no one's data.
 """
 
 from __future__ import annotations
@@ -13,13 +13,19 @@ import json
 import uuid
 from http import HTTPStatus
 
-from features.keys import pseudonym_key
+import anyio
+
 from features.settings import Settings
-from serving.audit import AuditEntry, AuditLog
+from serving.audit import AuditEntry, VaultAuditLog
 
 MAX_BODY_BYTES = 64 * 1024
-ENDPOINTS = {"/suggestions": "suggestions", "/compare": "compare", "/metadata": "metadata", "/me": "career_data",
-             "/me/opt-out": "opt_out", "/admin/reload": "reload"}
+ENDPOINTS = {"/suggestions": "suggestions", "/compare": "compare", "/why-not": "why_not", "/what-if": "what_if",
+             "/metadata": "metadata", "/me": "career_data", "/me/opt-out": "opt_out",
+             "/me/competencies": "add_competency", "/me/records": "add_record", "/me/feedback": "feedback",
+             "/me/recourse": "recourse", "/search/competencies": "search_competencies",
+             "/search/occupations": "search_occupations", "/catalogue/diplomas": "diplomas",
+             "/admin/reload": "reload"}
+ENDPOINT_PREFIXES = {"/me/entries/": "remove_entry", "/me/feedback/": "remove_feedback"}
 UNAUDITED = ("/", "/docs", "/docs.json", "/schema.json", "/healthz", "/livez", "/readyz", "/metrics")
 UNAUDITED_PREFIXES = ("/site/", "/static_content/", "/assets/")
 REQUEST_ID_HEADER = "x-request-id"
@@ -27,6 +33,13 @@ REQUEST_ID_HEADER = "x-request-id"
 
 def audited(path: str) -> bool:
     return path not in UNAUDITED and path != "/site" and not path.startswith(UNAUDITED_PREFIXES)
+
+
+def endpoint(path: str) -> str:
+    """The audit name of the endpoint a path belongs to ("unknown" for a path the service does not have)."""
+    if path in ENDPOINTS:
+        return ENDPOINTS[path]
+    return next((name for prefix, name in ENDPOINT_PREFIXES.items() if path.startswith(prefix)), "unknown")
 
 
 def request_id(headers: dict[bytes, bytes]) -> str:
@@ -39,30 +52,32 @@ class AuditTrail:
     """Writes one audit line per audited request as soon as its status is known, before the answer goes out (500 when
     nothing answered)."""
 
-    def __init__(self, app, log: AuditLog | None = None) -> None:
+    def __init__(self, app, log: VaultAuditLog | None = None) -> None:
         self.app = app
         self._log = log
 
     @property
-    def log(self) -> AuditLog:
+    def log(self) -> VaultAuditLog:
         if self._log is None:
-            settings = Settings()
-            self._log = AuditLog(settings.audit_log, key=pseudonym_key(settings))
+            from serving.vault import service_vault
+
+            self._log = VaultAuditLog(service_vault(Settings()))
         return self._log
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or not audited(scope["path"]):
             await self.app(scope, receive, send)
             return
-        entry = AuditEntry(request_id=request_id(dict(scope.get("headers") or [])),
-                           endpoint=ENDPOINTS.get(scope["path"], "unknown"))
+        entry = AuditEntry(request_id=request_id(dict(scope.get("headers") or [])), endpoint=endpoint(scope["path"]))
         scope.setdefault("state", {})["audit"] = entry
         written = False
 
         async def recording_send(message) -> None:
             nonlocal written
             if message["type"] == "http.response.start":
-                self.log.write(entry, status=int(message["status"]))  # before the caller can see the answer
+                # before the caller can see the answer; off the event loop (a database write)
+                status = int(message["status"])
+                await anyio.to_thread.run_sync(lambda: self.log.write(entry, status=status))
                 written = True
                 message = {**message, "headers": [*message.get("headers", []),
                                                   (REQUEST_ID_HEADER.encode(), entry.request_id.encode())]}
@@ -72,7 +87,8 @@ class AuditTrail:
             await self.app(scope, receive, recording_send)
         finally:
             if not written:  # nothing answered: the server's own error page follows
-                self.log.write(entry, status=int(HTTPStatus.INTERNAL_SERVER_ERROR))
+                await anyio.to_thread.run_sync(
+                    lambda: self.log.write(entry, status=int(HTTPStatus.INTERNAL_SERVER_ERROR)))
 
 
 class BodyLimit:

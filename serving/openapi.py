@@ -66,5 +66,14 @@ def _infra_paths() -> dict:
 def openapi_document(app: FastAPI) -> dict:
     """The document for ``app``'s routes (built once per process)."""
     document = get_openapi(title=TITLE, version=app.version, description=DESCRIPTION, routes=app.routes)
+    for operations in document["paths"].values():
+        for operation in operations.values():  # FastAPI's own 422 for a route with parameters: the service sends 400
+            if operation.get("responses", {}).get("422", {}).get("content", {}).get("application/json", {}).get(
+                    "schema") == {"$ref": "#/components/schemas/HTTPValidationError"}:
+                del operation["responses"]["422"]
+    schemas = document.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" not in str(document["paths"]):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
     document["paths"] = {**document["paths"], **_infra_paths()}
     return document

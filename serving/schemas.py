@@ -8,10 +8,13 @@ accepts is one the service accepts.
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator,
                       model_validator)
+
 
 def _integral(value):
     """JSON Schema's integers include 35.0; strings and booleans stay refused by the strict check after this."""
@@ -19,6 +22,30 @@ def _integral(value):
 
 
 JsonInt = Annotated[int, BeforeValidator(_integral)]  # an integer as JSON Schema reads one
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ERR_DATE = "give the date as YYYY-MM-DD"
+
+
+def _full_date(value):
+    """A JSON string YYYY-MM-DD (RFC 3339 full-date) as a date; anything else is refused, whatever Python could read."""
+    if isinstance(value, str) and _FULL_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(ERR_DATE)
+
+
+_DATE_SCHEMA = {"type": "string", "format": "date"}
+JsonDate = Annotated[date, BeforeValidator(_full_date), WithJsonSchema(_DATE_SCHEMA)]
+OptionalDate = Annotated[JsonDate | None, WithJsonSchema(_DATE_SCHEMA)]  # may be left out, never null
+
+
+def _without_null_defaults(schema: dict) -> None:
+    """Fields that may be left out but not sent as null carry no ``default: null`` in the document."""
+    for field in schema.get("properties", {}).values():
+        if field.get("default", ...) is None:
+            field.pop("default")
 Kind = Literal["jobs", "trainings", "careers"]
 Language = Literal["nl", "en"]
 Readiness = Literal["ready", "bridgeable", "stretch"]
@@ -28,6 +55,9 @@ MAX_COMPETENCIES = 100
 MAX_ID_CHARS = 300
 MAX_TITLE_CHARS = 200
 MAX_K = 50
+MAX_LEARN = 10
+MAX_NOTE_CHARS = 500
+MAX_TEST_NAME_CHARS = 200
 
 ERR_BOTH_PROFILES = "give either citizen_id or an anonymous profile (competencies and/or job_title), not both"
 ERR_NO_PROFILE = "give citizen_id, or at least one competency or a job title for an anonymous profile"
@@ -137,11 +167,18 @@ class ErrorResponse(BaseModel):
 
     error: str
     details: list[ErrorDetail] = Field(default_factory=list)
+    revision: int | None = Field(default=None, description=(
+        "Only with a 409 for an edit made on stale data (another window saved first): the revision the career data "
+        "is at now. Reload it (GET /me) and make the edit again."))
+
 
 
 class Competency(BaseModel):
     id: str
     label: str
+    label_lang: Language = Field(description=(
+        "The language of `label`: the taxonomy has no Dutch label for many competencies yet, and then the English "
+        "one is shown (the site marks it with lang=\"en\")."))
 
 
 class BridgingTraining(BaseModel):
@@ -184,6 +221,23 @@ class ModelInfo(BaseModel):
     serving_since: str = Field(description="When this service process began serving this version (ISO 8601 UTC).")
 
 
+class Lesson(BaseModel):
+    training_id: str
+    title: str
+    duration_hours: float
+    teaches: list[Competency] = Field(description="The competencies of the recourse set this training teaches.")
+
+
+class RecourseOut(BaseModel):
+    """What learning makes this item ready: the smallest set of its missing essential competencies that does (no
+    smaller set does), and the trainings that teach them."""
+
+    learn: list[Competency]
+    trainings: list[Lesson]
+    untaught: list[Competency] = Field(description="Competencies of `learn` that no training of the catalogue teaches.")
+    hours: float = Field(description="The trainings' hours together.")
+
+
 class SuggestionOut(BaseModel):
     rank: int
     item_id: str
@@ -200,6 +254,9 @@ class SuggestionOut(BaseModel):
         "The fairness guarantees that moved this item up past items with a higher score (empty: it stands where "
         "its score puts it)."))
     moved_reason: str | None = Field(description="Set with `moved_by`: why, in the list's language.")
+    recourse: RecourseOut | None = Field(default=None, description=(
+        "For a bridgeable or stretch vacancy or career step: what to learn to be ready (None when ready, for "
+        "trainings, whose readiness is their Dutch entry level, and in a general list)."))
 
 
 class BatchRef(BaseModel):
@@ -308,21 +365,52 @@ class EvidenceOut(BaseModel):
 class HeldCompetency(BaseModel):
     id: str
     label: str
+    label_lang: Language
     sources: list[EvidenceOut] = Field(description="Where the competency came from, newest first.")
 
 
+EntryType = Literal["competency", "test", "course", "diploma"]
+FeedbackReason = Literal["too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other"]
+
+
+class OwnEntry(BaseModel):
+    """Something the citizen added themselves (source "self-declared"): they may remove it."""
+
+    entry_id: int
+    type: EntryType
+    date: str = Field(description="When it happened (YYYY-MM-DD).")
+    label: str = Field(description="The competency, the course's or diploma's title, or the test's name.")
+    label_lang: Language
+    competency_id: str | None = None
+    training_id: str | None = None
+    diploma_id: str | None = None
+    proficiency: int | None = Field(default=None, description="A test's result, 0-4.")
+
+
+class FeedbackOut(BaseModel):
+    kind: Kind
+    item_id: str
+    title: str | None = Field(description="The item's title (None when the catalogue no longer holds it).")
+    reason: FeedbackReason
+    note: str | None
+    given_on: str
+
+
 class CareerDataResponse(BaseModel):
-    """The citizen's own career data ("loopbaandata"), as the models see it on the reference date."""
+    """The citizen's own career data ("loopbaandata") in the vault, as the models see it on the reference date."""
 
     citizen_id: int
     as_of: str
     language: Language
+    revision: int = Field(description="Send it back with every edit (optimistic concurrency: a stale one gets 409).")
     opted_out: bool = Field(description="True when the citizen chose not to receive AI suggestions.")
     circumstances: dict
     work: list[dict]
     diplomas: list[dict]
     trainings: list[dict]
     competencies: list[HeldCompetency]
+    entries: list[OwnEntry] = Field(description="What the citizen added themselves, oldest first (removable).")
+    feedback: list[FeedbackOut] = Field(description="Items the citizen said are not for them (kept out of lists).")
 
 
 class OptOutResponse(BaseModel):
@@ -333,3 +421,213 @@ class ReloadResponse(BaseModel):
     changes: dict[str, str] = Field(description="What this reload changed, per kind (empty: nothing moved).")
     models: dict[str, ModelInfo]
     unavailable: dict[str, str]
+
+
+# -- the citizen's own edits, feedback, recourse, "what if", "why not", search ----------------------------------
+
+
+class ListRequest(BaseModel):
+    """Which list an edit's answer recomputes at once."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    kind: Kind = Field(default="jobs", description="The list to recompute after the edit.")
+    k: JsonInt = Field(default=10, ge=1, le=MAX_K, description="Its length (1-50).")
+    language: Language = Field(default="nl", description="Language of titles, labels and sentences.")
+
+
+class AddCompetencyRequest(ListRequest):
+    model_config = ConfigDict(json_schema_extra=_without_null_defaults)
+
+    competency_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description=(
+        "An ESCO/Competent competency URI, as GET /search/competencies finds it."))
+    revision: JsonInt = Field(ge=0, description="The revision of the career data this edit was made on (GET /me).")
+    date: OptionalDate = Field(default=None, description="Since when (default: today); not in the future.")
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        if value is None:
+            raise ValueError(ERR_NULL.format(field="date"))
+        return value
+
+
+class _DatedRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_without_null_defaults)
+
+    date: OptionalDate = Field(default=None, description="When (default: today); not in the future.")
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        if value is None:
+            raise ValueError(ERR_NULL.format(field="date"))
+        return value
+
+
+_CATALOGUE_ID = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+
+
+class TestRecord(_DatedRecord):
+    """An orientation or competency test the citizen took; from proficiency 2 its competency counts as held."""
+
+    type: Literal["test"]
+    name: str = Field(min_length=1, max_length=MAX_TEST_NAME_CHARS, pattern=r"\S", description="The test's name.")
+    competency_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="The competency it measured.")
+    proficiency: JsonInt = Field(ge=0, le=4, description="The result, 0 (none) to 4 (expert).")
+
+
+class CourseRecord(_DatedRecord):
+    """A course of the training catalogue the citizen completed (its competencies count as held)."""
+
+    type: Literal["course"]
+    training_id: Annotated[str, WithJsonSchema(_CATALOGUE_ID)] = Field(pattern="^[0-9]{1,18}$", description=(
+        "The training, as suggestions and bridging trainings name it."))
+
+
+class DiplomaRecord(_DatedRecord):
+    """A diploma of the diploma catalogue (GET /catalogue/diplomas) the citizen obtained."""
+
+    type: Literal["diploma"]
+    diploma_id: Annotated[str, WithJsonSchema(_CATALOGUE_ID)] = Field(pattern="^[0-9]{1,18}$")
+
+
+class AddRecordRequest(ListRequest):
+    record: Annotated[TestRecord | CourseRecord | DiplomaRecord, Field(discriminator="type")]
+    revision: JsonInt = Field(ge=0, description="The revision of the career data this edit was made on (GET /me).")
+
+
+class ReadyChange(BaseModel):
+    """How many items of one kind the citizen is ready for, before and after, over the whole catalogue (for
+    vacancies: those within their commute)."""
+
+    ready_before: int
+    ready_after: int
+    newly_ready: int
+    no_longer_ready: int
+    within_commute: bool = Field(description="True for vacancies: only those within the citizen's commute count.")
+
+
+class ChangeSummary(BaseModel):
+    summary: str = Field(description="What changed, in words (\"3 vacatures nu pasklaar dankzij 'heftruck "
+                                     "besturen'\").")
+    about: str = Field(description="The competency, course, diploma or test the change is about, as named in it.")
+    kinds: dict[str, ReadyChange] = Field(description="Per served kind with recourse (jobs, careers).")
+
+
+class ChangeResponse(BaseModel):
+    entry_id: int = Field(description="The entry added (or removed).")
+    revision: int = Field(description="The career data's revision now: send it with the next edit.")
+    change: ChangeSummary
+    suggestions: SuggestionResponse = Field(description="The list asked for, recomputed on the new career data.")
+
+
+class FeedbackRequest(BaseModel):
+    """"Niet voor mij, omdat…": the item stays out of the citizen's lists of that kind."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_without_null_defaults)
+
+    kind: Kind
+    item_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    reason: FeedbackReason = Field(description=(
+        "too_far, not_interested, tried_before, cannot_meet_requirement (a requirement the citizen cannot meet), "
+        "other."))
+    note: Annotated[str | None, WithJsonSchema({"type": "string", "maxLength": MAX_NOTE_CHARS})] = Field(
+        default=None, max_length=MAX_NOTE_CHARS, description=(
+        "In the citizen's own words (optional; never exported or used for training)."))
+    language: Language = Field(default="nl", description="Language of the item's title in the answer.")
+
+    @field_validator("note", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        if value is None:
+            raise ValueError(ERR_NULL.format(field="note"))
+        return value
+
+
+class FeedbackListResponse(BaseModel):
+    feedback: list[FeedbackOut]
+
+
+class UnlockOut(BaseModel):
+    competency: Competency
+    items: int = Field(description="How many items become ready once it is learnt (vacancies: within the commute).")
+    examples: list[str] = Field(description="A few of their titles.")
+    training: Lesson | None = Field(description="The training that teaches it (None: no training does).")
+    summary: str = Field(description="\"Met 'heftruck besturen' worden 14 vacatures pasklaar\", and the training.")
+
+
+class RecoursePanelResponse(BaseModel):
+    """The competencies whose learning alone makes the most items ready, counted exactly over the whole catalogue."""
+
+    kind: Literal["jobs", "careers"]
+    language: Language
+    within_commute: bool
+    model: ModelInfo
+    unlocks: list[UnlockOut]
+
+
+class WhatIfRequest(ProfileQuery):
+    """The list as it would be if the citizen learnt these competencies (nothing is stored)."""
+
+    model_config = ConfigDict(json_schema_extra=_profile_schema(_ONE_PROFILE))
+
+    learn: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
+        min_length=1, max_length=MAX_LEARN, description="Competency URIs to learn (1-10).")
+    k: JsonInt = Field(default=10, ge=1, le=MAX_K, description="How many suggestions (1-50).")
+
+
+class WhatIfResponse(BaseModel):
+    change: ChangeSummary
+    suggestions: SuggestionResponse = Field(description="The new list with its explanations.")
+
+
+class WhyNotRequest(ProfileQuery):
+    """"Waarom niet deze vacature?" for an item the citizen picks."""
+
+    model_config = ConfigDict(json_schema_extra=_profile_schema(_ONE_PROFILE))
+
+    item_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    k: JsonInt = Field(default=10, ge=1, le=MAX_K, description="The length of the list the citizen sees.")
+
+
+class WhyNotResponse(BaseModel):
+    request_id: str
+    kind: Kind
+    model: ModelInfo
+    k: int
+    item: ItemScore = Field(description="Its place in the citizen's ranking (None: not among the candidates, or "
+                                        "dismissed).")
+    last_shown: ItemScore = Field(description="The last suggestion of the list of k.")
+    in_list: bool
+    dismissed: bool = Field(description="The citizen said it is not for them, so it is kept out of their lists.")
+    score_difference: float = Field(description="score of the item - score of the last shown one.")
+    differences: list[FeatureDifference] = Field(description="Ordered by absolute difference; they sum to the "
+                                                             "score difference.")
+    summary: str
+
+
+class SearchHit(BaseModel):
+    rank: int
+    id: str
+    label: str
+    label_lang: Language
+    matched_label: str = Field(description="The label (Dutch or English) that matched the query best.")
+    score: float
+
+
+class SearchResponse(BaseModel):
+    kind: Literal["competencies", "occupations"]
+    query: str
+    language: Language
+    hits: list[SearchHit]
+
+
+class DiplomaOut(BaseModel):
+    diploma_id: str
+    title: str
+    level: str
+
+
+class DiplomaCatalogueResponse(BaseModel):
+    diplomas: list[DiplomaOut]

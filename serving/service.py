@@ -1,6 +1,19 @@
-"""The BentoML service: ``POST /suggestions``, ``POST /compare``, ``GET /metadata``, the citizen's own ``GET /me`` and
-``PUT /me/opt-out``, the operators' ``POST /admin/reload``, the site "Mijn loopbaan" at ``/site/``, the OpenAPI
-document at ``/docs.json`` (browsable at ``/``), and BentoML's own ``/healthz``, ``/readyz``, ``/livez``, ``/metrics``.
+"""The BentoML service. Routes, by who calls them:
+
+- lists and their explanations: ``POST /suggestions``, ``/compare``, ``/why-not``, ``/what-if`` (a citizen's token, or
+  an anonymous profile);
+- the citizen's own data in the vault (their token): ``GET /me``, ``PUT /me/opt-out``, ``POST /me/competencies``,
+  ``POST /me/records``, ``DELETE /me/entries/{entry_id}``, ``POST /me/feedback``, ``DELETE /me/feedback``,
+  ``GET /me/recourse``;
+- the taxonomy and catalogues (no token): ``GET /search/competencies``, ``GET /search/occupations``,
+  ``GET /catalogue/diplomas``; ``GET /metadata``;
+- operators: ``POST /admin/reload``;
+- the site "Mijn loopbaan" at ``/site/``, the OpenAPI document at ``/docs.json`` (browsable at ``/``), and BentoML's
+  own ``/healthz``, ``/readyz``, ``/livez``, ``/metrics``.
+
+Each route is a thin call into :class:`serving.engine.SuggestionEngine` (its ``me`` for the ``/me`` routes); a new
+group of routes (sign-in, partners) gets its own section below and its own engine part, and learns whose request it
+is through the engine's ``token_holder``.
 
 Start it with ``loopbaan serve`` or ``bentoml serve serving.service:SuggestionService``. Settings come from the
 environment (``LOOPBAAN_*``). BentoML runs the worker processes; the routes are FastAPI's, so that every refusal
@@ -14,36 +27,46 @@ import functools
 import gc
 from http import HTTPStatus
 from pathlib import Path
+from typing import Literal
 
 import anyio
 import bentoml
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path as PathParam, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.settings import Settings
 from serving import schemas
 from serving.audit import AuditEntry
-from serving.engine import RequestError, SuggestionEngine
+from serving.engine import SuggestionEngine
+from serving.errors import RequestError
+from serving.search import MAX_QUERY_CHARS
 from serving.middleware import MAX_BODY_BYTES, AuditTrail, BodyLimit
 from serving.openapi import BEARER, OPTIONAL_TOKEN, openapi_document, refusals
 
 WORKERS = Settings().service_workers  # read when the service is defined: BentoML needs it then
+LANGUAGE = "Language of titles, labels and sentences."
+QUERY = "What the citizen typed (at least one letter or digit)."
+NOT_IN_VAULT = "The token's citizen is not in the vault."
+SEARCH_NOTES = {422: "The query cannot be searched: it is blank or has no letters or digits."}
+EDIT_NOTES = {
+    404: NOT_IN_VAULT,
+    409: "The career data changed since the citizen read it (another window saved first; `revision` says the "
+         "revision it is at now: reload and edit again), or the same entry is already there. Nothing was saved.",
+    413: "The body is larger than 64 KiB, or the citizen already added the most entries the vault keeps (500).",
+    422: "Well formed, but not an entry the vault can hold: a competency id the taxonomy does not have, a training or "
+         "diploma not in the catalogue, a date after today or before 1940.",
+}
 SITE = Path(__file__).resolve().parent / "site"
 ERR_SCHEMA = "the request does not match the API's schema (/docs.json): {problems}"
 ERR_NOT_JSON = "the request body is not valid JSON ({reason}); send a JSON object as /docs.json describes"
-ERR_LANGUAGE = "language must be one of nl, en"
 
 api = FastAPI(title="loopbaan", openapi_url=None, docs_url=None, redoc_url=None)
 api.mount("/site", StaticFiles(directory=SITE, html=True), name="site")
-_LANGUAGE = TypeAdapter(schemas.Language)
-_LANGUAGE_PARAMETER = {"parameters": [{
-    "name": "language", "in": "query", "required": False, "description": "Language of the labels.",
-    "schema": {"type": "string", "enum": ["nl", "en"], "default": "nl"}}]}
 _OPT_OUT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": schemas.OptOutRequest.model_json_schema()}}}}
 
@@ -55,9 +78,9 @@ def _problem(error: dict) -> schemas.ErrorDetail:
 
 
 def _error(status: int, message: str, details: list[schemas.ErrorDetail] | None = None,
-           headers: dict | None = None) -> JSONResponse:
-    body = schemas.ErrorResponse(error=message, details=details or [])
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+           headers: dict | None = None, revision: int | None = None) -> JSONResponse:
+    body = schemas.ErrorResponse(error=message, details=details or [], revision=revision)
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
 
 
 def _invalid(errors) -> JSONResponse:
@@ -84,7 +107,7 @@ async def _http_refused(request: Request, error: StarletteHTTPException) -> JSON
 
 @api.exception_handler(RequestError)
 async def _request_refused(request: Request, error: RequestError) -> JSONResponse:
-    return _error(error.status, error.message)
+    return _error(error.status, error.message, revision=error.revision)
 
 
 @api.get("/docs.json", include_in_schema=False)
@@ -142,34 +165,148 @@ class SuggestionService:
         return await self._compute(self.engine.compare, request=body,
                                    authorization=request.headers.get("authorization"), audit=_audit(request))
 
+    @api.post("/why-not", response_model=schemas.WhyNotResponse, openapi_extra=OPTIONAL_TOKEN,
+              responses=refusals(400, 401, 403, 404, 409, 413, 422, 503))
+    async def why_not(self, request: Request, body: schemas.WhyNotRequest, token=Depends(BEARER)):
+        """"Waarom niet deze vacature?": an item's place in the citizen's ranking and the contributions that separate
+        it from the last suggestion shown (or that the citizen dismissed it)."""
+        return await self._compute(self.engine.why_not, request=body,
+                                   authorization=request.headers.get("authorization"), audit=_audit(request))
+
+    @api.post("/what-if", response_model=schemas.WhatIfResponse, openapi_extra=OPTIONAL_TOKEN,
+              responses=refusals(400, 401, 403, 404, 409, 413, 422, 503, notes={
+                  409: "The citizen opted out of AI suggestions, so nothing personal is computed.",
+                  422: "A competency id the taxonomy does not hold, or an anonymous profile it cannot read."}))
+    async def what_if(self, request: Request, body: schemas.WhatIfRequest, token=Depends(BEARER)):
+        """"What if I learn X": the list as it would be with these competencies, with its explanations, and how many
+        more vacancies and career steps would be ready. Nothing is stored."""
+        return await self._compute(self.engine.what_if, request=body,
+                                   authorization=request.headers.get("authorization"), audit=_audit(request))
+
     @api.get("/metadata", response_model=schemas.MetadataResponse)
     def metadata(self, request: Request):
         """Served models and versions (since when each serves), withdrawn kinds, and each version's last fairness
         assessment."""
         return self.engine.metadata(audit=_audit(request))
 
-    @api.get("/me", response_model=schemas.CareerDataResponse, openapi_extra=_LANGUAGE_PARAMETER,
-             responses=refusals(400, 401, 404, 503, notes={404: "The token's citizen is not in the population."}))
-    def career_data(self, request: Request, token=Depends(BEARER)):
-        """The token holder's own career data ("loopbaandata") with where each competency came from."""
-        try:
-            language = _LANGUAGE.validate_python(request.query_params.get("language", "nl"))
-        except ValidationError:
-            raise RequestError(HTTPStatus.BAD_REQUEST, ERR_LANGUAGE) from None
-        return self.engine.career_data(authorization=request.headers.get("authorization"), language=language,
-                                       audit=_audit(request))
+    # -- the citizen's own data (the vault) ------------------------------------------------------------------
+
+    @api.get("/me", response_model=schemas.CareerDataResponse,
+             responses=refusals(400, 401, 404, 503, notes={404: NOT_IN_VAULT}))
+    async def career_data(self, request: Request, language: schemas.Language = Query("nl", description=LANGUAGE),
+                          token=Depends(BEARER)):
+        """The token holder's own career data ("loopbaandata") with where each competency came from, what they added
+        themselves (removable), their feedback, and the revision to send with an edit."""
+        return await self._compute(self.engine.me.career_data, authorization=request.headers.get("authorization"),
+                                   language=language, audit=_audit(request))
 
     @api.put("/me/opt-out", response_model=schemas.OptOutResponse, openapi_extra=_OPT_OUT_BODY,
-             responses=refusals(400, 401, 404, 413, 503,
-                                notes={404: "The token's citizen is not in the population."}))
+             responses=refusals(400, 401, 404, 413, 503, notes={404: NOT_IN_VAULT}))
     async def opt_out(self, request: Request, token=Depends(BEARER)):
         """Switch AI suggestions off (a general list instead) or back on, for the token holder only."""
         try:
             choice = schemas.OptOutRequest.model_validate_json(await request.body())
         except ValidationError as error:
             return _invalid([{**problem, "loc": ("body", *problem["loc"])} for problem in error.errors()])
-        return await run_in_threadpool(self.engine.set_opt_out, authorization=request.headers.get("authorization"),
+        return await run_in_threadpool(self.engine.me.set_opt_out, authorization=request.headers.get("authorization"),
                                        opted_out=choice.opted_out, audit=_audit(request))
+
+    @api.post("/me/competencies", status_code=201, response_model=schemas.ChangeResponse,
+              responses=refusals(400, 401, 404, 409, 413, 422, 503, notes=EDIT_NOTES))
+    async def add_competency(self, request: Request, body: schemas.AddCompetencyRequest, token=Depends(BEARER)):
+        """Add a competency the citizen holds (source "self-declared"); the list asked for comes back recomputed,
+        with what changed ("3 vacatures nu pasklaar dankzij 'heftruck besturen'")."""
+        return await self._compute(self.engine.me.add_competency, request=body,
+                                   authorization=request.headers.get("authorization"), audit=_audit(request))
+
+    @api.post("/me/records", status_code=201, response_model=schemas.ChangeResponse,
+              responses=refusals(400, 401, 404, 409, 413, 422, 503, notes=EDIT_NOTES))
+    async def add_record(self, request: Request, body: schemas.AddRecordRequest, token=Depends(BEARER)):
+        """Add an orientation-test result, a completed course or a diploma (source "self-declared"); the list asked
+        for comes back recomputed, with what changed."""
+        return await self._compute(self.engine.me.add_record, request=body,
+                                   authorization=request.headers.get("authorization"), audit=_audit(request))
+
+    @api.delete("/me/entries/{entry_id}", response_model=schemas.ChangeResponse,
+                responses=refusals(400, 401, 403, 404, 409, 422, 503, notes={
+                    **EDIT_NOTES, 403: "The entry came from a source (an employer, a school, guidance), not from the "
+                                       "citizen: only what they added themselves can be removed here.",
+                    422: "The citizen has no such entry."}))
+    async def remove_entry(self, request: Request,
+                           entry_id: int = PathParam(ge=1, description="The entry (GET /me `entries`)."),
+                           revision: int = Query(ge=0, description="The revision the removal was made on (GET /me)."),
+                           kind: schemas.Kind = Query("jobs", description="The list to recompute."),
+                           k: int = Query(10, ge=1, le=schemas.MAX_K, description="Its length (1-50)."),
+                           language: schemas.Language = Query("nl", description=LANGUAGE), token=Depends(BEARER)):
+        """Remove something the citizen added themselves, with the competencies it gave; the list asked for comes back
+        recomputed, with what changed."""
+        return await self._compute(self.engine.me.remove_entry, authorization=request.headers.get("authorization"),
+                                   entry_id=entry_id, revision=revision,
+                                   listing=schemas.ListRequest(kind=kind, k=k, language=language),
+                                   audit=_audit(request))
+
+    @api.post("/me/feedback", status_code=201, response_model=schemas.FeedbackOut,
+              responses=refusals(400, 401, 404, 409, 413, 503, notes={
+                  404: "The citizen, or the item in that kind's catalogue, is not known.",
+                  409: "The citizen already gave feedback on this item (remove it first to give another reason)."}))
+    async def feedback(self, request: Request, body: schemas.FeedbackRequest, token=Depends(BEARER)):
+        """"Niet voor mij, omdat…" (too far, not interested, tried before, cannot meet a requirement, other): the item
+        stays out of the citizen's lists of that kind."""
+        return await self._compute(self.engine.me.add_feedback, request=body,
+                                   authorization=request.headers.get("authorization"), audit=_audit(request))
+
+    @api.delete("/me/feedback", response_model=schemas.FeedbackListResponse,
+                responses=refusals(400, 401, 404, 422, 503, notes={
+                    404: NOT_IN_VAULT, 422: "The citizen gave no feedback on this item."}))
+    async def remove_feedback(self, request: Request, kind: schemas.Kind = Query(description="The item's kind."),
+                              item_id: str = Query(min_length=1, max_length=schemas.MAX_ID_CHARS),
+                              language: schemas.Language = Query("nl", description=LANGUAGE), token=Depends(BEARER)):
+        """Take feedback back: the item may appear in the citizen's lists again. Answers the feedback left."""
+        return await self._compute(self.engine.me.remove_feedback, authorization=request.headers.get("authorization"),
+                                   kind=kind, item_id=item_id, language=language, audit=_audit(request))
+
+    @api.get("/me/recourse", response_model=schemas.RecoursePanelResponse,
+             responses=refusals(400, 401, 404, 409, 503, notes={
+                 404: NOT_IN_VAULT, 409: "The citizen opted out of AI suggestions, so nothing personal is computed."}))
+    async def recourse(self, request: Request,
+                       kind: Literal["jobs", "careers"] = Query("jobs", description=(
+                           "Vacancies (within the citizen's commute) or career steps; trainings have no recourse.")),
+                       language: schemas.Language = Query("nl", description=LANGUAGE),
+                       limit: int = Query(5, ge=1, le=20, description="How many competencies (1-20)."),
+                       token=Depends(BEARER)):
+        """What learning opens up: the competencies whose learning alone makes the most items ready ("met 'heftruck
+        besturen' worden 14 vacatures pasklaar"), counted exactly over the whole catalogue, each with the training
+        that teaches it."""
+        return await self._compute(self.engine.me.recourse, authorization=request.headers.get("authorization"),
+                                   kind=kind, language=language, limit=limit, audit=_audit(request))
+
+    # -- the taxonomy and catalogues (no token) ----------------------------------------------------------------
+
+    @api.get("/search/competencies", response_model=schemas.SearchResponse, responses=refusals(400, 422, notes=SEARCH_NOTES))
+    async def search_competencies(self, request: Request,
+                                  query: str = Query(min_length=1, max_length=MAX_QUERY_CHARS, description=QUERY),
+                                  language: schemas.Language = Query("nl", description=LANGUAGE),
+                                  k: int = Query(10, ge=1, le=schemas.MAX_K, description="How many (1-50).")):
+        """Competencies by what a citizen types, in Dutch or English ("heftruck besturen", "Java"): the site's
+        search-as-you-type."""
+        return await self._compute(self.engine.find, kind="competencies", query=query, language=language, k=k,
+                                   audit=_audit(request))
+
+    @api.get("/search/occupations", response_model=schemas.SearchResponse, responses=refusals(400, 422, notes=SEARCH_NOTES))
+    async def search_occupations(self, request: Request,
+                                 query: str = Query(min_length=1, max_length=MAX_QUERY_CHARS, description=QUERY),
+                                 language: schemas.Language = Query("nl", description=LANGUAGE),
+                                 k: int = Query(10, ge=1, le=schemas.MAX_K, description="How many (1-50).")):
+        """Occupations by a typed job title, in Dutch or English ("lasser", "poetsvrouw", "welder")."""
+        return await self._compute(self.engine.find, kind="occupations", query=query, language=language, k=k,
+                                   audit=_audit(request))
+
+    @api.get("/catalogue/diplomas", response_model=schemas.DiplomaCatalogueResponse, responses=refusals(400))
+    def diplomas(self, request: Request, language: schemas.Language = Query("nl", description=LANGUAGE)):
+        """The diplomas a citizen can add to their career data."""
+        return self.engine.diplomas(language=language, audit=_audit(request))
+
+    # -- operators ------------------------------------------------------------------------------------------
 
     @api.post("/admin/reload", response_model=schemas.ReloadResponse, responses=refusals(401, 403))
     def reload(self, request: Request, token=Depends(BEARER)):

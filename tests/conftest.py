@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SMALL_CITIZENS = 1_500
 BENTOML = str(Path(sys.executable).parent / "bentoml")
+START_TIMEOUT_S = 420  # a busy 2-core machine; the search's indexes come from the session's cache
 
 
 @pytest.fixture(autouse=True)
@@ -70,14 +71,25 @@ def free_port() -> int:
 
 
 def home_with_champions(trained_home: Path, population: Path, home: Path) -> Path:
-    """A copy of the trained home (its registry untouched) holding the population; jobs and careers get a champion
-    set directly (standing in for the fairness gate), trainings keeps only its challenger."""
+    """A copy of the trained home (its registry untouched) holding the population, imported into the home's vault
+    (as `loopbaan vault upgrade` and `vault import` do); jobs and careers get a champion set directly (standing in
+    for the fairness gate), trainings keeps only its challenger."""
+    from features.population import PopulationStore
     from features.settings import Settings
+    from features.vault.database import open_engine, upgrade
+    from features.vault.importer import import_population
     from models import tracking
 
     shutil.copytree(trained_home, home)
     shutil.copytree(population, home / "data" / "population")
-    client = tracking.configure(Settings(home=home))
+    settings = Settings(home=home)
+    upgrade(settings.vault_url)
+    engine = open_engine(settings.vault_url)
+    try:
+        import_population(engine=engine, store=PopulationStore(settings.population_dir), progress=False)
+    finally:
+        engine.dispose()
+    client = tracking.configure(settings)
     for kind in ("jobs", "careers"):
         version = client.get_model_version_by_alias(tracking.registered_name(kind), tracking.CHALLENGER).version
         client.set_registered_model_alias(tracking.registered_name(kind), tracking.CHAMPION, version)
@@ -131,7 +143,20 @@ def service_home(trained_home: Path, small_population_dir: Path, tmp_path_factor
     version of v1 whose re-ranker moves items."""
     home = home_with_champions(trained_home, small_population_dir, tmp_path_factory.mktemp("service") / "home")
     register_reranked(home, "careers", reranker=careers_reranker(home))
+    warm_search(home)
     return home
+
+
+def warm_search(home: Path) -> None:
+    """Build the search's label indexes into the session's cache once here, so that the service's workers read them
+    at start-up instead of each embedding every label."""
+    from features.esco import load_esco
+    from features.settings import Settings
+    from serving.labels import LabelLanguages
+    from serving.search import Search
+
+    taxonomy = load_esco()
+    Search(settings=Settings(home=home), taxonomy=taxonomy, languages=LabelLanguages.of(taxonomy)).warm_up()
 
 
 def start_service(home: Path, *, env: dict[str, str] | None = None, log_name: str = "service.log"):
@@ -143,7 +168,7 @@ def start_service(home: Path, *, env: dict[str, str] | None = None, log_name: st
                                 "--port", str(port)], cwd=PROJECT_ROOT, env=environment, stdout=log,
                                stderr=subprocess.STDOUT)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the service exited: {(home / log_name).read_text()[-3000:]}")
@@ -154,7 +179,7 @@ def start_service(home: Path, *, env: dict[str, str] | None = None, log_name: st
             pass
         time.sleep(0.5)
     process.terminate()
-    pytest.fail("the service did not become ready in 240 s")
+    pytest.fail(f"the service did not become ready in {START_TIMEOUT_S} s")
 
 
 def stop_service(process: subprocess.Popen, client: httpx.Client, log) -> None:
@@ -170,3 +195,22 @@ def service(service_home: Path):
     process, client, log = start_service(service_home, env={"LOOPBAAN_ALLOW_CHALLENGER": "true"})
     yield client
     stop_service(process, client, log)
+
+
+def audit_records(home: Path) -> list[dict]:
+    """The service's audit trail in the home's vault, oldest first (``models`` read back from its JSON)."""
+    import json
+
+    from sqlalchemy import select
+
+    from features.settings import Settings
+    from features.vault.database import open_engine
+    from features.vault.schema import AuditEntry
+
+    engine = open_engine(Settings(home=home).vault_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(AuditEntry.__table__).order_by(AuditEntry.id)).mappings().all()
+    finally:
+        engine.dispose()
+    return [{**row, "models": json.loads(row["models"] or "{}")} for row in rows]

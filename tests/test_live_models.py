@@ -7,7 +7,6 @@ and records a withdrawal with the tags of :mod:`models.tracking`).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -25,7 +24,7 @@ from features.settings import Settings
 from models import tracking
 from serving import schemas
 from serving.auth import mint_admin_token, mint_token
-from tests.conftest import home_with_champions, start_service, stop_service
+from tests.conftest import audit_records, home_with_champions, start_service, stop_service
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +62,7 @@ def people(live_home: Path) -> dict[str, int]:
 
 
 def _audit_lines(home: Path) -> list[dict]:
-    return [json.loads(line) for line in (home / "audit" / "audit.jsonl").read_text().splitlines()]
+    return audit_records(home)
 
 
 def test_every_request_writes_exactly_one_audit_line(live, live_home, key, people) -> None:
@@ -133,7 +132,7 @@ def test_every_request_writes_exactly_one_audit_line(live, live_home, key, peopl
     assert {status for status, _ in sent.values()} >= {200, 400, 401, 403, 404, 413, 422, 503}
     for line in lines:  # the citizen only ever as a pseudonym
         assert line["citizen"] is None or (len(line["citizen"]) == 24 and not line["citizen"].isdigit())
-        assert set(line) == {"time", "request_id", "endpoint", "kind", "citizen", "models", "items", "personalised",
+        assert set(line) == {"id", "at", "request_id", "endpoint", "kind", "citizen", "models", "items", "personalised",
                              "status"}
     refused = next(line for line in lines if line["request_id"] in sent and sent[line["request_id"]][0] == 401
                    and line["endpoint"] == "suggestions")

@@ -23,7 +23,7 @@ from models.rerank import TIE
 from features.keys import signing_key as service_key
 from serving import schemas
 from serving.auth import mint_admin_token, mint_token
-from tests.conftest import BENTOML, PROJECT_ROOT, free_port
+from tests.conftest import BENTOML, PROJECT_ROOT, audit_records, free_port
 
 pytestmark = pytest.mark.slow  # starts the real service (about half a minute)
 
@@ -109,7 +109,7 @@ def test_anonymous_profiles_need_no_token_and_are_not_audited_by_id(service, ser
     body = response.json()
     assert body["matched_occupation"] and len(body["suggestions"]) == 5
     assert body["matched_occupation"] not in {item["item_id"] for item in body["suggestions"]}
-    records = [json.loads(line) for line in (service_home / "audit" / "audit.jsonl").read_text().splitlines()]
+    records = audit_records(service_home)
     [record] = [record for record in records if record["request_id"] == body["request_id"]]
     assert record["citizen"] is None and record["status"] == 200
 
@@ -160,7 +160,7 @@ def test_every_request_is_audited_without_raw_ids(service, citizens, key, servic
     citizen = int(citizens.loc[~citizens["ai_opt_out"] & (citizens["citizen_id"] > 1000), "citizen_id"].iloc[0])
     response = _ask(service, key, citizen, kind="careers", k=4)
     assert service.post("/suggestions", json={"kind": "jobs", "citizen_id": citizen}).status_code == 401
-    records = [json.loads(line) for line in (service_home / "audit" / "audit.jsonl").read_text().splitlines()]
+    records = audit_records(service_home)
     mine = [record for record in records if record["request_id"] == response.json()["request_id"]]
     assert len(mine) == 1
     record = mine[0]
@@ -168,7 +168,7 @@ def test_every_request_is_audited_without_raw_ids(service, citizens, key, servic
     assert record["models"]["careers"] == "loopbaan-careers/2@champion"
     assert record["citizen"] and "citizen_id" not in record
     assert all(value not in (citizen, str(citizen)) for value in record.values())
-    text = (service_home / "audit" / "audit.jsonl").read_text()
+    text = json.dumps(records, default=str)
     for column in ("gender", "origin", "birth_year", "disability"):
         assert column not in text
     assert records[-1]["status"] == 401 and records[-1]["citizen"] == record["citizen"], "refusals are audited too"
@@ -436,9 +436,21 @@ def test_an_opt_out_on_the_site_reaches_the_nightly_batch(service, service_home,
         other = int(citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[22])
         stored_list = _ask(service, key, other, kind="careers", k=10, precomputed=True).json()
         live = _ask(service, key, other, kind="careers", k=10).json()
+        assert stored_list["batch"] is not None, stored_list["notice"]
         assert stored_list["batch"]["batch_id"] == result.info.batch_id
         assert [(item["item_id"], item["moved_by"], item["moved_reason"]) for item in stored_list["suggestions"]] == \
             [(item["item_id"], item["moved_by"], item["moved_reason"]) for item in live["suggestions"]]
+        other_token = {"Authorization": f"Bearer {mint_token(citizen_id=other, key=key)}"}
+        missing = next(competency["id"] for item in live["suggestions"] for competency in item["missing_competencies"])
+        revision = service.get("/me", headers=other_token).json()["revision"]
+        added = service.post("/me/competencies", json={"competency_id": missing, "revision": revision},
+                             headers=other_token)
+        assert added.status_code == 201, added.text
+        edited = _ask(service, key, other, kind="careers", k=10, precomputed=True).json()
+        assert edited["batch"] is None and "zelf aan" in edited["notice"], "the snapshot has not seen the edit"
+        removed = service.delete(f"/me/entries/{added.json()['entry_id']}",
+                                 params={"revision": added.json()["revision"]}, headers=other_token)
+        assert removed.status_code == 200, removed.text
     finally:
         assert service.put("/me/opt-out", json={"opted_out": False}, headers=token).json() == {"opted_out": False}
     back = _ask(service, key, citizen, kind="careers", precomputed=True).json()

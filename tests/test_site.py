@@ -4,6 +4,7 @@ moved up), "why A above B", the language switch, the opt-out switch, keyboard us
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -196,3 +197,78 @@ def test_the_citizen_endpoints_need_the_token_and_a_well_formed_body(service, to
         refused = service.put("/me/opt-out", json=body, headers=headers)
         assert refused.status_code == 400 and refused.json()["details"], body
     assert service.get("/me", params={"language": "fr"}, headers=headers).status_code == 400
+
+
+def _cards(page) -> list[tuple[str, str]]:
+    return page.eval_on_selector_all("#suggestions li.suggestion", """cards => cards.map(card =>
+        [card.dataset.item, card.querySelector('.badge').textContent])""")
+
+
+def _expected_cards(service: httpx.Client, token: str, citizen: int) -> list[tuple[str, str]]:
+    badges = {"ready": "Klaar om te starten", "bridgeable": "Overbrugbaar met opleiding", "stretch": "Verder weg"}
+    return [[item["item_id"], badges[item["readiness"]]]
+            for item in _api(service, token, citizen, "jobs", "nl")["suggestions"]]
+
+
+@pytest.fixture(scope="module")
+def learner(service_home: Path, service: httpx.Client) -> tuple[int, str, dict]:
+    """A citizen (not one other tests edit) whose recourse panel names a competency that makes vacancies ready."""
+    citizens = PopulationStore(service_home / "data" / "population").table("citizens")
+    key = service_key(Settings(home=service_home))
+    for candidate in citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[60:100]:
+        token = mint_token(citizen_id=int(candidate), key=key)
+        panel = service.get("/me/recourse", params={"kind": "jobs", "limit": 5},
+                            headers={"Authorization": f"Bearer {token}"}).json()
+        if any(unlock["items"] > 0 for unlock in panel["unlocks"]):
+            return int(candidate), token, panel
+    pytest.fail("no citizen's recourse panel opens up a vacancy")
+
+
+def test_adding_a_competency_through_search_as_you_type_and_removing_it(browser, service, learner, tmp_path) -> None:
+    citizen, token, panel = learner
+    context = browser.new_context(viewport={"width": 1200, "height": 1800}, locale="nl-BE")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{service.base_url}/site/#token={token}")
+    page.wait_for_selector("#suggestions li.suggestion", timeout=60_000)
+    page.wait_for_selector("#recourse li[data-competency]", timeout=60_000)
+    shown_panel = page.eval_on_selector_all("#recourse li[data-competency]", """rows => rows.map(row =>
+        [row.dataset.competency, Number(row.dataset.items), row.querySelector('.summary').textContent])""")
+    assert shown_panel == [[unlock["competency"]["id"], unlock["items"], unlock["summary"]]
+                           for unlock in panel["unlocks"]], "the panel shows the API's figures"
+    unlock = next(unlock for unlock in panel["unlocks"] if unlock["items"] > 0)
+    before = _cards(page)
+    assert before == _expected_cards(service, token, citizen)
+
+    page.click(f"#recourse button.what-if[data-competency='{unlock['competency']['id']}']")
+    page.wait_for_selector("#what-if:not([hidden])")
+    assert json.loads(page.get_attribute("#what-if", "data-kinds"))["jobs"]["newly_ready"] == unlock["items"]
+
+    page.type("#competency-search", unlock["competency"]["label"], delay=20)  # keystrokes: search as you type
+    option = f"#competency-hits [role=option][data-id='{unlock['competency']['id']}']"
+    page.wait_for_selector(option, timeout=30_000)
+    page.click(option)
+    page.wait_for_selector(f"#entries li[data-competency='{unlock['competency']['id']}']", timeout=60_000)
+    page.wait_for_selector("#change:not([hidden])")
+    kinds = json.loads(page.get_attribute("#change", "data-kinds"))
+    assert kinds["jobs"]["newly_ready"] == unlock["items"], "the change is exactly what the panel promised"
+    assert f"{unlock['items']} vacature" in page.text_content("#change")
+    after = _cards(page)
+    assert after == _expected_cards(service, token, citizen), "the new badges are the API's"
+    page.wait_for_function("id => !document.querySelector(`#recourse li[data-competency='${id}']`)",
+                           arg=unlock["competency"]["id"])
+    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", tmp_path))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.locator("section.own").screenshot(path=str(screenshots / "site-add-competency.png"))
+    page.locator("#recourse").screenshot(path=str(screenshots / "site-recourse.png"))
+
+    page.click(f"#entries li[data-competency='{unlock['competency']['id']}'] button.remove")
+    page.wait_for_selector(f"#entries li[data-competency='{unlock['competency']['id']}']", state="detached",
+                           timeout=60_000)
+    page.wait_for_function("document.querySelector('#change').textContent.includes('niet meer')")
+    assert json.loads(page.get_attribute("#change", "data-kinds"))["jobs"]["no_longer_ready"] == unlock["items"]
+    assert _cards(page) == before, "removing it restores the previous list"
+    assert _expected_cards(service, token, citizen) == before
+    context.close()
+    assert not errors, errors

@@ -97,9 +97,10 @@ def open_engine(url: str) -> Engine:
     path = _sqlite_path(url)
     if path is not None and not path.is_file():
         raise VaultNotReady(ERR_NO_VAULT.format(url=_safe(url)))
-    engine = _engine(url)
+    engine = _backend_engine(url)
     found, needed = current_revision(engine), head_revision()
     if found == needed:
+        record_sql_reads(engine)  # from here on: the migration check reads Alembic's bookkeeping, not data
         return engine
     engine.dispose()
     if found is None:

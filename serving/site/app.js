@@ -32,6 +32,18 @@ const TEXT = {
     circumstances: {municipality: "Woonplaats", education: "Opleidingsniveau", dutch_level: "Niveau Nederlands (0-4)",
                     driving_licence: "Rijbewijs", max_commute_km: "Max. pendelafstand (km)", prefers_part_time: "Voorkeur deeltijds"},
     yes: "ja", no: "nee",
+    ownTitle: "Zelf toegevoegd",
+    ownHelp: "Wat je hier toevoegt, staat als \"zelf opgegeven\" in je loopbaandata. Je suggesties worden meteen herberekend. Je kunt het altijd weer verwijderen.",
+    addCompetency: "Een competentie toevoegen",
+    searchHelp: "Typ wat je kunt, in het Nederlands of het Engels (bijvoorbeeld \"heftruck\"), en kies uit de lijst.",
+    noHits: "Niets gevonden. Probeer een ander woord.", remove: "Verwijderen",
+    entryTypes: { competency: "competentie", test: "test", course: "opleiding", diploma: "diploma" },
+    untranslated: "nog niet vertaald",
+    recourseTitle: "Wat bijleren voor jou opent",
+    recourseHelp: "De competenties die, als je ze leert, de meeste vacatures binnen je pendelafstand pasklaar maken. Geteld over het hele aanbod, met de opleiding die ze leert.",
+    recourseNone: "Er is geen enkele competentie die op zichzelf een vacature pasklaar maakt.",
+    whatIf: "Wat als ik dit leer?", learnToBeReady: "Om klaar te zijn, leer", untaught: "geen opleiding in het aanbod",
+    conflict: "Je loopbaandata is intussen ergens anders gewijzigd. De pagina is bijgewerkt: probeer opnieuw.",
   },
   en: {
     skip: "Skip to content", title: "My career", language: "Language", logout: "Sign out",
@@ -63,12 +75,28 @@ const TEXT = {
     circumstances: {municipality: "Home town", education: "Education level", dutch_level: "Dutch level (0-4)",
                     driving_licence: "Driving licence", max_commute_km: "Max. commute (km)", prefers_part_time: "Prefers part-time"},
     yes: "yes", no: "no",
+    ownTitle: "Added by you",
+    ownHelp: "What you add here is in your career data as \"self-declared\". Your suggestions are recomputed at once. You can always remove it again.",
+    addCompetency: "Add a competency",
+    searchHelp: "Type what you can do, in Dutch or English (for example \"forklift\"), and choose from the list.",
+    noHits: "Nothing found. Try another word.", remove: "Remove",
+    entryTypes: { competency: "competency", test: "test", course: "course", diploma: "diploma" },
+    untranslated: "not translated yet",
+    recourseTitle: "What learning opens up for you",
+    recourseHelp: "The competencies that, once learnt, make the most vacancies within your commute ready. Counted over all vacancies, with the training that teaches them.",
+    recourseNone: "No single competency makes a vacancy ready on its own.",
+    whatIf: "What if I learn this?", learnToBeReady: "To be ready, learn", untaught: "no training on offer",
+    conflict: "Your career data was changed elsewhere meanwhile. The page was updated: please try again.",
   },
 };
 const BARS = 6;  // contributions drawn as bars; the rest are in "all factors"
 const LIST_LENGTH = 10;  // suggestions per tab; "why A above B" compares within this list
+const SEARCH_DELAY_MS = 200;  // search-as-you-type waits this long after the last key
+const SEARCH_HITS = 8;
+const PANEL_LENGTH = 5;
 
-const state = { token: null, citizenId: null, language: "nl", kind: "jobs", metadata: null, lists: {} };
+const state = { token: null, citizenId: null, language: "nl", kind: "jobs", metadata: null, lists: {}, revision: null,
+                search: { timer: null, asked: 0, hits: [], active: -1 } };
 const $ = (selector) => document.querySelector(selector);
 const t = (key) => TEXT[state.language][key];
 
@@ -138,10 +166,16 @@ async function switchLanguage(language) {
   state.language = language;
   localStorage.setItem("loopbaan-language", language);
   applyLanguage();
-  if (state.token) { state.lists = {}; await Promise.all([loadCareerData(), loadSuggestions()]); }
+  if (state.token) { state.lists = {}; await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse()]); }
 }
 
 // -- career data --------------------------------------------------------------------------------------------
+
+// A label in the language the service says it is in: an English label on the Dutch page is marked as such.
+function label(text, lang) {
+  if (!lang || lang === state.language) return element("span", { text });
+  return element("span", { lang, class: "untranslated", title: t("untranslated"), text });
+}
 
 function period(start, end) { return `${start} – ${end || t("now")}`; }
 
@@ -156,7 +190,7 @@ function renderCareerData(data) {
                                                : element("p", { text: t("none") });
   const competencies = element("ul", { class: "competency-list", "data-testid": "competencies" },
     data.competencies.map((competency) => element("li", { "data-competency": competency.id },
-      element("span", { text: competency.label }), " ",
+      label(competency.label, competency.label_lang), " ",
       element("span", { class: "sources" }, competency.sources.slice(0, 3).map((source) =>
         element("span", { class: "source", title: source.date || "", text: `${t("sources")[source.source] || source.source}: ${source.reference}` }))))));
   $("#career-data").replaceChildren(
@@ -168,6 +202,17 @@ function renderCareerData(data) {
       element("div", {}, element("h3", { text: t("trainings") }), list(data.trainings, (x) => `${x.title} (${x.completed})`))),
     element("details", {}, element("summary", { text: `${t("competencies")} (${data.competencies.length})` }), competencies));
   $("#opt-out").checked = data.opted_out;
+  state.revision = data.revision;
+  renderEntries(data.entries);
+}
+
+function renderEntries(entries) {
+  $("#entries").replaceChildren(...(entries.length ? entries.map((entry) =>
+    element("li", { "data-entry": String(entry.entry_id), "data-competency": entry.competency_id, "data-type": entry.type },
+      `${t("entryTypes")[entry.type]}: `, label(entry.label, entry.label_lang), ` (${entry.date})`,
+      element("button", { type: "button", class: "remove", "aria-label": `${t("remove")}: ${entry.label}`,
+                          "data-entry": String(entry.entry_id), text: t("remove") })))
+    : [element("li", { class: "help", text: t("none") })]));
 }
 
 async function loadCareerData() {
@@ -176,6 +221,108 @@ async function loadCareerData() {
   } catch (error) {
     if (error.status === 401) return signOut(t("badToken"));
     $("#career-data").replaceChildren(element("p", { class: "error", text: error.message }));
+  }
+}
+
+// -- what the citizen adds: search-as-you-type, add, remove ---------------------------------------------------
+
+function showHits(hits) {
+  const list = $("#competency-hits"), input = $("#competency-search");
+  state.search.hits = hits; state.search.active = -1;
+  input.removeAttribute("aria-activedescendant");
+  if (hits === null) { list.hidden = true; input.setAttribute("aria-expanded", "false"); return; }
+  list.replaceChildren(...(hits.length ? hits.map((hit, index) =>
+    element("li", { role: "option", id: `hit-${index}`, "aria-selected": "false", "data-id": hit.id },
+      label(hit.label, hit.label_lang),
+      hit.matched_label !== hit.label ? element("span", { class: "matched", text: `(${hit.matched_label})` }) : null))
+    : [element("li", { class: "help", text: t("noHits") })]));
+  list.hidden = false; input.setAttribute("aria-expanded", "true");
+}
+
+async function searchCompetencies() {
+  const query = $("#competency-search").value.trim();
+  const asked = ++state.search.asked;
+  if (!/[\p{L}\p{N}]/u.test(query)) return showHits(null);
+  try {
+    const found = await api(`/search/competencies?query=${encodeURIComponent(query)}&language=${state.language}&k=${SEARCH_HITS}`);
+    if (asked === state.search.asked) showHits(found.hits);  // an older answer never replaces a newer one
+  } catch (error) {
+    if (asked === state.search.asked) showHits([]);
+  }
+}
+
+function moveHit(step) {
+  const hits = state.search.hits;
+  if (!hits || !hits.length) return;
+  state.search.active = (state.search.active + step + hits.length) % hits.length;
+  for (const option of $("#competency-hits").querySelectorAll("[role=option]")) {
+    option.setAttribute("aria-selected", String(option.id === `hit-${state.search.active}`));
+  }
+  $("#competency-search").setAttribute("aria-activedescendant", `hit-${state.search.active}`);
+}
+
+function showChange(change) {
+  const out = $("#change");
+  out.hidden = false;
+  out.textContent = change.summary;
+  out.dataset.kinds = JSON.stringify(change.kinds);
+}
+
+async function edit(path, options) {
+  $("#status").textContent = t("loading");
+  try {
+    const result = await api(path, options);
+    state.lists = { [result.suggestions.kind]: result.suggestions };  // the other kinds are recomputed when shown
+    showChange(result.change);
+    await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse()]);
+  } catch (error) {
+    if (error.status === 401) return signOut(t("badToken"));
+    const out = $("#change");
+    out.hidden = false; out.textContent = error.status === 409 && /revision/.test(error.message) ? t("conflict") : error.message;
+    await loadCareerData();
+    $("#status").textContent = "";
+  }
+}
+
+async function addCompetency(id) {
+  showHits(null);
+  $("#competency-search").value = "";
+  await edit("/me/competencies", { method: "POST", body: { competency_id: id, revision: state.revision,
+    kind: state.kind, k: LIST_LENGTH, language: state.language } });
+}
+
+async function removeEntry(entryId) {
+  const query = new URLSearchParams({ revision: String(state.revision), kind: state.kind, k: String(LIST_LENGTH),
+                                      language: state.language });
+  await edit(`/me/entries/${entryId}?${query}`, { method: "DELETE" });
+}
+
+// -- recourse: what learning opens up ----------------------------------------------------------------------------
+
+async function loadRecourse() {
+  const out = $("#recourse");
+  try {
+    const panel = await api(`/me/recourse?kind=jobs&language=${state.language}&limit=${PANEL_LENGTH}`);
+    out.replaceChildren(...(panel.unlocks.length ? panel.unlocks.map((unlock) =>
+      element("li", { "data-competency": unlock.competency.id, "data-items": String(unlock.items) },
+        element("span", { class: "summary", text: unlock.summary }),
+        element("button", { type: "button", class: "what-if", "data-competency": unlock.competency.id, text: t("whatIf") }),
+        unlock.examples.length ? element("span", { class: "examples", text: unlock.examples.join(" · ") }) : null))
+      : [element("li", { class: "help", text: t("recourseNone") })]));
+  } catch (error) {
+    out.replaceChildren(element("li", { class: "help", text: error.message }));
+  }
+}
+
+async function whatIf(competency) {
+  const out = $("#what-if");
+  try {
+    const result = await api("/what-if", { method: "POST", body: { kind: "jobs", citizen_id: state.citizenId,
+      language: state.language, k: LIST_LENGTH, learn: [competency] } });
+    out.hidden = false; out.textContent = result.change.summary;
+    out.dataset.kinds = JSON.stringify(result.change.kinds);
+  } catch (error) {
+    out.hidden = false; out.textContent = error.message;
   }
 }
 
@@ -199,7 +346,7 @@ function renderSuggestion(item) {
   const badge = item.readiness ? element("span", { class: `badge ${item.readiness}`, text: t(item.readiness) })
                                : element("span", { class: "badge none", text: t("general") });
   const labels = (competencies) => competencies.length
-    ? element("ul", {}, competencies.map((c) => element("li", { text: c.label }))) : element("p", { text: t("none") });
+    ? element("ul", {}, competencies.map((c) => element("li", {}, label(c.label, c.label_lang)))) : element("p", { text: t("none") });
   const explanation = item.explanation;
   const parts = explanation.contributions;
   return element("li", { class: "suggestion", "data-item": item.item_id, "data-score": String(item.score) },
@@ -217,6 +364,12 @@ function renderSuggestion(item) {
         : element("p", { text: t("none") })),
       item.barriers.length ? element("div", {}, element("h4", { text: t("barriers") }),
         element("ul", {}, item.barriers.map((b) => element("li", { text: b.detail })))) : null) : null,
+    item.recourse ? element("p", { class: "item-recourse", "data-testid": "item-recourse" },
+      `${t("learnToBeReady")}: `, ...item.recourse.learn.flatMap((c, index) => [index ? ", " : "", label(c.label, c.label_lang)]),
+      item.recourse.trainings.length ? ` — ${item.recourse.trainings.map((lesson) =>
+        `${lesson.title} (${Math.round(lesson.duration_hours)} ${t("hours")})`).join(", ")}` : "",
+      item.recourse.untaught.length ? ` (${t("untaught")}: ${item.recourse.untaught.map((c) => c.label).join(", ")})` : "")
+      : null,
     parts.length ? element("h4", { text: t("why") }) : null,
     parts.length ? chart(parts.slice(0, BARS), "explanation") : null,
     parts.length ? element("details", {}, element("summary", { text: t("allFactors") }),
@@ -301,7 +454,7 @@ async function setOptOut(event) {
     const result = await api("/me/opt-out", { method: "PUT", body: { opted_out: box.checked } });
     box.checked = result.opted_out;
     state.lists = {};
-    await loadSuggestions();
+    await Promise.all([loadSuggestions(), loadRecourse()]);
   } catch (error) {
     box.checked = !box.checked;
     $("#status").textContent = error.message;
@@ -313,7 +466,7 @@ async function setOptOut(event) {
 async function start() {
   $("#app").hidden = false; $("#login").hidden = true; $("#logout").hidden = false;
   try { state.metadata = await api("/metadata"); } catch { state.metadata = null; }
-  await Promise.all([loadCareerData(), loadSuggestions()]);
+  await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse()]);
 }
 
 function init() {
@@ -341,6 +494,35 @@ function init() {
   });
   $("#compare-form").addEventListener("submit", compare);
   $("#opt-out").addEventListener("change", setOptOut);
+  const search = $("#competency-search");
+  search.addEventListener("input", () => {
+    clearTimeout(state.search.timer);
+    state.search.timer = setTimeout(searchCompetencies, SEARCH_DELAY_MS);
+  });
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault(); moveHit(event.key === "ArrowDown" ? 1 : -1);
+    } else if (event.key === "Escape") {
+      showHits(null);
+    }
+  });
+  $("#add-competency").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const hit = state.search.hits && state.search.hits[state.search.active];
+    if (hit) addCompetency(hit.id);
+  });
+  $("#competency-hits").addEventListener("click", (event) => {
+    const option = event.target.closest("[role=option]");
+    if (option) addCompetency(option.dataset.id);
+  });
+  $("#entries").addEventListener("click", (event) => {
+    const button = event.target.closest("button.remove");
+    if (button) removeEntry(button.dataset.entry);
+  });
+  $("#recourse").addEventListener("click", (event) => {
+    const button = event.target.closest("button.what-if");
+    if (button) whatIf(button.dataset.competency);
+  });
   // A token in the address's fragment (never sent to the server) signs in once, then leaves the address bar.
   const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
   if (fromLink) history.replaceState(null, "", location.pathname);
