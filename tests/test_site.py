@@ -272,3 +272,70 @@ def test_adding_a_competency_through_search_as_you_type_and_removing_it(browser,
     assert _expected_cards(service, token, citizen) == before
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def dismisser(service_home: Path) -> tuple[int, str]:
+    """A citizen no other test edits, with AI suggestions on."""
+    citizens = PopulationStore(service_home / "data" / "population").table("citizens")
+    candidate = int(citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[110])
+    return candidate, mint_token(citizen_id=candidate, key=service_key(Settings(home=service_home)))
+
+
+def test_not_for_me_keeps_an_item_away_until_undone(browser, service, dismisser, tmp_path) -> None:
+    citizen, token = dismisser
+    headers = {"Authorization": f"Bearer {token}"}
+    context = browser.new_context(viewport={"width": 1200, "height": 1800}, locale="nl-BE")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{service.base_url}/site/#token={token}")
+    page.wait_for_selector("#suggestions li.suggestion", timeout=60_000)
+    before = _cards(page)
+    assert before == _expected_cards(service, token, citizen)
+    item, _ = before[1]
+    card = f"#suggestions li.suggestion[data-item='{item}']"
+
+    page.click(f"{card} button.not-for-me")
+    assert page.get_attribute(f"{card} button.not-for-me", "aria-expanded") == "true"
+    reasons = page.eval_on_selector_all(f"{card} form.dismiss label.choice", "labels => labels.map(l => l.textContent.trim())")
+    assert reasons == ["Te ver weg", "Interesseert me niet", "Al eens geprobeerd",
+                       "Ik kan niet aan een vereiste voldoen", "Een andere reden"]
+    page.click(f"{card} form.dismiss button[type=submit]")  # no reason chosen: nothing is sent
+    assert page.text_content(f"{card} form.dismiss .error") == "Kies een reden."
+    assert service.get("/me", headers=headers).json()["feedback"] == []
+    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", tmp_path))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.check(f"{card} input[value=too_far]")
+    assert page.is_hidden(f"{card} form.dismiss .error"), "choosing a reason clears the message"
+    page.fill(f"{card} textarea", "drie uur pendelen")
+    page.locator(card).screenshot(path=str(screenshots / "site-not-for-me.png"))
+    page.click(f"{card} form.dismiss button[type=submit]")
+    page.wait_for_selector(card, state="detached", timeout=10_000)
+    page.wait_for_selector(f"#kept-away li[data-item='{item}']", timeout=60_000)
+    page.wait_for_function("document.querySelector('#status').textContent.includes('niet meer getoond')")
+
+    stored = service.get("/me", headers=headers).json()["feedback"]
+    assert [(f["kind"], f["item_id"], f["reason"], f["note"]) for f in stored] == [
+        ("jobs", item, "too_far", "drie uur pendelen")]
+    kept = page.text_content(f"#kept-away li[data-item='{item}']")
+    assert stored[0]["title"] in kept and "Te ver weg" in kept and "drie uur pendelen" in kept
+    after = _cards(page)
+    assert item not in [shown for shown, _ in after], "the item left the list"
+    assert after == _expected_cards(service, token, citizen), "the page shows the API's next list"
+    assert item not in [listed for listed, _ in _expected_cards(service, token, citizen)]
+
+    page.click("button[data-language=en]")
+    page.wait_for_function("document.querySelector('#kept-title').textContent === 'Not for me'")
+    page.wait_for_selector(f"#kept-away li[data-item='{item}'] button.undo:text('Undo')")
+    assert "Too far away" in page.text_content(f"#kept-away li[data-item='{item}']")
+    page.click("button[data-language=nl]")
+    page.wait_for_selector(f"#kept-away li[data-item='{item}'] button.undo:text('Ongedaan maken')")
+
+    page.click(f"#kept-away li[data-item='{item}'] button.undo")
+    page.wait_for_selector(f"#kept-away li[data-item='{item}']", state="detached", timeout=30_000)
+    page.wait_for_selector(card, timeout=60_000)
+    assert service.get("/me", headers=headers).json()["feedback"] == []
+    assert _cards(page) == before == _expected_cards(service, token, citizen), "undo brings it back in its place"
+    context.close()
+    assert not errors, errors

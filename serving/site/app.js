@@ -44,6 +44,18 @@ const TEXT = {
     recourseNone: "Er is geen enkele competentie die op zichzelf een vacature pasklaar maakt.",
     whatIf: "Wat als ik dit leer?", learnToBeReady: "Om klaar te zijn, leer", untaught: "geen opleiding in het aanbod",
     conflict: "Je loopbaandata is intussen ergens anders gewijzigd. De pagina is bijgewerkt: probeer opnieuw.",
+    notForMe: "Niet voor mij", dismissQuestion: "Waarom is dit niet voor jou?",
+    reasons: { too_far: "Te ver weg", not_interested: "Interesseert me niet", tried_before: "Al eens geprobeerd",
+               cannot_meet_requirement: "Ik kan niet aan een vereiste voldoen", other: "Een andere reden" },
+    noteLabel: "Toelichting (niet verplicht)",
+    noteHelp: "Je toelichting is alleen voor jou: ze wordt nooit doorgegeven of gebruikt om de suggesties te trainen.",
+    dismissButton: "Niet meer tonen", cancel: "Annuleren", chooseReason: "Kies een reden.",
+    dismissed: (title) => `'${title}' wordt niet meer getoond. Je kunt dit ongedaan maken onder "Niet voor mij".`,
+    keptTitle: "Niet voor mij",
+    keptHelp: "Deze suggesties krijg je niet meer te zien, omdat je zei dat ze niet voor jou zijn. Maak het ongedaan en ze kunnen weer in je lijsten staan.",
+    undo: "Ongedaan maken", undone: (title) => `'${title}' kan weer in je lijsten staan.`,
+    kindNames: { jobs: "vacature", trainings: "opleiding", careers: "loopbaanstap" },
+    noLongerOffered: "niet meer in het aanbod",
   },
   en: {
     skip: "Skip to content", title: "My career", language: "Language", logout: "Sign out",
@@ -87,6 +99,18 @@ const TEXT = {
     recourseNone: "No single competency makes a vacancy ready on its own.",
     whatIf: "What if I learn this?", learnToBeReady: "To be ready, learn", untaught: "no training on offer",
     conflict: "Your career data was changed elsewhere meanwhile. The page was updated: please try again.",
+    notForMe: "Not for me", dismissQuestion: "Why is this not for you?",
+    reasons: { too_far: "Too far away", not_interested: "Not interested", tried_before: "Tried it before",
+               cannot_meet_requirement: "I cannot meet a requirement", other: "Another reason" },
+    noteLabel: "Note (optional)",
+    noteHelp: "Your note is for you only: it is never passed on or used to train the suggestions.",
+    dismissButton: "Stop showing it", cancel: "Cancel", chooseReason: "Choose a reason.",
+    dismissed: (title) => `'${title}' is no longer shown. You can undo this under "Not for me".`,
+    keptTitle: "Not for me",
+    keptHelp: "You no longer see these suggestions, because you said they are not for you. Undo it and they may appear in your lists again.",
+    undo: "Undo", undone: (title) => `'${title}' may appear in your lists again.`,
+    kindNames: { jobs: "vacancy", trainings: "training", careers: "career step" },
+    noLongerOffered: "no longer on offer",
   },
 };
 const BARS = 6;  // contributions drawn as bars; the rest are in "all factors"
@@ -113,7 +137,7 @@ function element(tag, attributes = {}, ...children) {
 }
 
 class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  constructor(status, message, code) { super(message); this.status = status; this.code = code; }
 }
 
 async function api(path, { method = "GET", body } = {}) {
@@ -122,7 +146,11 @@ async function api(path, { method = "GET", body } = {}) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, (data && data.error) || response.statusText);
+  if (!response.ok) {
+    const message = (data && (data.error || (typeof data.detail === "string" ? data.detail : null))) || response.statusText;
+    throw new ApiError(response.status, message, data && data.code);
+  }
+
   return data;
 }
 
@@ -204,6 +232,28 @@ function renderCareerData(data) {
   $("#opt-out").checked = data.opted_out;
   state.revision = data.revision;
   renderEntries(data.entries);
+  renderFeedback(data.feedback);
+}
+
+function renderFeedback(feedback) {
+  $("#kept-away").replaceChildren(...(feedback.length ? feedback.map((item) =>
+    element("li", { "data-kind": item.kind, "data-item": item.item_id, "data-reason": item.reason },
+      `${t("kindNames")[item.kind]}: `, element("strong", { text: item.title || `${item.item_id} (${t("noLongerOffered")})` }),
+      ` — ${t("reasons")[item.reason]} (${item.given_on})`,
+      item.note ? element("span", { class: "note", text: ` “${item.note}”` }) : null,
+      element("button", { type: "button", class: "undo", "data-kind": item.kind, "data-item": item.item_id,
+                          "data-title": item.title || item.item_id,
+                          "aria-label": `${t("undo")}: ${item.title || item.item_id}`, text: t("undo") })))
+    : [element("li", { class: "help", text: t("none") })]));
+}
+
+function renderEntries(entries) {
+  $("#entries").replaceChildren(...(entries.length ? entries.map((entry) =>
+    element("li", { "data-entry": String(entry.entry_id), "data-competency": entry.competency_id, "data-type": entry.type },
+      `${t("entryTypes")[entry.type]}: `, label(entry.label, entry.label_lang), ` (${entry.date})`,
+      element("button", { type: "button", class: "remove", "aria-label": `${t("remove")}: ${entry.label}`,
+                          "data-entry": String(entry.entry_id), text: t("remove") })))
+    : [element("li", { class: "help", text: t("none") })]));
 }
 
 function renderEntries(entries) {
@@ -351,7 +401,10 @@ function renderSuggestion(item) {
   const parts = explanation.contributions;
   return element("li", { class: "suggestion", "data-item": item.item_id, "data-score": String(item.score) },
     element("h3", {}, `${item.rank}. `, item.title),
-    element("p", {}, badge, element("span", { class: "help", text: `${t("score")} ${item.score.toFixed(2)}` })),
+    element("p", {}, badge, element("span", { class: "help", text: `${t("score")} ${item.score.toFixed(2)}` }),
+      element("button", { type: "button", class: "not-for-me", "aria-expanded": "false",
+                          "aria-controls": `dismiss-${item.rank}`, text: t("notForMe") })),
+    dismissForm(item),
     item.moved_reason ? element("p", { class: "moved", "data-testid": "moved", "data-guarantees": item.moved_by.join(" "),
       text: `⇡ ${item.moved_reason}`, title: t("movedHelp") }) : null,
     explanation.summary ? element("p", { class: "summary", text: explanation.summary }) : null,
@@ -375,6 +428,66 @@ function renderSuggestion(item) {
     parts.length ? element("details", {}, element("summary", { text: t("allFactors") }),
       element("p", { class: "help", text: `${t("base")}: ${explanation.base_value.toFixed(3)}` }),
       chart(parts, "all-factors")) : null);
+}
+
+// "Niet voor mij, omdat…": a reason (required) and a note (optional), inside the card it is about.
+function dismissForm(item) {
+  const id = `dismiss-${item.rank}`;
+  return element("form", { class: "dismiss", id, "data-item": item.item_id, "data-title": item.title, hidden: "" },
+    element("fieldset", {}, element("legend", { text: t("dismissQuestion") }),
+      Object.entries(t("reasons")).map(([reason, text]) => element("label", { class: "choice" },
+        element("input", { type: "radio", name: `${id}-reason`, value: reason }), ` ${text}`))),
+    element("label", { for: `${id}-note`, text: t("noteLabel") }),
+    element("textarea", { id: `${id}-note`, name: "note", maxlength: "500", rows: "2", "aria-describedby": `${id}-help` }),
+    element("p", { id: `${id}-help`, class: "help", text: t("noteHelp") }),
+    element("button", { type: "submit", text: t("dismissButton") }),
+    element("button", { type: "button", class: "cancel", text: t("cancel") }),
+    element("p", { class: "error", role: "alert", hidden: "" }));
+}
+
+function toggleDismiss(button, open) {
+  const form = document.getElementById(button.getAttribute("aria-controls"));
+  form.hidden = !open;
+  button.setAttribute("aria-expanded", String(open));
+  if (open) form.querySelector("input[type=radio]").focus(); else button.focus();
+}
+
+async function dismiss(form) {
+  const reason = form.querySelector("input[type=radio]:checked");
+  const problem = form.querySelector(".error");
+  if (!reason) { problem.hidden = false; problem.textContent = t("chooseReason"); return; }
+  const note = form.querySelector("textarea").value.trim();
+  const kind = state.kind;
+  const body = { kind, item_id: form.dataset.item, reason: reason.value, language: state.language };
+  if (note) body.note = note;
+  try {
+    await api("/me/feedback", { method: "POST", body });
+  } catch (error) {
+    if (error.status === 401) return signOut(t("badToken"));
+    problem.hidden = false; problem.textContent = error.message;
+    return;
+  }
+  form.closest("li.suggestion").remove();  // it leaves the list at once; the list is then asked for again
+  $("#status").textContent = t("dismissed")(form.dataset.title);
+  delete state.lists[kind];
+  await Promise.all([loadCareerData(), loadSuggestions()]);
+  $("#status").textContent = t("dismissed")(form.dataset.title);
+}
+
+async function undoFeedback(button) {
+  const { kind, item, title } = button.dataset;
+  const query = new URLSearchParams({ kind, item_id: item, language: state.language });
+  try {
+    const result = await api(`/me/feedback?${query}`, { method: "DELETE" });
+    renderFeedback(result.feedback);
+  } catch (error) {
+    if (error.status === 401) return signOut(t("badToken"));
+    $("#status").textContent = error.message;
+    return;
+  }
+  delete state.lists[kind];
+  await loadSuggestions();
+  $("#status").textContent = t("undone")(title);
 }
 
 function modelNotice(kind, response) {
@@ -518,6 +631,24 @@ function init() {
   $("#entries").addEventListener("click", (event) => {
     const button = event.target.closest("button.remove");
     if (button) removeEntry(button.dataset.entry);
+  });
+  $("#suggestions").addEventListener("click", (event) => {
+    const open = event.target.closest("button.not-for-me");
+    if (open) return toggleDismiss(open, open.getAttribute("aria-expanded") !== "true");
+    const cancel = event.target.closest("form.dismiss button.cancel");
+    if (cancel) toggleDismiss(cancel.closest("li.suggestion").querySelector("button.not-for-me"), false);
+  });
+  $("#suggestions").addEventListener("change", (event) => {
+    const form = event.target.closest("form.dismiss");
+    if (form) form.querySelector(".error").hidden = true;
+  });
+  $("#suggestions").addEventListener("submit", (event) => {
+    event.preventDefault();
+    dismiss(event.target.closest("form.dismiss"));
+  });
+  $("#kept-away").addEventListener("click", (event) => {
+    const button = event.target.closest("button.undo");
+    if (button) undoFeedback(button);
   });
   $("#recourse").addEventListener("click", (event) => {
     const button = event.target.closest("button.what-if");
