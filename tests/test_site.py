@@ -244,6 +244,9 @@ def test_adding_a_competency_through_search_as_you_type_and_removing_it(browser,
     page.click(f"#recourse button.what-if[data-competency='{unlock['competency']['id']}']")
     page.wait_for_selector("#what-if:not([hidden])")
     assert json.loads(page.get_attribute("#what-if", "data-kinds"))["jobs"]["newly_ready"] == unlock["items"]
+    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", tmp_path))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.locator("section[aria-labelledby=recourse-title]").screenshot(path=str(screenshots / "site-recourse.png"))
 
     page.type("#competency-search", unlock["competency"]["label"], delay=20)  # keystrokes: search as you type
     option = f"#competency-hits [role=option][data-id='{unlock['competency']['id']}']"
@@ -258,10 +261,7 @@ def test_adding_a_competency_through_search_as_you_type_and_removing_it(browser,
     assert after == _expected_cards(service, token, citizen), "the new badges are the API's"
     page.wait_for_function("id => !document.querySelector(`#recourse li[data-competency='${id}']`)",
                            arg=unlock["competency"]["id"])
-    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", tmp_path))
-    screenshots.mkdir(parents=True, exist_ok=True)
     page.locator("section.own").screenshot(path=str(screenshots / "site-add-competency.png"))
-    page.locator("#recourse").screenshot(path=str(screenshots / "site-recourse.png"))
 
     page.click(f"#entries li[data-competency='{unlock['competency']['id']}'] button.remove")
     page.wait_for_selector(f"#entries li[data-competency='{unlock['competency']['id']}']", state="detached",
