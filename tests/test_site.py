@@ -16,6 +16,7 @@ from features.population import PopulationStore
 from features.settings import Settings
 from features.keys import signing_key as service_key
 from serving.auth import mint_token
+from tests.site_fixtures import SignInService, signin_service  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -185,6 +186,9 @@ def test_a_bad_token_is_refused_with_a_message(browser, service) -> None:
     page.wait_for_selector("#login-error:not([hidden])", timeout=30_000)
     assert "werkt niet" in page.text_content("#login-error")
     assert page.is_visible("#token-input")
+    assert service.get("/auth/config").status_code == 404
+    assert "alleen om te testen" in page.text_content("#login-form"), "without a provider the code form says what it is"
+    assert page.is_hidden("#signin-button")
     context.close()
 
 
@@ -339,3 +343,28 @@ def test_not_for_me_keeps_an_item_away_until_undone(browser, service, dismisser,
     assert _cards(page) == before == _expected_cards(service, token, citizen), "undo brings it back in its place"
     context.close()
     assert not errors, errors
+
+
+# -- sign-in through the local OpenID provider, and sharing with partners ----------------------------------------
+
+
+@pytest.mark.oidc
+def test_a_wrong_login_stays_signed_out_with_a_clear_message(browser, signin_service) -> None:
+    signin = signin_service
+    context = browser.new_context(locale="nl-BE")
+    page = context.new_page()
+    page.goto(signin.site_url)
+    page.click("#signin-button")
+    page.wait_for_selector("input[name=login]", timeout=15_000)
+    page.fill("input[name=login]", signin.logins[1]["login"])
+    page.fill("input[name=password]", "niet-het-wachtwoord")
+    page.click("button[type=submit]")
+    assert "Onbekende gebruikersnaam of fout wachtwoord" in page.text_content("[role=alert]")
+    page.click("text=Annuleren")
+    page.wait_for_selector("#login-error:not([hidden])", timeout=30_000)
+    assert page.text_content("#login-error") == ("Je bent niet aangemeld: het aanmelden werd afgebroken of geweigerd. "
+                                                 "Probeer het opnieuw.")
+    assert page.is_hidden("#app") and page.is_visible("#signin-button")
+    assert page.evaluate("loopbaanSignIn.accessToken()") is None
+    assert signin.client.get("/me").status_code == 401
+    context.close()

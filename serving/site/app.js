@@ -6,6 +6,13 @@ const TEXT = {
     skip: "Naar de inhoud", title: "Mijn loopbaan", language: "Taal", logout: "Afmelden",
     loginTitle: "Aanmelden", loginIntro: "Meld je aan met je persoonlijke toegangscode. Alleen jij ziet deze pagina.",
     tokenLabel: "Toegangscode", loginButton: "Aanmelden",
+    providerIntro: "Meld je aan via de aanmeldingsdienst van de overheid. Alleen jij ziet deze pagina: geen consulent, geen partner.",
+    codeForTesting: "Deze dienst heeft geen aanmeldingsdienst ingesteld: dit formulier met een toegangscode is alleen om te testen.",
+    signInAgain: "Je aanmelding is verlopen of werd niet aanvaard. Meld je opnieuw aan.",
+    signInFailed: (code) => code === "access_denied"
+      ? "Je bent niet aangemeld: het aanmelden werd afgebroken of geweigerd. Probeer het opnieuw."
+      : `Aanmelden is niet gelukt (${code}). Probeer het opnieuw.`,
+    signInUnavailable: "Aanmelden kan nu niet: de dienst of de aanmeldingsdienst is niet bereikbaar. Probeer het later opnieuw.",
     choiceTitle: "Jouw keuze over AI-suggesties",
     optOutLabel: "Geen AI-suggesties: toon mij alleen een algemene lijst",
     optOutHelp: "Je kunt dit altijd weer veranderen. Met AI-suggesties krijg je aanbod op maat van je competenties, telkens met de uitleg waarom.",
@@ -61,6 +68,13 @@ const TEXT = {
     skip: "Skip to content", title: "My career", language: "Language", logout: "Sign out",
     loginTitle: "Sign in", loginIntro: "Sign in with your personal access code. Only you see this page.",
     tokenLabel: "Access code", loginButton: "Sign in",
+    providerIntro: "Sign in through the government's sign-in service. Only you see this page: no counsellor, no partner.",
+    codeForTesting: "This service has no sign-in service set up: this access-code form is for testing only.",
+    signInAgain: "Your sign-in has expired or was not accepted. Please sign in again.",
+    signInFailed: (code) => code === "access_denied"
+      ? "You are not signed in: the sign-in was cancelled or refused. Please try again."
+      : `Signing in did not work (${code}). Please try again.`,
+    signInUnavailable: "Signing in is not possible right now: the service or the sign-in service cannot be reached. Please try again later.",
     choiceTitle: "Your choice about AI suggestions",
     optOutLabel: "No AI suggestions: show me a general list only",
     optOutHelp: "You can change this at any time. With AI suggestions you get offers tailored to your competencies, each with the reason why.",
@@ -119,7 +133,7 @@ const SEARCH_DELAY_MS = 200;  // search-as-you-type waits this long after the la
 const SEARCH_HITS = 8;
 const PANEL_LENGTH = 5;
 
-const state = { token: null, citizenId: null, language: "nl", kind: "jobs", metadata: null, lists: {}, revision: null,
+const state = { signIn: null, token: null, citizenId: null, language: "nl", kind: "jobs", metadata: null, lists: {}, revision: null,
                 search: { timer: null, asked: 0, hits: [], active: -1 } };
 const $ = (selector) => document.querySelector(selector);
 const t = (key) => TEXT[state.language][key];
@@ -142,7 +156,9 @@ class ApiError extends Error {
 
 async function api(path, { method = "GET", body } = {}) {
   const headers = { "Accept": "application/json" };
-  if (state.token) headers["Authorization"] = `Bearer ${state.token}`;
+  const token = bearer();
+  if (state.token && !token) throw new ApiError(401, t("signInAgain"));  // the provider's token expired
+  if (token) headers["Authorization"] = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await response.json().catch(() => ({}));
@@ -150,11 +166,30 @@ async function api(path, { method = "GET", body } = {}) {
     const message = (data && (data.error || (typeof data.detail === "string" ? data.detail : null))) || response.statusText;
     throw new ApiError(response.status, message, data && data.code);
   }
-
   return data;
 }
 
 // -- session ------------------------------------------------------------------------------------------------
+// With an OpenID provider (GET /auth/config answers 200) the citizen signs in there (signin.js: code + PKCE) and the
+// page sends the provider's access token; without one (404) the page takes a `loopbaan token` access code, for
+// testing only. Either way the citizen id comes from GET /me.
+
+async function signInMode() {
+  try {
+    const response = await fetch("/auth/config", { headers: { Accept: "application/json" }, credentials: "omit" });
+    if (response.ok) return "provider";
+    if (response.status === 404) return "code";
+  } catch { /* the service cannot be reached */ }
+  return null;
+}
+
+function bearer() {
+  return state.signIn === "provider" ? window.loopbaanSignIn.accessToken() : state.token;
+}
+
+function signedOut() {
+  return signOut(t(state.signIn === "provider" ? "signInAgain" : "badToken"));
+}
 
 function citizenOf(token) {
   const parts = token.split(".");
@@ -174,9 +209,17 @@ function signOut(message) {
   sessionStorage.removeItem("loopbaan-token");
   state.token = null; state.citizenId = null; state.lists = {};
   $("#app").hidden = true; $("#logout").hidden = true; $("#login").hidden = false;
+  $("#provider-login").hidden = state.signIn !== "provider";
+  $("#login-form").hidden = state.signIn !== "code";
   const error = $("#login-error");
   error.hidden = !message; error.textContent = message || "";
-  $("#token-input").focus();
+  if (state.signIn === "provider") $("#signin-button").focus();
+  else if (state.signIn === "code") $("#token-input").focus();
+}
+
+async function logOut() {
+  if (state.signIn === "provider") await window.loopbaanSignIn.signOut();  // ends the session at the provider too
+  signOut();
 }
 
 // -- language -----------------------------------------------------------------------------------------------
@@ -230,6 +273,7 @@ function renderCareerData(data) {
       element("div", {}, element("h3", { text: t("trainings") }), list(data.trainings, (x) => `${x.title} (${x.completed})`))),
     element("details", {}, element("summary", { text: `${t("competencies")} (${data.competencies.length})` }), competencies));
   $("#opt-out").checked = data.opted_out;
+  state.citizenId = data.citizen_id;
   state.revision = data.revision;
   renderEntries(data.entries);
   renderFeedback(data.feedback);
@@ -256,20 +300,11 @@ function renderEntries(entries) {
     : [element("li", { class: "help", text: t("none") })]));
 }
 
-function renderEntries(entries) {
-  $("#entries").replaceChildren(...(entries.length ? entries.map((entry) =>
-    element("li", { "data-entry": String(entry.entry_id), "data-competency": entry.competency_id, "data-type": entry.type },
-      `${t("entryTypes")[entry.type]}: `, label(entry.label, entry.label_lang), ` (${entry.date})`,
-      element("button", { type: "button", class: "remove", "aria-label": `${t("remove")}: ${entry.label}`,
-                          "data-entry": String(entry.entry_id), text: t("remove") })))
-    : [element("li", { class: "help", text: t("none") })]));
-}
-
 async function loadCareerData() {
   try {
     renderCareerData(await api(`/me?language=${state.language}`));
   } catch (error) {
-    if (error.status === 401) return signOut(t("badToken"));
+    if (error.status === 401) return signedOut();
     $("#career-data").replaceChildren(element("p", { class: "error", text: error.message }));
   }
 }
@@ -326,7 +361,7 @@ async function edit(path, options) {
     showChange(result.change);
     await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse()]);
   } catch (error) {
-    if (error.status === 401) return signOut(t("badToken"));
+    if (error.status === 401) return signedOut();
     const out = $("#change");
     out.hidden = false; out.textContent = error.status === 409 && /revision/.test(error.message) ? t("conflict") : error.message;
     await loadCareerData();
@@ -463,7 +498,7 @@ async function dismiss(form) {
   try {
     await api("/me/feedback", { method: "POST", body });
   } catch (error) {
-    if (error.status === 401) return signOut(t("badToken"));
+    if (error.status === 401) return signedOut();
     problem.hidden = false; problem.textContent = error.message;
     return;
   }
@@ -481,7 +516,7 @@ async function undoFeedback(button) {
     const result = await api(`/me/feedback?${query}`, { method: "DELETE" });
     renderFeedback(result.feedback);
   } catch (error) {
-    if (error.status === 401) return signOut(t("badToken"));
+    if (error.status === 401) return signedOut();
     $("#status").textContent = error.message;
     return;
   }
@@ -523,7 +558,7 @@ async function loadSuggestions() {
     if (kind === state.kind) renderList(kind, state.lists[kind]);
     $("#status").textContent = t("loaded");
   } catch (error) {
-    if (error.status === 401) return signOut(t("badToken"));
+    if (error.status === 401) return signedOut();
     $("#model-notice").textContent = error.status === 503 ? t("unavailable") : "";
     $("#list-notice").hidden = false;
     $("#list-notice").textContent = error.message;
@@ -579,16 +614,20 @@ async function setOptOut(event) {
 async function start() {
   $("#app").hidden = false; $("#login").hidden = true; $("#logout").hidden = false;
   try { state.metadata = await api("/metadata"); } catch { state.metadata = null; }
-  await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse()]);
+  await loadCareerData();  // the citizen id comes from here
+  if (state.token && state.citizenId !== null) await Promise.all([loadSuggestions(), loadRecourse()]);
 }
 
-function init() {
+async function init() {
   state.language = localStorage.getItem("loopbaan-language") === "en" ? "en" : "nl";
   applyLanguage();
   for (const button of document.querySelectorAll(".language")) {
     button.addEventListener("click", () => switchLanguage(button.dataset.language));
   }
-  $("#logout").addEventListener("click", () => signOut());
+  $("#logout").addEventListener("click", logOut);
+  $("#signin-button").addEventListener("click", async () => {
+    try { await window.loopbaanSignIn.signIn(); } catch { signOut(t("signInUnavailable")); }
+  });
   $("#login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     if (signIn($("#token-input").value)) start(); else signOut(t("badToken"));
@@ -657,8 +696,17 @@ function init() {
   // A token in the address's fragment (never sent to the server) signs in once, then leaves the address bar.
   const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
   if (fromLink) history.replaceState(null, "", location.pathname);
-  const token = fromLink || sessionStorage.getItem("loopbaan-token");
-  if (token && signIn(token)) start(); else signOut();
+  state.signIn = await signInMode();
+  if (state.signIn === "provider") {
+    const { error } = await window.loopbaanSignIn.ready;
+    state.token = window.loopbaanSignIn.accessToken();
+    if (state.token) start(); else signOut(error ? t("signInFailed")(error) : null);
+  } else if (state.signIn === "code") {
+    const token = fromLink || sessionStorage.getItem("loopbaan-token");
+    if (token && signIn(token)) start(); else signOut();
+  } else {
+    signOut(t("signInUnavailable"));
+  }
 }
 
 document.addEventListener("DOMContentLoaded", init);
