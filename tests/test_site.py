@@ -347,6 +347,116 @@ def test_not_for_me_keeps_an_item_away_until_undone(browser, service, dismisser,
 
 # -- sign-in through the local OpenID provider, and sharing with partners ----------------------------------------
 
+TRAINING_PROVIDER = "partner-opleiding-demo"
+
+
+def _signed_in_page(browser, signin: SignInService, login: dict):
+    """A page signed in through the provider's own sign-in page (authorisation code + PKCE), its lists shown."""
+    context = browser.new_context(viewport={"width": 1200, "height": 2400}, locale="nl-BE")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(signin.site_url)
+    page.wait_for_selector("#signin-button", state="visible", timeout=30_000)
+    assert page.is_hidden("#login-form"), "with a provider there is no access-code form"
+    page.click("#signin-button")
+    page.wait_for_selector("input[name=login]", timeout=15_000)
+    page.fill("input[name=login]", login["login"])
+    page.fill("input[name=password]", login["password"])
+    page.click("button[type=submit]")
+    page.wait_for_selector("#suggestions li.suggestion", timeout=60_000)
+    page.wait_for_selector("#sharing:not([hidden])", timeout=30_000)
+    return context, page, errors
+
+
+@pytest.mark.oidc
+def test_a_citizen_signs_in_shares_with_a_partner_sees_the_access_and_revokes(browser, signin_service) -> None:
+    signin = signin_service
+    login = signin.logins[0]
+    context, page, errors = _signed_in_page(browser, signin, login)
+    token = page.evaluate("loopbaanSignIn.accessToken()")
+    assert token and not token.startswith("lb1.")
+    me = signin.client.get("/me", params={"language": "nl"}, headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["citizen_id"] == login["citizen_id"], "the site is this citizen's own"
+    assert page.locator("[data-testid=competencies] li").count() == len(me.json()["competencies"]) > 0
+    expected = signin.client.post("/suggestions", headers={"Authorization": f"Bearer {token}"}, json={
+        "kind": "jobs", "citizen_id": login["citizen_id"], "language": "nl", "k": 10}).json()
+    assert [item for item, _ in _cards(page)] == [item["item_id"] for item in expected["suggestions"]]
+    assert page.text_content("#grants") == "Je deelt nog niets."
+
+    partners = page.eval_on_selector_all("#share-partner option", "options => options.map(o => o.value)")
+    assert TRAINING_PROVIDER in partners
+    page.select_option("#share-partner", TRAINING_PROVIDER)
+    purposes = page.eval_on_selector_all("#share-purpose option", "options => options.map(o => o.value)")
+    assert purposes == ["training_enrolment", "recognition_of_competencies", "career_guidance"]
+    assert page.is_hidden("#share-vacancy-field"), "a vacancy only for an employer"
+    contains = page.text_content("#share-parts")
+    assert "Competentieprofiel" in contains and "niet de werkgever" in contains, "each part says what it contains"
+
+    page.check("#share-parts input[value=competency_profile]")
+    page.check("#share-parts input[value=contact_wish]")
+    page.wait_for_selector("#share-contact:not([hidden])")
+    page.select_option("#contact-channel", "email")
+    page.fill("#contact-address", "geen adres")
+    page.click("#share-form button[type=submit]")
+    page.wait_for_selector("#share-error:not([hidden])", timeout=30_000)
+    assert page.get_attribute("#share-error", "data-code") == "bad_contact"
+    assert "geldig e-mailadres" in page.text_content("#share-error"), "the API's refusal, next to the form"
+    headers = {"Authorization": f"Bearer {token}"}
+    assert signin.client.get("/me/shares", headers=headers).json()["grants"] == [], "nothing was granted"
+
+    page.uncheck("#share-parts input[value=contact_wish]")
+    page.check("#share-parts input[value=work_history]")
+    page.select_option("#share-purpose", "career_guidance")
+    page.fill("#share-days", "30")
+    page.check("#share-pseudonymised")
+    page.click("#share-form button[type=submit]")
+    page.wait_for_selector("#grants tr[data-state=active]", timeout=30_000)
+    assert page.is_hidden("#share-error")
+    grant_id = page.get_attribute("#grants tr[data-state=active]", "data-grant")
+    row = page.text_content(f"#grants tr[data-grant='{grant_id}']")
+    assert "Demo-opleidingsverstrekker" in row and "Loopbaanbegeleiding" in row and "gepseudonimiseerd" in row
+    assert "Competentieprofiel, Werkervaring" in row and "actief" in row
+
+    partner = signin.partner_token(TRAINING_PROVIDER)
+    shared = signin.client.get(f"/partner/profiles/{grant_id}", headers={"Authorization": f"Bearer {partner}"})
+    assert shared.status_code == 200, shared.text
+    profile = shared.json()
+    assert set(profile["parts"]) == {"competency_profile", "work_history"}, "exactly the granted parts"
+    assert profile["pseudonymised"] is True and str(login["citizen_id"]) not in json.dumps(profile)
+    assert {c["id"] for c in profile["parts"]["competency_profile"]} == {c["id"] for c in me.json()["competencies"]}
+
+    page.click("#accesses-refresh")
+    page.wait_for_selector(f"#accesses tr[data-grant='{grant_id}'][data-outcome=disclosed]", timeout=30_000)
+    access = page.text_content(f"#accesses tr[data-grant='{grant_id}']")
+    assert "Demo-opleidingsverstrekker" in access and "Competentieprofiel, Werkervaring" in access
+    assert "Loopbaanbegeleiding" in access and "gegeven" in access
+
+    page.click(f"#grants tr[data-grant='{grant_id}'] button.revoke")
+    page.wait_for_selector(f"#grants tr[data-grant='{grant_id}'][data-state=revoked]", timeout=30_000)
+    assert page.locator(f"#grants tr[data-grant='{grant_id}'] button.revoke").count() == 0
+    refused = signin.client.get(f"/partner/profiles/{grant_id}", headers={"Authorization": f"Bearer {partner}"})
+    assert refused.status_code == 403, "the partner's next call after revoking is refused"
+    page.click("#accesses-refresh")
+    page.wait_for_selector(f"#accesses tr[data-grant='{grant_id}'][data-outcome=revoked]", timeout=30_000)
+    outcomes = page.eval_on_selector_all("#accesses tr[data-grant]", "rows => rows.map(r => r.dataset.outcome)")
+    assert outcomes == ["revoked", "disclosed"], "both accesses, newest first"
+
+    page.click("button[data-language=en]")
+    page.wait_for_function("document.querySelector('#shares-title').textContent === 'Sharing with partners'")
+    page.wait_for_selector(f"#grants tr[data-grant='{grant_id}'] td.state:text('revoked')")
+    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", signin.home))
+    page.click("button[data-language=nl]")
+    page.wait_for_selector(f"#grants tr[data-grant='{grant_id}'] td.state:text('ingetrokken')")
+    page.locator("#sharing").screenshot(path=str(screenshots / "site-sharing.png"))
+
+    page.click("#logout")
+    page.click("button[name=logout][value=yes]")  # the provider asks whether to end its session too
+    page.wait_for_selector("#signin-button", state="visible", timeout=30_000)
+    assert page.evaluate("loopbaanSignIn.accessToken()") is None and page.is_hidden("#app")
+    context.close()
+    assert not errors, errors
+
 
 @pytest.mark.oidc
 def test_a_wrong_login_stays_signed_out_with_a_clear_message(browser, signin_service) -> None:

@@ -63,6 +63,41 @@ const TEXT = {
     undo: "Ongedaan maken", undone: (title) => `'${title}' kan weer in je lijsten staan.`,
     kindNames: { jobs: "vacature", trainings: "opleiding", careers: "loopbaanstap" },
     noLongerOffered: "niet meer in het aanbod",
+    sharesTitle: "Delen met partners",
+    sharesHelp: "Jij beslist wat een partner van je profiel ziet, waarvoor en hoe lang. Je kunt het altijd weer intrekken: vanaf dan krijgt de partner niets meer.",
+    grantsTitle: "Wat je deelt", shareFormTitle: "Iets delen", sharePartner: "Met wie", shareParts: "Wat",
+    shareVacancy: "Voor welke vacature", shareVacancyHelp: "Een werkgever krijgt je gegevens voor één vacature uit je suggesties.",
+    noVacancies: "Er staan nu geen vacatures in je suggesties om voor te delen.",
+    sharePurpose: "Waarvoor", sharePurposeText: "In je eigen woorden (niet verplicht)", shareDays: "Hoe lang (in dagen)",
+    daysHelp: (max) => `Hoogstens ${max} dagen. Daarna stopt het delen vanzelf; verlengen is een nieuwe keuze.`,
+    sharePseudonymised: "Gepseudonimiseerd delen",
+    sharePseudonymisedHelp: "Zonder je naam of contactgegevens, en elke datum alleen op de maand; de partner antwoordt je dan via de dienst.",
+    shareContact: "Hoe wil je gecontacteerd worden", contactChannel: "Kanaal", channelEmail: "Per e-mail",
+    channelPhone: "Per telefoon", channelService: "Via de dienst", contactName: "Je naam",
+    contactAddress: "E-mailadres of telefoonnummer", contactNote: "Notitie (niet verplicht)", shareButton: "Delen",
+    accessesTitle: "Wie heeft mijn gegevens bekeken",
+    accessesHelp: "Elke keer dat een partner je gegevens vraagt, staat hier: wie, wanneer, welke delen, waarvoor, en of de dienst ze gaf of weigerde.",
+    refresh: "Bijwerken", noGrants: "Je deelt nog niets.", noAccesses: "Nog geen enkele partner heeft je gegevens gevraagd.",
+    revoke: "Intrekken",
+    grantColumns: ["Partner", "Wat", "Waarvoor", "Tot", "Status", ""],
+    accessColumns: ["Wie", "Wanneer", "Welke delen", "Waarvoor", "Antwoord"],
+    states: { active: "actief", revoked: "ingetrokken", expired: "afgelopen", not_yet_valid: "nog niet begonnen" },
+    outcomes: { disclosed: "gegeven", other_partner: "geweigerd: niet de partner van dit delen",
+                revoked: "geweigerd: je had het ingetrokken", expired: "geweigerd: de periode was voorbij",
+                not_yet_valid: "geweigerd: de periode was nog niet begonnen",
+                part_not_granted: "geweigerd: een deel dat je niet deelt" },
+    pseudonymised: "gepseudonimiseerd", named: "op naam", vacancy: "vacature",
+    shared: (partner) => `Gedeeld met ${partner}.`, revokedDone: (partner) => `Het delen met ${partner} is ingetrokken.`,
+    shareErrors: {
+      no_parts: "Kies minstens één deel van je profiel.",
+      period_too_long: "Zo lang kan je niet delen: kies een kortere periode (je kunt later verlengen).",
+      vacancy_needed: "Kies de vacature waarvoor je met deze werkgever deelt.",
+      contact_needed: "Je deelt je contactwens: zeg hoe je gecontacteerd wilt worden.",
+      contact_not_pseudonymous: "Gepseudonimiseerd delen gaat zonder naam en zonder adres of nummer: kies contact via de dienst, of deel op naam.",
+      bad_contact: "Je contactgegevens zijn niet bruikbaar: geef een geldig e-mailadres (naam@voorbeeld.be) of een telefoonnummer van minstens 8 cijfers; via de dienst is geen adres nodig.",
+      purpose_not_for_partner: "Dat doel past niet bij deze partner: kies een doel uit de lijst.",
+      bad_text: "Een van je teksten is te lang of bevat tekens die niet kunnen.",
+    },
   },
   en: {
     skip: "Skip to content", title: "My career", language: "Language", logout: "Sign out",
@@ -125,6 +160,41 @@ const TEXT = {
     undo: "Undo", undone: (title) => `'${title}' may appear in your lists again.`,
     kindNames: { jobs: "vacancy", trainings: "training", careers: "career step" },
     noLongerOffered: "no longer on offer",
+    sharesTitle: "Sharing with partners",
+    sharesHelp: "You decide what a partner sees of your profile, what for and for how long. You can always revoke it: from then on the partner gets nothing.",
+    grantsTitle: "What you share", shareFormTitle: "Share something", sharePartner: "With whom", shareParts: "What",
+    shareVacancy: "For which vacancy", shareVacancyHelp: "An employer gets your data for one vacancy among your suggestions.",
+    noVacancies: "There are no vacancies in your suggestions to share for right now.",
+    sharePurpose: "What for", sharePurposeText: "In your own words (optional)", shareDays: "How long (in days)",
+    daysHelp: (max) => `At most ${max} days. Then the sharing stops by itself; renewing is a new decision.`,
+    sharePseudonymised: "Share pseudonymised",
+    sharePseudonymisedHelp: "Without your name or contact details, and every date by month only; the partner then answers you through the service.",
+    shareContact: "How do you want to be contacted", contactChannel: "Channel", channelEmail: "By e-mail",
+    channelPhone: "By phone", channelService: "Through the service", contactName: "Your name",
+    contactAddress: "E-mail address or phone number", contactNote: "Note (optional)", shareButton: "Share",
+    accessesTitle: "Who has looked at my data",
+    accessesHelp: "Every time a partner asks for your data, it is listed here: who, when, which parts, what for, and whether the service gave or refused them.",
+    refresh: "Refresh", noGrants: "You share nothing yet.", noAccesses: "No partner has asked for your data yet.",
+    revoke: "Revoke",
+    grantColumns: ["Partner", "What", "What for", "Until", "State", ""],
+    accessColumns: ["Who", "When", "Which parts", "What for", "Answer"],
+    states: { active: "active", revoked: "revoked", expired: "ended", not_yet_valid: "not started yet" },
+    outcomes: { disclosed: "given", other_partner: "refused: not the partner of this share",
+                revoked: "refused: you had revoked it", expired: "refused: the period was over",
+                not_yet_valid: "refused: the period had not started yet",
+                part_not_granted: "refused: a part you do not share" },
+    pseudonymised: "pseudonymised", named: "under your name", vacancy: "vacancy",
+    shared: (partner) => `Shared with ${partner}.`, revokedDone: (partner) => `Sharing with ${partner} is revoked.`,
+    shareErrors: {
+      no_parts: "Choose at least one part of your profile.",
+      period_too_long: "You cannot share for that long: choose a shorter period (you can renew later).",
+      vacancy_needed: "Choose the vacancy you share for with this employer.",
+      contact_needed: "You share your contact wish: say how you want to be contacted.",
+      contact_not_pseudonymous: "A pseudonymised share has no name and no address or number: choose contact through the service, or share under your name.",
+      bad_contact: "Your contact details cannot be used: give a valid e-mail address (name@example.be) or a phone number of at least 8 digits; through the service needs no address.",
+      purpose_not_for_partner: "That purpose does not fit this partner: choose one from the list.",
+      bad_text: "One of your texts is too long or holds characters that are not allowed.",
+    },
   },
 };
 const BARS = 6;  // contributions drawn as bars; the rest are in "all factors"
@@ -134,6 +204,7 @@ const SEARCH_HITS = 8;
 const PANEL_LENGTH = 5;
 
 const state = { signIn: null, token: null, citizenId: null, language: "nl", kind: "jobs", metadata: null, lists: {}, revision: null,
+                shares: null,
                 search: { timer: null, asked: 0, hits: [], active: -1 } };
 const $ = (selector) => document.querySelector(selector);
 const t = (key) => TEXT[state.language][key];
@@ -237,7 +308,10 @@ async function switchLanguage(language) {
   state.language = language;
   localStorage.setItem("loopbaan-language", language);
   applyLanguage();
-  if (state.token) { state.lists = {}; await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse()]); }
+  if (state.token) {
+    state.lists = {};
+    await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse(), loadShares()]);
+  }
 }
 
 // -- career data --------------------------------------------------------------------------------------------
@@ -409,6 +483,175 @@ async function whatIf(competency) {
   } catch (error) {
     out.hidden = false; out.textContent = error.message;
   }
+}
+
+// -- sharing with partners -------------------------------------------------------------------------------------
+
+function when(iso, withTime) {
+  const options = withTime ? { dateStyle: "medium", timeStyle: "short" } : { dateStyle: "long" };
+  return new Date(iso).toLocaleString(state.language === "nl" ? "nl-BE" : "en-GB", options);
+}
+
+function partNames(parts) {
+  const names = Object.fromEntries(state.shares.parts.map((part) => [part.part, part.name]));
+  return parts.map((part) => names[part] || part).join(", ");
+}
+
+function table(columns, rows, testid) {
+  return element("table", { class: "shares", "data-testid": testid },
+    element("thead", {}, element("tr", {}, columns.map((column) => element("th", { scope: "col", text: column })))),
+    element("tbody", {}, rows));
+}
+
+function renderGrants(grants) {
+  if (!grants.length) return $("#grants").replaceChildren(element("p", { class: "help", text: t("noGrants") }));
+  $("#grants").replaceChildren(table(t("grantColumns"), grants.map((grant) =>
+    element("tr", { "data-grant": grant.grant_id, "data-state": grant.state, "data-partner": grant.partner_id },
+      element("td", {}, grant.partner_name,
+        grant.vacancy_id !== null ? element("span", { class: "help", text: ` (${t("vacancy")} ${grant.vacancy_id})` }) : null),
+      element("td", { class: "parts", text: partNames(grant.parts) }),
+      element("td", {}, grant.purpose_name, grant.purpose_text ? element("span", { class: "help", text: ` — ${grant.purpose_text}` }) : null),
+      element("td", { text: when(grant.end, false) }),
+      element("td", { class: "state", text: `${t("states")[grant.state] || grant.state}, ${t(grant.pseudonymised ? "pseudonymised" : "named")}` }),
+      element("td", {}, grant.state === "active" || grant.state === "not_yet_valid"
+        ? element("button", { type: "button", class: "revoke", "data-grant": grant.grant_id, "data-partner-name": grant.partner_name,
+                               "aria-label": `${t("revoke")}: ${grant.partner_name}`, text: t("revoke") }) : null))),
+    "grant-table"));
+}
+
+function renderAccesses(accesses) {
+  if (!accesses.length) return $("#accesses").replaceChildren(element("p", { class: "help", text: t("noAccesses") }));
+  $("#accesses").replaceChildren(table(t("accessColumns"), accesses.map((access) =>
+    element("tr", { "data-grant": access.grant_id, "data-outcome": access.outcome, "data-partner": access.partner_id,
+                    "data-parts": access.parts.join(" ") },
+      element("td", { text: access.partner_name }),
+      element("td", {}, element("time", { datetime: access.at, text: when(access.at, true) })),
+      element("td", { class: "parts", text: partNames(access.parts) }),
+      element("td", { text: access.purpose_name }),
+      element("td", { class: access.outcome === "disclosed" ? "given" : "refused",
+                      text: t("outcomes")[access.outcome] || access.outcome }))),
+    "access-table"));
+}
+
+function chosenPartner() {
+  return state.shares.partners.find((partner) => partner.partner_id === $("#share-partner").value);
+}
+
+function renderShareForm() {
+  const { partners, parts, max_days: maxDays } = state.shares;
+  const select = $("#share-partner"), kept = select.value;
+  select.replaceChildren(...partners.map((partner) =>
+    element("option", { value: partner.partner_id, text: `${partner.name} (${partner.kind_name})` })));
+  if (partners.some((partner) => partner.partner_id === kept)) select.value = kept;
+  const checked = new Set([...document.querySelectorAll("#share-parts input:checked")].map((box) => box.value));
+  $("#share-parts").replaceChildren(element("legend", { text: t("shareParts") }), ...parts.map((part) =>
+    element("label", { class: "choice" },
+      element("input", { type: "checkbox", name: "part", value: part.part, "aria-describedby": `part-${part.part}` }),
+      ` ${part.name}`, element("span", { class: "help", id: `part-${part.part}`, text: ` — ${part.contains}` }))));
+  for (const box of document.querySelectorAll("#share-parts input")) box.checked = checked.has(box.value);
+  $("#share-days").max = String(maxDays);
+  $("#share-days-help").textContent = t("daysHelp")(maxDays);
+  updateShareForm();
+}
+
+// What the form asks depends on the partner (its purposes, a vacancy for an employer) and on the parts chosen.
+function updateShareForm() {
+  const partner = chosenPartner();
+  if (!partner) return;
+  $("#share-partner-help").textContent = `${partner.kind_name}: ${partner.kind_description}`;
+  const purpose = $("#share-purpose"), kept = purpose.value;
+  purpose.replaceChildren(...partner.purposes.map((choice) => element("option", { value: choice.purpose, text: choice.name })));
+  if (partner.purposes.some((choice) => choice.purpose === kept)) purpose.value = kept;
+  const employer = partner.kind === "employer";
+  $("#share-vacancy-field").hidden = !employer;
+  if (employer) loadVacancies();
+  $("#share-contact").hidden = !$("#share-parts input[value=contact_wish]")?.checked;
+  const pseudonymised = $("#share-pseudonymised").checked, channel = $("#contact-channel");
+  for (const option of channel.options) option.disabled = pseudonymised && option.value !== "via_service";
+  if (pseudonymised) channel.value = "via_service";
+  $("label[for=contact-name]").hidden = $("#contact-name").hidden = pseudonymised;
+  const noAddress = channel.value === "via_service";
+  $("label[for=contact-address]").hidden = $("#contact-address").hidden = noAddress;
+}
+
+async function loadVacancies() {
+  const select = $("#share-vacancy");
+  try {
+    if (!state.lists.jobs) {
+      state.lists.jobs = await api("/suggestions", { method: "POST",
+        body: { kind: "jobs", citizen_id: state.citizenId, language: state.language, k: LIST_LENGTH } });
+    }
+  } catch { state.lists.jobs = null; }
+  const jobs = (state.lists.jobs && state.lists.jobs.suggestions) || [];
+  const kept = select.value;
+  select.replaceChildren(...jobs.map((item) => element("option", { value: item.item_id, text: `${item.rank}. ${item.title}` })));
+  if (jobs.some((item) => item.item_id === kept)) select.value = kept;
+  $("#share-vacancy-help").textContent = jobs.length ? t("shareVacancyHelp") : t("noVacancies");
+}
+
+async function loadShares() {
+  const section = $("#sharing");
+  try {
+    state.shares = await api(`/me/shares?language=${state.language}`);
+  } catch (error) {
+    if (error.status === 401) return signedOut();
+    section.hidden = true;  // a service without sharing
+    return;
+  }
+  section.hidden = false;
+  renderGrants(state.shares.grants);
+  renderAccesses(state.shares.accesses);
+  renderShareForm();
+}
+
+function shareProblem(error) {
+  const out = $("#share-error");
+  out.hidden = false;
+  out.dataset.code = error.code || "";
+  out.textContent = (error.code && t("shareErrors")[error.code]) || error.message;
+}
+
+async function share(event) {
+  event.preventDefault();
+  $("#share-error").hidden = true; $("#share-done").hidden = true;
+  const partner = chosenPartner();
+  const parts = [...document.querySelectorAll("#share-parts input:checked")].map((box) => box.value);
+  if (!parts.length) return shareProblem({ code: "no_parts" });
+  const body = { partner_id: partner.partner_id, parts, purpose: $("#share-purpose").value,
+                 days: Number($("#share-days").value), pseudonymised: $("#share-pseudonymised").checked,
+                 vacancy_id: partner.kind === "employer" && $("#share-vacancy").value ? Number($("#share-vacancy").value) : null,
+                 contact: null };
+  const purposeText = $("#share-purpose-text").value.trim();
+  if (purposeText) body.purpose_text = purposeText;
+  if (parts.includes("contact_wish")) {
+    const channel = $("#contact-channel").value;
+    body.contact = { channel, name: body.pseudonymised ? null : $("#contact-name").value.trim() || null,
+                     address: channel === "via_service" ? null : $("#contact-address").value.trim() || null,
+                     note: $("#contact-note").value.trim() };
+  }
+  try {
+    await api("/me/shares", { method: "POST", body });
+  } catch (error) {
+    if (error.status === 401) return signedOut();
+    return shareProblem(error);
+  }
+  for (const box of document.querySelectorAll("#share-parts input")) box.checked = false;
+  $("#share-purpose-text").value = "";
+  await loadShares();
+  const done = $("#share-done");
+  done.hidden = false; done.textContent = t("shared")(partner.name);
+}
+
+async function revokeShare(button) {
+  try {
+    await api(`/me/shares/${encodeURIComponent(button.dataset.grant)}`, { method: "DELETE" });
+  } catch (error) {
+    if (error.status === 401) return signedOut();
+    $("#status").textContent = error.message;
+    return;
+  }
+  await loadShares();
+  $("#status").textContent = t("revokedDone")(button.dataset.partnerName);
 }
 
 // -- suggestions --------------------------------------------------------------------------------------------
@@ -615,7 +858,7 @@ async function start() {
   $("#app").hidden = false; $("#login").hidden = true; $("#logout").hidden = false;
   try { state.metadata = await api("/metadata"); } catch { state.metadata = null; }
   await loadCareerData();  // the citizen id comes from here
-  if (state.token && state.citizenId !== null) await Promise.all([loadSuggestions(), loadRecourse()]);
+  if (state.token && state.citizenId !== null) await Promise.all([loadSuggestions(), loadRecourse(), loadShares()]);
 }
 
 async function init() {
@@ -685,6 +928,13 @@ async function init() {
     event.preventDefault();
     dismiss(event.target.closest("form.dismiss"));
   });
+  $("#share-form").addEventListener("submit", share);
+  $("#share-form").addEventListener("change", (event) => { if (event.target.id !== "share-vacancy") updateShareForm(); });
+  $("#grants").addEventListener("click", (event) => {
+    const button = event.target.closest("button.revoke");
+    if (button) revokeShare(button);
+  });
+  $("#accesses-refresh").addEventListener("click", loadShares);
   $("#kept-away").addEventListener("click", (event) => {
     const button = event.target.closest("button.undo");
     if (button) undoFeedback(button);
