@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import httpx
 import pytest
@@ -70,11 +69,10 @@ def signin_service(service_home: Path, tmp_path_factory: pytest.TempPathFactory)
         citizen_of = {link["subject"]: link["citizen_id"] for link in read_state(state, "subjects.json")["subjects"]}
         logins = [{**login, "citizen_id": citizen_of[login["subject"]]}
                   for login in read_state(state, "demo-logins.json")["logins"]]
-        with mock.patch.object(conftest, "free_port", return_value=port):
-            process, client, log = conftest.start_service(
-                home, log_name="signin-service.log",
-                env={"LOOPBAAN_OIDC_ISSUER": provider.issuer, "LOOPBAAN_ALLOW_CHALLENGER": "true",
-                     "LOOPBAAN_SERVICE_WORKERS": "1"})
+        process, client, log = conftest.start_service(
+            home, log_name="signin-service.log", port=port,
+            env={"LOOPBAAN_OIDC_ISSUER": provider.issuer, "LOOPBAAN_ALLOW_CHALLENGER": "true",
+                 "LOOPBAAN_SERVICE_WORKERS": "1"})
     except BaseException:
         provider.stop()
         raise
