@@ -16,6 +16,7 @@ from features.population import PopulationStore
 from features.settings import Settings
 from features.keys import signing_key as service_key
 from serving.auth import mint_token
+from tests.site_fixtures import SignInService, signin_service  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -185,6 +186,9 @@ def test_a_bad_token_is_refused_with_a_message(browser, service) -> None:
     page.wait_for_selector("#login-error:not([hidden])", timeout=30_000)
     assert "werkt niet" in page.text_content("#login-error")
     assert page.is_visible("#token-input")
+    assert service.get("/auth/config").status_code == 404
+    assert "alleen om te testen" in page.text_content("#login-form"), "without a provider the code form says what it is"
+    assert page.is_hidden("#signin-button")
     context.close()
 
 
@@ -244,6 +248,9 @@ def test_adding_a_competency_through_search_as_you_type_and_removing_it(browser,
     page.click(f"#recourse button.what-if[data-competency='{unlock['competency']['id']}']")
     page.wait_for_selector("#what-if:not([hidden])")
     assert json.loads(page.get_attribute("#what-if", "data-kinds"))["jobs"]["newly_ready"] == unlock["items"]
+    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", tmp_path))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.locator("section[aria-labelledby=recourse-title]").screenshot(path=str(screenshots / "site-recourse.png"))
 
     page.type("#competency-search", unlock["competency"]["label"], delay=20)  # keystrokes: search as you type
     option = f"#competency-hits [role=option][data-id='{unlock['competency']['id']}']"
@@ -258,10 +265,7 @@ def test_adding_a_competency_through_search_as_you_type_and_removing_it(browser,
     assert after == _expected_cards(service, token, citizen), "the new badges are the API's"
     page.wait_for_function("id => !document.querySelector(`#recourse li[data-competency='${id}']`)",
                            arg=unlock["competency"]["id"])
-    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", tmp_path))
-    screenshots.mkdir(parents=True, exist_ok=True)
     page.locator("section.own").screenshot(path=str(screenshots / "site-add-competency.png"))
-    page.locator("#recourse").screenshot(path=str(screenshots / "site-recourse.png"))
 
     page.click(f"#entries li[data-competency='{unlock['competency']['id']}'] button.remove")
     page.wait_for_selector(f"#entries li[data-competency='{unlock['competency']['id']}']", state="detached",
@@ -272,3 +276,205 @@ def test_adding_a_competency_through_search_as_you_type_and_removing_it(browser,
     assert _expected_cards(service, token, citizen) == before
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def dismisser(service_home: Path) -> tuple[int, str]:
+    """A citizen no other test edits, with AI suggestions on."""
+    citizens = PopulationStore(service_home / "data" / "population").table("citizens")
+    candidate = int(citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[110])
+    return candidate, mint_token(citizen_id=candidate, key=service_key(Settings(home=service_home)))
+
+
+def test_not_for_me_keeps_an_item_away_until_undone(browser, service, dismisser, tmp_path) -> None:
+    citizen, token = dismisser
+    headers = {"Authorization": f"Bearer {token}"}
+    context = browser.new_context(viewport={"width": 1200, "height": 1800}, locale="nl-BE")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{service.base_url}/site/#token={token}")
+    page.wait_for_selector("#suggestions li.suggestion", timeout=60_000)
+    before = _cards(page)
+    assert before == _expected_cards(service, token, citizen)
+    item, _ = before[1]
+    card = f"#suggestions li.suggestion[data-item='{item}']"
+
+    page.click(f"{card} button.not-for-me")
+    assert page.get_attribute(f"{card} button.not-for-me", "aria-expanded") == "true"
+    reasons = page.eval_on_selector_all(f"{card} form.dismiss label.choice", "labels => labels.map(l => l.textContent.trim())")
+    assert reasons == ["Te ver weg", "Interesseert me niet", "Al eens geprobeerd",
+                       "Ik kan niet aan een vereiste voldoen", "Een andere reden"]
+    page.click(f"{card} form.dismiss button[type=submit]")  # no reason chosen: nothing is sent
+    assert page.text_content(f"{card} form.dismiss .error") == "Kies een reden."
+    assert service.get("/me", headers=headers).json()["feedback"] == []
+    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", tmp_path))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.check(f"{card} input[value=too_far]")
+    assert page.is_hidden(f"{card} form.dismiss .error"), "choosing a reason clears the message"
+    page.fill(f"{card} textarea", "drie uur pendelen")
+    page.locator(card).screenshot(path=str(screenshots / "site-not-for-me.png"))
+    page.click(f"{card} form.dismiss button[type=submit]")
+    page.wait_for_selector(card, state="detached", timeout=10_000)
+    page.wait_for_selector(f"#kept-away li[data-item='{item}']", timeout=60_000)
+    page.wait_for_function("document.querySelector('#status').textContent.includes('niet meer getoond')")
+
+    stored = service.get("/me", headers=headers).json()["feedback"]
+    assert [(f["kind"], f["item_id"], f["reason"], f["note"]) for f in stored] == [
+        ("jobs", item, "too_far", "drie uur pendelen")]
+    kept = page.text_content(f"#kept-away li[data-item='{item}']")
+    assert stored[0]["title"] in kept and "Te ver weg" in kept and "drie uur pendelen" in kept
+    after = _cards(page)
+    assert item not in [shown for shown, _ in after], "the item left the list"
+    assert after == _expected_cards(service, token, citizen), "the page shows the API's next list"
+    assert item not in [listed for listed, _ in _expected_cards(service, token, citizen)]
+
+    page.click("button[data-language=en]")
+    page.wait_for_function("document.querySelector('#kept-title').textContent === 'Not for me'")
+    page.wait_for_selector(f"#kept-away li[data-item='{item}'] button.undo:text('Undo')")
+    assert "Too far away" in page.text_content(f"#kept-away li[data-item='{item}']")
+    page.click("button[data-language=nl]")
+    page.wait_for_selector(f"#kept-away li[data-item='{item}'] button.undo:text('Ongedaan maken')")
+
+    page.click(f"#kept-away li[data-item='{item}'] button.undo")
+    page.wait_for_selector(f"#kept-away li[data-item='{item}']", state="detached", timeout=30_000)
+    page.wait_for_selector(card, timeout=60_000)
+    assert service.get("/me", headers=headers).json()["feedback"] == []
+    assert _cards(page) == before == _expected_cards(service, token, citizen), "undo brings it back in its place"
+    context.close()
+    assert not errors, errors
+
+
+# -- sign-in through the local OpenID provider, and sharing with partners ----------------------------------------
+
+TRAINING_PROVIDER = "partner-opleiding-demo"
+
+
+def _signed_in_page(browser, signin: SignInService, login: dict):
+    """A page signed in through the provider's own sign-in page (authorisation code + PKCE), its lists shown."""
+    context = browser.new_context(viewport={"width": 1200, "height": 2400}, locale="nl-BE")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(signin.site_url)
+    page.wait_for_selector("#signin-button", state="visible", timeout=30_000)
+    assert page.is_hidden("#login-form"), "with a provider there is no access-code form"
+    page.click("#signin-button")
+    page.wait_for_selector("input[name=login]", timeout=15_000)
+    page.fill("input[name=login]", login["login"])
+    page.fill("input[name=password]", login["password"])
+    page.click("button[type=submit]")
+    page.wait_for_selector("#suggestions li.suggestion", timeout=60_000)
+    page.wait_for_selector("#sharing:not([hidden])", timeout=30_000)
+    return context, page, errors
+
+
+@pytest.mark.oidc
+def test_a_citizen_signs_in_shares_with_a_partner_sees_the_access_and_revokes(browser, signin_service) -> None:
+    signin = signin_service
+    login = signin.logins[0]
+    context, page, errors = _signed_in_page(browser, signin, login)
+    token = page.evaluate("loopbaanSignIn.accessToken()")
+    assert token and not token.startswith("lb1.")
+    me = signin.client.get("/me", params={"language": "nl"}, headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["citizen_id"] == login["citizen_id"], "the site is this citizen's own"
+    assert page.locator("[data-testid=competencies] li").count() == len(me.json()["competencies"]) > 0
+    expected = signin.client.post("/suggestions", headers={"Authorization": f"Bearer {token}"}, json={
+        "kind": "jobs", "citizen_id": login["citizen_id"], "language": "nl", "k": 10}).json()
+    assert [item for item, _ in _cards(page)] == [item["item_id"] for item in expected["suggestions"]]
+    assert page.text_content("#grants") == "Je deelt nog niets."
+
+    partners = page.eval_on_selector_all("#share-partner option", "options => options.map(o => o.value)")
+    assert TRAINING_PROVIDER in partners
+    page.select_option("#share-partner", TRAINING_PROVIDER)
+    purposes = page.eval_on_selector_all("#share-purpose option", "options => options.map(o => o.value)")
+    assert purposes == ["training_enrolment", "recognition_of_competencies", "career_guidance"]
+    assert page.is_hidden("#share-vacancy-field"), "a vacancy only for an employer"
+    contains = page.text_content("#share-parts")
+    assert "Competentieprofiel" in contains and "niet de werkgever" in contains, "each part says what it contains"
+
+    page.check("#share-parts input[value=competency_profile]")
+    page.check("#share-parts input[value=contact_wish]")
+    page.wait_for_selector("#share-contact:not([hidden])")
+    page.select_option("#contact-channel", "email")
+    page.fill("#contact-address", "geen adres")
+    page.click("#share-form button[type=submit]")
+    page.wait_for_selector("#share-error:not([hidden])", timeout=30_000)
+    assert page.get_attribute("#share-error", "data-code") == "bad_contact"
+    assert "geldig e-mailadres" in page.text_content("#share-error"), "the API's refusal, next to the form"
+    headers = {"Authorization": f"Bearer {token}"}
+    assert signin.client.get("/me/shares", headers=headers).json()["grants"] == [], "nothing was granted"
+
+    page.uncheck("#share-parts input[value=contact_wish]")
+    page.check("#share-parts input[value=work_history]")
+    page.select_option("#share-purpose", "career_guidance")
+    page.fill("#share-days", "30")
+    page.check("#share-pseudonymised")
+    page.click("#share-form button[type=submit]")
+    page.wait_for_selector("#grants tr[data-state=active]", timeout=30_000)
+    assert page.is_hidden("#share-error")
+    grant_id = page.get_attribute("#grants tr[data-state=active]", "data-grant")
+    row = page.text_content(f"#grants tr[data-grant='{grant_id}']")
+    assert "Demo-opleidingsverstrekker" in row and "Loopbaanbegeleiding" in row and "gepseudonimiseerd" in row
+    assert "Competentieprofiel, Werkervaring" in row and "actief" in row
+
+    partner = signin.partner_token(TRAINING_PROVIDER)
+    shared = signin.client.get(f"/partner/profiles/{grant_id}", headers={"Authorization": f"Bearer {partner}"})
+    assert shared.status_code == 200, shared.text
+    profile = shared.json()
+    assert set(profile["parts"]) == {"competency_profile", "work_history"}, "exactly the granted parts"
+    assert profile["pseudonymised"] is True and str(login["citizen_id"]) not in json.dumps(profile)
+    assert {c["id"] for c in profile["parts"]["competency_profile"]} == {c["id"] for c in me.json()["competencies"]}
+
+    page.click("#accesses-refresh")
+    page.wait_for_selector(f"#accesses tr[data-grant='{grant_id}'][data-outcome=disclosed]", timeout=30_000)
+    access = page.text_content(f"#accesses tr[data-grant='{grant_id}']")
+    assert "Demo-opleidingsverstrekker" in access and "Competentieprofiel, Werkervaring" in access
+    assert "Loopbaanbegeleiding" in access and "gegeven" in access
+
+    page.click(f"#grants tr[data-grant='{grant_id}'] button.revoke")
+    page.wait_for_selector(f"#grants tr[data-grant='{grant_id}'][data-state=revoked]", timeout=30_000)
+    assert page.locator(f"#grants tr[data-grant='{grant_id}'] button.revoke").count() == 0
+    refused = signin.client.get(f"/partner/profiles/{grant_id}", headers={"Authorization": f"Bearer {partner}"})
+    assert refused.status_code == 403, "the partner's next call after revoking is refused"
+    page.click("#accesses-refresh")
+    page.wait_for_selector(f"#accesses tr[data-grant='{grant_id}'][data-outcome=revoked]", timeout=30_000)
+    outcomes = page.eval_on_selector_all("#accesses tr[data-grant]", "rows => rows.map(r => r.dataset.outcome)")
+    assert outcomes == ["revoked", "disclosed"], "both accesses, newest first"
+
+    page.click("button[data-language=en]")
+    page.wait_for_function("document.querySelector('#shares-title').textContent === 'Sharing with partners'")
+    page.wait_for_selector(f"#grants tr[data-grant='{grant_id}'] td.state:text('revoked')")
+    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", signin.home))
+    page.click("button[data-language=nl]")
+    page.wait_for_selector(f"#grants tr[data-grant='{grant_id}'] td.state:text('ingetrokken')")
+    page.locator("#sharing").screenshot(path=str(screenshots / "site-sharing.png"))
+
+    page.click("#logout")
+    page.click("button[name=logout][value=yes]")  # the provider asks whether to end its session too
+    page.wait_for_selector("#signin-button", state="visible", timeout=30_000)
+    assert page.evaluate("loopbaanSignIn.accessToken()") is None and page.is_hidden("#app")
+    context.close()
+    assert not errors, errors
+
+
+@pytest.mark.oidc
+def test_a_wrong_login_stays_signed_out_with_a_clear_message(browser, signin_service) -> None:
+    signin = signin_service
+    context = browser.new_context(locale="nl-BE")
+    page = context.new_page()
+    page.goto(signin.site_url)
+    page.click("#signin-button")
+    page.wait_for_selector("input[name=login]", timeout=15_000)
+    page.fill("input[name=login]", signin.logins[1]["login"])
+    page.fill("input[name=password]", "niet-het-wachtwoord")
+    page.click("button[type=submit]")
+    assert "Onbekende gebruikersnaam of fout wachtwoord" in page.text_content("[role=alert]")
+    page.click("text=Annuleren")
+    page.wait_for_selector("#login-error:not([hidden])", timeout=30_000)
+    assert page.text_content("#login-error") == ("Je bent niet aangemeld: het aanmelden werd afgebroken of geweigerd. "
+                                                 "Probeer het opnieuw.")
+    assert page.is_hidden("#app") and page.is_visible("#signin-button")
+    assert page.evaluate("loopbaanSignIn.accessToken()") is None
+    assert signin.client.get("/me").status_code == 401
+    context.close()

@@ -6,6 +6,13 @@ const TEXT = {
     skip: "Naar de inhoud", title: "Mijn loopbaan", language: "Taal", logout: "Afmelden",
     loginTitle: "Aanmelden", loginIntro: "Meld je aan met je persoonlijke toegangscode. Alleen jij ziet deze pagina.",
     tokenLabel: "Toegangscode", loginButton: "Aanmelden",
+    providerIntro: "Meld je aan via de aanmeldingsdienst van de overheid. Alleen jij ziet deze pagina: geen consulent, geen partner.",
+    codeForTesting: "Deze dienst heeft geen aanmeldingsdienst ingesteld: dit formulier met een toegangscode is alleen om te testen.",
+    signInAgain: "Je aanmelding is verlopen of werd niet aanvaard. Meld je opnieuw aan.",
+    signInFailed: (code) => code === "access_denied"
+      ? "Je bent niet aangemeld: het aanmelden werd afgebroken of geweigerd. Probeer het opnieuw."
+      : `Aanmelden is niet gelukt (${code}). Probeer het opnieuw.`,
+    signInUnavailable: "Aanmelden kan nu niet: de dienst of de aanmeldingsdienst is niet bereikbaar. Probeer het later opnieuw.",
     choiceTitle: "Jouw keuze over AI-suggesties",
     optOutLabel: "Geen AI-suggesties: toon mij alleen een algemene lijst",
     optOutHelp: "Je kunt dit altijd weer veranderen. Met AI-suggesties krijg je aanbod op maat van je competenties, telkens met de uitleg waarom.",
@@ -44,11 +51,65 @@ const TEXT = {
     recourseNone: "Er is geen enkele competentie die op zichzelf een vacature pasklaar maakt.",
     whatIf: "Wat als ik dit leer?", learnToBeReady: "Om klaar te zijn, leer", untaught: "geen opleiding in het aanbod",
     conflict: "Je loopbaandata is intussen ergens anders gewijzigd. De pagina is bijgewerkt: probeer opnieuw.",
+    notForMe: "Niet voor mij", dismissQuestion: "Waarom is dit niet voor jou?",
+    reasons: { too_far: "Te ver weg", not_interested: "Interesseert me niet", tried_before: "Al eens geprobeerd",
+               cannot_meet_requirement: "Ik kan niet aan een vereiste voldoen", other: "Een andere reden" },
+    noteLabel: "Toelichting (niet verplicht)",
+    noteHelp: "Je toelichting is alleen voor jou: ze wordt nooit doorgegeven of gebruikt om de suggesties te trainen.",
+    dismissButton: "Niet meer tonen", cancel: "Annuleren", chooseReason: "Kies een reden.",
+    dismissed: (title) => `'${title}' wordt niet meer getoond. Je kunt dit ongedaan maken onder "Niet voor mij".`,
+    keptTitle: "Niet voor mij",
+    keptHelp: "Deze suggesties krijg je niet meer te zien, omdat je zei dat ze niet voor jou zijn. Maak het ongedaan en ze kunnen weer in je lijsten staan.",
+    undo: "Ongedaan maken", undone: (title) => `'${title}' kan weer in je lijsten staan.`,
+    kindNames: { jobs: "vacature", trainings: "opleiding", careers: "loopbaanstap" },
+    noLongerOffered: "niet meer in het aanbod",
+    sharesTitle: "Delen met partners",
+    sharesHelp: "Jij beslist wat een partner van je profiel ziet, waarvoor en hoe lang. Je kunt het altijd weer intrekken: vanaf dan krijgt de partner niets meer.",
+    grantsTitle: "Wat je deelt", shareFormTitle: "Iets delen", sharePartner: "Met wie", shareParts: "Wat",
+    shareVacancy: "Voor welke vacature", shareVacancyHelp: "Een werkgever krijgt je gegevens voor één vacature uit je suggesties.",
+    noVacancies: "Er staan nu geen vacatures in je suggesties om voor te delen.",
+    sharePurpose: "Waarvoor", sharePurposeText: "In je eigen woorden (niet verplicht)", shareDays: "Hoe lang (in dagen)",
+    daysHelp: (max) => `Hoogstens ${max} dagen. Daarna stopt het delen vanzelf; verlengen is een nieuwe keuze.`,
+    sharePseudonymised: "Gepseudonimiseerd delen",
+    sharePseudonymisedHelp: "Zonder je naam of contactgegevens, en elke datum alleen op de maand; de partner antwoordt je dan via de dienst.",
+    shareContact: "Hoe wil je gecontacteerd worden", contactChannel: "Kanaal", channelEmail: "Per e-mail",
+    channelPhone: "Per telefoon", channelService: "Via de dienst", contactName: "Je naam",
+    contactAddress: "E-mailadres of telefoonnummer", contactNote: "Notitie (niet verplicht)", shareButton: "Delen",
+    accessesTitle: "Wie heeft mijn gegevens bekeken",
+    accessesHelp: "Elke keer dat een partner je gegevens vraagt, staat hier: wie, wanneer, welke delen, waarvoor, en of de dienst ze gaf of weigerde.",
+    refresh: "Bijwerken", noGrants: "Je deelt nog niets.", noAccesses: "Nog geen enkele partner heeft je gegevens gevraagd.",
+    revoke: "Intrekken",
+    grantColumns: ["Partner", "Wat", "Waarvoor", "Tot", "Status", ""],
+    accessColumns: ["Wie", "Wanneer", "Welke delen", "Waarvoor", "Antwoord"],
+    states: { active: "actief", revoked: "ingetrokken", expired: "afgelopen", not_yet_valid: "nog niet begonnen" },
+    outcomes: { disclosed: "gegeven", other_partner: "geweigerd: niet de partner van dit delen",
+                revoked: "geweigerd: je had het ingetrokken", expired: "geweigerd: de periode was voorbij",
+                not_yet_valid: "geweigerd: de periode was nog niet begonnen",
+                part_not_granted: "geweigerd: een deel dat je niet deelt" },
+    pseudonymised: "gepseudonimiseerd", named: "op naam", vacancy: "vacature",
+    shared: (partner) => `Gedeeld met ${partner}.`, revokedDone: (partner) => `Het delen met ${partner} is ingetrokken.`,
+    shareErrors: {
+      no_parts: "Kies minstens één deel van je profiel.",
+      period_too_long: "Zo lang kan je niet delen: kies een kortere periode (je kunt later verlengen).",
+      vacancy_needed: "Kies de vacature waarvoor je met deze werkgever deelt.",
+      contact_needed: "Je deelt je contactwens: zeg hoe je gecontacteerd wilt worden.",
+      contact_not_pseudonymous: "Gepseudonimiseerd delen gaat zonder naam en zonder adres of nummer: kies contact via de dienst, of deel op naam.",
+      bad_contact: "Je contactgegevens zijn niet bruikbaar: geef een geldig e-mailadres (naam@voorbeeld.be) of een telefoonnummer van minstens 8 cijfers; via de dienst is geen adres nodig.",
+      purpose_not_for_partner: "Dat doel past niet bij deze partner: kies een doel uit de lijst.",
+      bad_text: "Een van je teksten is te lang of bevat tekens die niet kunnen.",
+    },
   },
   en: {
     skip: "Skip to content", title: "My career", language: "Language", logout: "Sign out",
     loginTitle: "Sign in", loginIntro: "Sign in with your personal access code. Only you see this page.",
     tokenLabel: "Access code", loginButton: "Sign in",
+    providerIntro: "Sign in through the government's sign-in service. Only you see this page: no counsellor, no partner.",
+    codeForTesting: "This service has no sign-in service set up: this access-code form is for testing only.",
+    signInAgain: "Your sign-in has expired or was not accepted. Please sign in again.",
+    signInFailed: (code) => code === "access_denied"
+      ? "You are not signed in: the sign-in was cancelled or refused. Please try again."
+      : `Signing in did not work (${code}). Please try again.`,
+    signInUnavailable: "Signing in is not possible right now: the service or the sign-in service cannot be reached. Please try again later.",
     choiceTitle: "Your choice about AI suggestions",
     optOutLabel: "No AI suggestions: show me a general list only",
     optOutHelp: "You can change this at any time. With AI suggestions you get offers tailored to your competencies, each with the reason why.",
@@ -87,6 +148,53 @@ const TEXT = {
     recourseNone: "No single competency makes a vacancy ready on its own.",
     whatIf: "What if I learn this?", learnToBeReady: "To be ready, learn", untaught: "no training on offer",
     conflict: "Your career data was changed elsewhere meanwhile. The page was updated: please try again.",
+    notForMe: "Not for me", dismissQuestion: "Why is this not for you?",
+    reasons: { too_far: "Too far away", not_interested: "Not interested", tried_before: "Tried it before",
+               cannot_meet_requirement: "I cannot meet a requirement", other: "Another reason" },
+    noteLabel: "Note (optional)",
+    noteHelp: "Your note is for you only: it is never passed on or used to train the suggestions.",
+    dismissButton: "Stop showing it", cancel: "Cancel", chooseReason: "Choose a reason.",
+    dismissed: (title) => `'${title}' is no longer shown. You can undo this under "Not for me".`,
+    keptTitle: "Not for me",
+    keptHelp: "You no longer see these suggestions, because you said they are not for you. Undo it and they may appear in your lists again.",
+    undo: "Undo", undone: (title) => `'${title}' may appear in your lists again.`,
+    kindNames: { jobs: "vacancy", trainings: "training", careers: "career step" },
+    noLongerOffered: "no longer on offer",
+    sharesTitle: "Sharing with partners",
+    sharesHelp: "You decide what a partner sees of your profile, what for and for how long. You can always revoke it: from then on the partner gets nothing.",
+    grantsTitle: "What you share", shareFormTitle: "Share something", sharePartner: "With whom", shareParts: "What",
+    shareVacancy: "For which vacancy", shareVacancyHelp: "An employer gets your data for one vacancy among your suggestions.",
+    noVacancies: "There are no vacancies in your suggestions to share for right now.",
+    sharePurpose: "What for", sharePurposeText: "In your own words (optional)", shareDays: "How long (in days)",
+    daysHelp: (max) => `At most ${max} days. Then the sharing stops by itself; renewing is a new decision.`,
+    sharePseudonymised: "Share pseudonymised",
+    sharePseudonymisedHelp: "Without your name or contact details, and every date by month only; the partner then answers you through the service.",
+    shareContact: "How do you want to be contacted", contactChannel: "Channel", channelEmail: "By e-mail",
+    channelPhone: "By phone", channelService: "Through the service", contactName: "Your name",
+    contactAddress: "E-mail address or phone number", contactNote: "Note (optional)", shareButton: "Share",
+    accessesTitle: "Who has looked at my data",
+    accessesHelp: "Every time a partner asks for your data, it is listed here: who, when, which parts, what for, and whether the service gave or refused them.",
+    refresh: "Refresh", noGrants: "You share nothing yet.", noAccesses: "No partner has asked for your data yet.",
+    revoke: "Revoke",
+    grantColumns: ["Partner", "What", "What for", "Until", "State", ""],
+    accessColumns: ["Who", "When", "Which parts", "What for", "Answer"],
+    states: { active: "active", revoked: "revoked", expired: "ended", not_yet_valid: "not started yet" },
+    outcomes: { disclosed: "given", other_partner: "refused: not the partner of this share",
+                revoked: "refused: you had revoked it", expired: "refused: the period was over",
+                not_yet_valid: "refused: the period had not started yet",
+                part_not_granted: "refused: a part you do not share" },
+    pseudonymised: "pseudonymised", named: "under your name", vacancy: "vacancy",
+    shared: (partner) => `Shared with ${partner}.`, revokedDone: (partner) => `Sharing with ${partner} is revoked.`,
+    shareErrors: {
+      no_parts: "Choose at least one part of your profile.",
+      period_too_long: "You cannot share for that long: choose a shorter period (you can renew later).",
+      vacancy_needed: "Choose the vacancy you share for with this employer.",
+      contact_needed: "You share your contact wish: say how you want to be contacted.",
+      contact_not_pseudonymous: "A pseudonymised share has no name and no address or number: choose contact through the service, or share under your name.",
+      bad_contact: "Your contact details cannot be used: give a valid e-mail address (name@example.be) or a phone number of at least 8 digits; through the service needs no address.",
+      purpose_not_for_partner: "That purpose does not fit this partner: choose one from the list.",
+      bad_text: "One of your texts is too long or holds characters that are not allowed.",
+    },
   },
 };
 const BARS = 6;  // contributions drawn as bars; the rest are in "all factors"
@@ -95,7 +203,8 @@ const SEARCH_DELAY_MS = 200;  // search-as-you-type waits this long after the la
 const SEARCH_HITS = 8;
 const PANEL_LENGTH = 5;
 
-const state = { token: null, citizenId: null, language: "nl", kind: "jobs", metadata: null, lists: {}, revision: null,
+const state = { signIn: null, token: null, citizenId: null, language: "nl", kind: "jobs", metadata: null, lists: {}, revision: null,
+                shares: null,
                 search: { timer: null, asked: 0, hits: [], active: -1 } };
 const $ = (selector) => document.querySelector(selector);
 const t = (key) => TEXT[state.language][key];
@@ -113,20 +222,45 @@ function element(tag, attributes = {}, ...children) {
 }
 
 class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  constructor(status, message, code) { super(message); this.status = status; this.code = code; }
 }
 
 async function api(path, { method = "GET", body } = {}) {
   const headers = { "Accept": "application/json" };
-  if (state.token) headers["Authorization"] = `Bearer ${state.token}`;
+  const token = bearer();
+  if (state.token && !token) throw new ApiError(401, t("signInAgain"));  // the provider's token expired
+  if (token) headers["Authorization"] = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, (data && data.error) || response.statusText);
+  if (!response.ok) {
+    const message = (data && (data.error || (typeof data.detail === "string" ? data.detail : null))) || response.statusText;
+    throw new ApiError(response.status, message, data && data.code);
+  }
   return data;
 }
 
 // -- session ------------------------------------------------------------------------------------------------
+// With an OpenID provider (GET /auth/config answers 200) the citizen signs in there (signin.js: code + PKCE) and the
+// page sends the provider's access token; without one (404) the page takes a `loopbaan token` access code, for
+// testing only. Either way the citizen id comes from GET /me.
+
+async function signInMode() {
+  try {
+    const response = await fetch("/auth/config", { headers: { Accept: "application/json" }, credentials: "omit" });
+    if (response.ok) return "provider";
+    if (response.status === 404) return "code";
+  } catch { /* the service cannot be reached */ }
+  return null;
+}
+
+function bearer() {
+  return state.signIn === "provider" ? window.loopbaanSignIn.accessToken() : state.token;
+}
+
+function signedOut() {
+  return signOut(t(state.signIn === "provider" ? "signInAgain" : "badToken"));
+}
 
 function citizenOf(token) {
   const parts = token.split(".");
@@ -146,9 +280,17 @@ function signOut(message) {
   sessionStorage.removeItem("loopbaan-token");
   state.token = null; state.citizenId = null; state.lists = {};
   $("#app").hidden = true; $("#logout").hidden = true; $("#login").hidden = false;
+  $("#provider-login").hidden = state.signIn !== "provider";
+  $("#login-form").hidden = state.signIn !== "code";
   const error = $("#login-error");
   error.hidden = !message; error.textContent = message || "";
-  $("#token-input").focus();
+  if (state.signIn === "provider") $("#signin-button").focus();
+  else if (state.signIn === "code") $("#token-input").focus();
+}
+
+async function logOut() {
+  if (state.signIn === "provider") await window.loopbaanSignIn.signOut();  // ends the session at the provider too
+  signOut();
 }
 
 // -- language -----------------------------------------------------------------------------------------------
@@ -166,7 +308,10 @@ async function switchLanguage(language) {
   state.language = language;
   localStorage.setItem("loopbaan-language", language);
   applyLanguage();
-  if (state.token) { state.lists = {}; await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse()]); }
+  if (state.token) {
+    state.lists = {};
+    await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse(), loadShares()]);
+  }
 }
 
 // -- career data --------------------------------------------------------------------------------------------
@@ -202,8 +347,22 @@ function renderCareerData(data) {
       element("div", {}, element("h3", { text: t("trainings") }), list(data.trainings, (x) => `${x.title} (${x.completed})`))),
     element("details", {}, element("summary", { text: `${t("competencies")} (${data.competencies.length})` }), competencies));
   $("#opt-out").checked = data.opted_out;
+  state.citizenId = data.citizen_id;
   state.revision = data.revision;
   renderEntries(data.entries);
+  renderFeedback(data.feedback);
+}
+
+function renderFeedback(feedback) {
+  $("#kept-away").replaceChildren(...(feedback.length ? feedback.map((item) =>
+    element("li", { "data-kind": item.kind, "data-item": item.item_id, "data-reason": item.reason },
+      `${t("kindNames")[item.kind]}: `, element("strong", { text: item.title || `${item.item_id} (${t("noLongerOffered")})` }),
+      ` — ${t("reasons")[item.reason]} (${item.given_on})`,
+      item.note ? element("span", { class: "note", text: ` “${item.note}”` }) : null,
+      element("button", { type: "button", class: "undo", "data-kind": item.kind, "data-item": item.item_id,
+                          "data-title": item.title || item.item_id,
+                          "aria-label": `${t("undo")}: ${item.title || item.item_id}`, text: t("undo") })))
+    : [element("li", { class: "help", text: t("none") })]));
 }
 
 function renderEntries(entries) {
@@ -219,7 +378,7 @@ async function loadCareerData() {
   try {
     renderCareerData(await api(`/me?language=${state.language}`));
   } catch (error) {
-    if (error.status === 401) return signOut(t("badToken"));
+    if (error.status === 401) return signedOut();
     $("#career-data").replaceChildren(element("p", { class: "error", text: error.message }));
   }
 }
@@ -276,7 +435,7 @@ async function edit(path, options) {
     showChange(result.change);
     await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse()]);
   } catch (error) {
-    if (error.status === 401) return signOut(t("badToken"));
+    if (error.status === 401) return signedOut();
     const out = $("#change");
     out.hidden = false; out.textContent = error.status === 409 && /revision/.test(error.message) ? t("conflict") : error.message;
     await loadCareerData();
@@ -326,6 +485,175 @@ async function whatIf(competency) {
   }
 }
 
+// -- sharing with partners -------------------------------------------------------------------------------------
+
+function when(iso, withTime) {
+  const options = withTime ? { dateStyle: "medium", timeStyle: "short" } : { dateStyle: "long" };
+  return new Date(iso).toLocaleString(state.language === "nl" ? "nl-BE" : "en-GB", options);
+}
+
+function partNames(parts) {
+  const names = Object.fromEntries(state.shares.parts.map((part) => [part.part, part.name]));
+  return parts.map((part) => names[part] || part).join(", ");
+}
+
+function table(columns, rows, testid) {
+  return element("table", { class: "shares", "data-testid": testid },
+    element("thead", {}, element("tr", {}, columns.map((column) => element("th", { scope: "col", text: column })))),
+    element("tbody", {}, rows));
+}
+
+function renderGrants(grants) {
+  if (!grants.length) return $("#grants").replaceChildren(element("p", { class: "help", text: t("noGrants") }));
+  $("#grants").replaceChildren(table(t("grantColumns"), grants.map((grant) =>
+    element("tr", { "data-grant": grant.grant_id, "data-state": grant.state, "data-partner": grant.partner_id },
+      element("td", {}, grant.partner_name,
+        grant.vacancy_id !== null ? element("span", { class: "help", text: ` (${t("vacancy")} ${grant.vacancy_id})` }) : null),
+      element("td", { class: "parts", text: partNames(grant.parts) }),
+      element("td", {}, grant.purpose_name, grant.purpose_text ? element("span", { class: "help", text: ` — ${grant.purpose_text}` }) : null),
+      element("td", { text: when(grant.end, false) }),
+      element("td", { class: "state", text: `${t("states")[grant.state] || grant.state}, ${t(grant.pseudonymised ? "pseudonymised" : "named")}` }),
+      element("td", {}, grant.state === "active" || grant.state === "not_yet_valid"
+        ? element("button", { type: "button", class: "revoke", "data-grant": grant.grant_id, "data-partner-name": grant.partner_name,
+                               "aria-label": `${t("revoke")}: ${grant.partner_name}`, text: t("revoke") }) : null))),
+    "grant-table"));
+}
+
+function renderAccesses(accesses) {
+  if (!accesses.length) return $("#accesses").replaceChildren(element("p", { class: "help", text: t("noAccesses") }));
+  $("#accesses").replaceChildren(table(t("accessColumns"), accesses.map((access) =>
+    element("tr", { "data-grant": access.grant_id, "data-outcome": access.outcome, "data-partner": access.partner_id,
+                    "data-parts": access.parts.join(" ") },
+      element("td", { text: access.partner_name }),
+      element("td", {}, element("time", { datetime: access.at, text: when(access.at, true) })),
+      element("td", { class: "parts", text: partNames(access.parts) }),
+      element("td", { text: access.purpose_name }),
+      element("td", { class: access.outcome === "disclosed" ? "given" : "refused",
+                      text: t("outcomes")[access.outcome] || access.outcome }))),
+    "access-table"));
+}
+
+function chosenPartner() {
+  return state.shares.partners.find((partner) => partner.partner_id === $("#share-partner").value);
+}
+
+function renderShareForm() {
+  const { partners, parts, max_days: maxDays } = state.shares;
+  const select = $("#share-partner"), kept = select.value;
+  select.replaceChildren(...partners.map((partner) =>
+    element("option", { value: partner.partner_id, text: `${partner.name} (${partner.kind_name})` })));
+  if (partners.some((partner) => partner.partner_id === kept)) select.value = kept;
+  const checked = new Set([...document.querySelectorAll("#share-parts input:checked")].map((box) => box.value));
+  $("#share-parts").replaceChildren(element("legend", { text: t("shareParts") }), ...parts.map((part) =>
+    element("label", { class: "choice" },
+      element("input", { type: "checkbox", name: "part", value: part.part, "aria-describedby": `part-${part.part}` }),
+      ` ${part.name}`, element("span", { class: "help", id: `part-${part.part}`, text: ` — ${part.contains}` }))));
+  for (const box of document.querySelectorAll("#share-parts input")) box.checked = checked.has(box.value);
+  $("#share-days").max = String(maxDays);
+  $("#share-days-help").textContent = t("daysHelp")(maxDays);
+  updateShareForm();
+}
+
+// What the form asks depends on the partner (its purposes, a vacancy for an employer) and on the parts chosen.
+function updateShareForm() {
+  const partner = chosenPartner();
+  if (!partner) return;
+  $("#share-partner-help").textContent = `${partner.kind_name}: ${partner.kind_description}`;
+  const purpose = $("#share-purpose"), kept = purpose.value;
+  purpose.replaceChildren(...partner.purposes.map((choice) => element("option", { value: choice.purpose, text: choice.name })));
+  if (partner.purposes.some((choice) => choice.purpose === kept)) purpose.value = kept;
+  const employer = partner.kind === "employer";
+  $("#share-vacancy-field").hidden = !employer;
+  if (employer) loadVacancies();
+  $("#share-contact").hidden = !$("#share-parts input[value=contact_wish]")?.checked;
+  const pseudonymised = $("#share-pseudonymised").checked, channel = $("#contact-channel");
+  for (const option of channel.options) option.disabled = pseudonymised && option.value !== "via_service";
+  if (pseudonymised) channel.value = "via_service";
+  $("label[for=contact-name]").hidden = $("#contact-name").hidden = pseudonymised;
+  const noAddress = channel.value === "via_service";
+  $("label[for=contact-address]").hidden = $("#contact-address").hidden = noAddress;
+}
+
+async function loadVacancies() {
+  const select = $("#share-vacancy");
+  try {
+    if (!state.lists.jobs) {
+      state.lists.jobs = await api("/suggestions", { method: "POST",
+        body: { kind: "jobs", citizen_id: state.citizenId, language: state.language, k: LIST_LENGTH } });
+    }
+  } catch { state.lists.jobs = null; }
+  const jobs = (state.lists.jobs && state.lists.jobs.suggestions) || [];
+  const kept = select.value;
+  select.replaceChildren(...jobs.map((item) => element("option", { value: item.item_id, text: `${item.rank}. ${item.title}` })));
+  if (jobs.some((item) => item.item_id === kept)) select.value = kept;
+  $("#share-vacancy-help").textContent = jobs.length ? t("shareVacancyHelp") : t("noVacancies");
+}
+
+async function loadShares() {
+  const section = $("#sharing");
+  try {
+    state.shares = await api(`/me/shares?language=${state.language}`);
+  } catch (error) {
+    if (error.status === 401) return signedOut();
+    section.hidden = true;  // a service without sharing
+    return;
+  }
+  section.hidden = false;
+  renderGrants(state.shares.grants);
+  renderAccesses(state.shares.accesses);
+  renderShareForm();
+}
+
+function shareProblem(error) {
+  const out = $("#share-error");
+  out.hidden = false;
+  out.dataset.code = error.code || "";
+  out.textContent = (error.code && t("shareErrors")[error.code]) || error.message;
+}
+
+async function share(event) {
+  event.preventDefault();
+  $("#share-error").hidden = true; $("#share-done").hidden = true;
+  const partner = chosenPartner();
+  const parts = [...document.querySelectorAll("#share-parts input:checked")].map((box) => box.value);
+  if (!parts.length) return shareProblem({ code: "no_parts" });
+  const body = { partner_id: partner.partner_id, parts, purpose: $("#share-purpose").value,
+                 days: Number($("#share-days").value), pseudonymised: $("#share-pseudonymised").checked,
+                 vacancy_id: partner.kind === "employer" && $("#share-vacancy").value ? Number($("#share-vacancy").value) : null,
+                 contact: null };
+  const purposeText = $("#share-purpose-text").value.trim();
+  if (purposeText) body.purpose_text = purposeText;
+  if (parts.includes("contact_wish")) {
+    const channel = $("#contact-channel").value;
+    body.contact = { channel, name: body.pseudonymised ? null : $("#contact-name").value.trim() || null,
+                     address: channel === "via_service" ? null : $("#contact-address").value.trim() || null,
+                     note: $("#contact-note").value.trim() };
+  }
+  try {
+    await api("/me/shares", { method: "POST", body });
+  } catch (error) {
+    if (error.status === 401) return signedOut();
+    return shareProblem(error);
+  }
+  for (const box of document.querySelectorAll("#share-parts input")) box.checked = false;
+  $("#share-purpose-text").value = "";
+  await loadShares();
+  const done = $("#share-done");
+  done.hidden = false; done.textContent = t("shared")(partner.name);
+}
+
+async function revokeShare(button) {
+  try {
+    await api(`/me/shares/${encodeURIComponent(button.dataset.grant)}`, { method: "DELETE" });
+  } catch (error) {
+    if (error.status === 401) return signedOut();
+    $("#status").textContent = error.message;
+    return;
+  }
+  await loadShares();
+  $("#status").textContent = t("revokedDone")(button.dataset.partnerName);
+}
+
 // -- suggestions --------------------------------------------------------------------------------------------
 
 function number(value) { return (value >= 0 ? "+" : "−") + Math.abs(value).toFixed(2); }
@@ -351,7 +679,10 @@ function renderSuggestion(item) {
   const parts = explanation.contributions;
   return element("li", { class: "suggestion", "data-item": item.item_id, "data-score": String(item.score) },
     element("h3", {}, `${item.rank}. `, item.title),
-    element("p", {}, badge, element("span", { class: "help", text: `${t("score")} ${item.score.toFixed(2)}` })),
+    element("p", {}, badge, element("span", { class: "help", text: `${t("score")} ${item.score.toFixed(2)}` }),
+      element("button", { type: "button", class: "not-for-me", "aria-expanded": "false",
+                          "aria-controls": `dismiss-${item.rank}`, text: t("notForMe") })),
+    dismissForm(item),
     item.moved_reason ? element("p", { class: "moved", "data-testid": "moved", "data-guarantees": item.moved_by.join(" "),
       text: `⇡ ${item.moved_reason}`, title: t("movedHelp") }) : null,
     explanation.summary ? element("p", { class: "summary", text: explanation.summary }) : null,
@@ -375,6 +706,66 @@ function renderSuggestion(item) {
     parts.length ? element("details", {}, element("summary", { text: t("allFactors") }),
       element("p", { class: "help", text: `${t("base")}: ${explanation.base_value.toFixed(3)}` }),
       chart(parts, "all-factors")) : null);
+}
+
+// "Niet voor mij, omdat…": a reason (required) and a note (optional), inside the card it is about.
+function dismissForm(item) {
+  const id = `dismiss-${item.rank}`;
+  return element("form", { class: "dismiss", id, "data-item": item.item_id, "data-title": item.title, hidden: "" },
+    element("fieldset", {}, element("legend", { text: t("dismissQuestion") }),
+      Object.entries(t("reasons")).map(([reason, text]) => element("label", { class: "choice" },
+        element("input", { type: "radio", name: `${id}-reason`, value: reason }), ` ${text}`))),
+    element("label", { for: `${id}-note`, text: t("noteLabel") }),
+    element("textarea", { id: `${id}-note`, name: "note", maxlength: "500", rows: "2", "aria-describedby": `${id}-help` }),
+    element("p", { id: `${id}-help`, class: "help", text: t("noteHelp") }),
+    element("button", { type: "submit", text: t("dismissButton") }),
+    element("button", { type: "button", class: "cancel", text: t("cancel") }),
+    element("p", { class: "error", role: "alert", hidden: "" }));
+}
+
+function toggleDismiss(button, open) {
+  const form = document.getElementById(button.getAttribute("aria-controls"));
+  form.hidden = !open;
+  button.setAttribute("aria-expanded", String(open));
+  if (open) form.querySelector("input[type=radio]").focus(); else button.focus();
+}
+
+async function dismiss(form) {
+  const reason = form.querySelector("input[type=radio]:checked");
+  const problem = form.querySelector(".error");
+  if (!reason) { problem.hidden = false; problem.textContent = t("chooseReason"); return; }
+  const note = form.querySelector("textarea").value.trim();
+  const kind = state.kind;
+  const body = { kind, item_id: form.dataset.item, reason: reason.value, language: state.language };
+  if (note) body.note = note;
+  try {
+    await api("/me/feedback", { method: "POST", body });
+  } catch (error) {
+    if (error.status === 401) return signedOut();
+    problem.hidden = false; problem.textContent = error.message;
+    return;
+  }
+  form.closest("li.suggestion").remove();  // it leaves the list at once; the list is then asked for again
+  $("#status").textContent = t("dismissed")(form.dataset.title);
+  delete state.lists[kind];
+  await Promise.all([loadCareerData(), loadSuggestions()]);
+  $("#status").textContent = t("dismissed")(form.dataset.title);
+}
+
+async function undoFeedback(button) {
+  const { kind, item, title } = button.dataset;
+  const query = new URLSearchParams({ kind, item_id: item, language: state.language });
+  try {
+    const result = await api(`/me/feedback?${query}`, { method: "DELETE" });
+    renderFeedback(result.feedback);
+  } catch (error) {
+    if (error.status === 401) return signedOut();
+    $("#status").textContent = error.message;
+    return;
+  }
+  delete state.lists[kind];
+  await loadSuggestions();
+  $("#status").textContent = t("undone")(title);
 }
 
 function modelNotice(kind, response) {
@@ -410,7 +801,7 @@ async function loadSuggestions() {
     if (kind === state.kind) renderList(kind, state.lists[kind]);
     $("#status").textContent = t("loaded");
   } catch (error) {
-    if (error.status === 401) return signOut(t("badToken"));
+    if (error.status === 401) return signedOut();
     $("#model-notice").textContent = error.status === 503 ? t("unavailable") : "";
     $("#list-notice").hidden = false;
     $("#list-notice").textContent = error.message;
@@ -466,16 +857,20 @@ async function setOptOut(event) {
 async function start() {
   $("#app").hidden = false; $("#login").hidden = true; $("#logout").hidden = false;
   try { state.metadata = await api("/metadata"); } catch { state.metadata = null; }
-  await Promise.all([loadCareerData(), loadSuggestions(), loadRecourse()]);
+  await loadCareerData();  // the citizen id comes from here
+  if (state.token && state.citizenId !== null) await Promise.all([loadSuggestions(), loadRecourse(), loadShares()]);
 }
 
-function init() {
+async function init() {
   state.language = localStorage.getItem("loopbaan-language") === "en" ? "en" : "nl";
   applyLanguage();
   for (const button of document.querySelectorAll(".language")) {
     button.addEventListener("click", () => switchLanguage(button.dataset.language));
   }
-  $("#logout").addEventListener("click", () => signOut());
+  $("#logout").addEventListener("click", logOut);
+  $("#signin-button").addEventListener("click", async () => {
+    try { await window.loopbaanSignIn.signIn(); } catch { signOut(t("signInUnavailable")); }
+  });
   $("#login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     if (signIn($("#token-input").value)) start(); else signOut(t("badToken"));
@@ -519,6 +914,31 @@ function init() {
     const button = event.target.closest("button.remove");
     if (button) removeEntry(button.dataset.entry);
   });
+  $("#suggestions").addEventListener("click", (event) => {
+    const open = event.target.closest("button.not-for-me");
+    if (open) return toggleDismiss(open, open.getAttribute("aria-expanded") !== "true");
+    const cancel = event.target.closest("form.dismiss button.cancel");
+    if (cancel) toggleDismiss(cancel.closest("li.suggestion").querySelector("button.not-for-me"), false);
+  });
+  $("#suggestions").addEventListener("change", (event) => {
+    const form = event.target.closest("form.dismiss");
+    if (form) form.querySelector(".error").hidden = true;
+  });
+  $("#suggestions").addEventListener("submit", (event) => {
+    event.preventDefault();
+    dismiss(event.target.closest("form.dismiss"));
+  });
+  $("#share-form").addEventListener("submit", share);
+  $("#share-form").addEventListener("change", (event) => { if (event.target.id !== "share-vacancy") updateShareForm(); });
+  $("#grants").addEventListener("click", (event) => {
+    const button = event.target.closest("button.revoke");
+    if (button) revokeShare(button);
+  });
+  $("#accesses-refresh").addEventListener("click", loadShares);
+  $("#kept-away").addEventListener("click", (event) => {
+    const button = event.target.closest("button.undo");
+    if (button) undoFeedback(button);
+  });
   $("#recourse").addEventListener("click", (event) => {
     const button = event.target.closest("button.what-if");
     if (button) whatIf(button.dataset.competency);
@@ -526,8 +946,17 @@ function init() {
   // A token in the address's fragment (never sent to the server) signs in once, then leaves the address bar.
   const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
   if (fromLink) history.replaceState(null, "", location.pathname);
-  const token = fromLink || sessionStorage.getItem("loopbaan-token");
-  if (token && signIn(token)) start(); else signOut();
+  state.signIn = await signInMode();
+  if (state.signIn === "provider") {
+    const { error } = await window.loopbaanSignIn.ready;
+    state.token = window.loopbaanSignIn.accessToken();
+    if (state.token) start(); else signOut(error ? t("signInFailed")(error) : null);
+  } else if (state.signIn === "code") {
+    const token = fromLink || sessionStorage.getItem("loopbaan-token");
+    if (token && signIn(token)) start(); else signOut();
+  } else {
+    signOut(t("signInUnavailable"));
+  }
 }
 
 document.addEventListener("DOMContentLoaded", init);
