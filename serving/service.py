@@ -41,7 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from features.register import RegisterDocument
+from features.register import SUGGESTIONS, RegisterDocument, processing
 from features.register_page import render_register_page
 from features.settings import Settings
 from serving import schemas
@@ -138,6 +138,13 @@ def docs() -> RedirectResponse:
     return RedirectResponse("/")
 
 
+def _on_the_site(function, /, **kwargs):
+    """Run a request of the citizen's site as the register's processing "suggestions": a table it does not declare
+    is refused at the read (:func:`features.register.processing`)."""
+    with processing(SUGGESTIONS):
+        return function(**kwargs)
+
+
 def _audit(request: Request) -> AuditEntry | None:
     """The request's audit entry, which :class:`serving.middleware.AuditTrail` writes."""
     entry = getattr(request.state, "audit", None)
@@ -160,10 +167,11 @@ class SuggestionService:
 
     async def _compute(self, function, /, **kwargs):
         """Rank and explain in a worker thread, one request at a time per process (as BentoML runs its own APIs):
-        a second thread would only contend for the interpreter and the cores."""
+        a second thread would only contend for the interpreter and the cores. It runs as the site's processing."""
         if self._computing is None:
             self._computing = anyio.CapacityLimiter(1)
-        return await anyio.to_thread.run_sync(functools.partial(function, **kwargs), limiter=self._computing)
+        return await anyio.to_thread.run_sync(functools.partial(_on_the_site, function, **kwargs),
+                                              limiter=self._computing)
 
     @api.post("/suggestions", response_model=schemas.SuggestionResponse, openapi_extra=OPTIONAL_TOKEN,
               responses=refusals(400, 401, 403, 404, 413, 422, 503))
@@ -226,8 +234,9 @@ class SuggestionService:
             choice = schemas.OptOutRequest.model_validate_json(await request.body())
         except ValidationError as error:
             return _invalid([{**problem, "loc": ("body", *problem["loc"])} for problem in error.errors()])
-        return await run_in_threadpool(self.engine.me.set_opt_out, authorization=request.headers.get("authorization"),
-                                       opted_out=choice.opted_out, audit=_audit(request))
+        return await run_in_threadpool(
+            _on_the_site, self.engine.me.set_opt_out, authorization=request.headers.get("authorization"),
+            opted_out=choice.opted_out, audit=_audit(request))
 
     @api.post("/me/competencies", status_code=201, response_model=schemas.ChangeResponse,
               responses=refusals(400, 401, 404, 409, 413, 422, 503, notes=EDIT_NOTES))
@@ -338,16 +347,18 @@ class SuggestionService:
                      token=Depends(BEARER)):
         """The token holder's shares with partners (active and past), every partner call on them ("wie heeft mijn
         gegevens bekeken, wanneer, waarom"), and the partners and parts a new share can name."""
-        return await run_in_threadpool(self.engine.shares.overview, authorization=request.headers.get("authorization"),
-                                       language=language, audit=_audit(request))
+        return await run_in_threadpool(
+            _on_the_site, self.engine.shares.overview, authorization=request.headers.get("authorization"),
+            language=language, audit=_audit(request))
 
     @api.post("/me/shares", status_code=201, response_model=schemas.GrantResponse,
               responses=refusals(400, 401, 404, 413, 422, 503, notes=SHARE_NOTES))
     async def share(self, request: Request, body: schemas.ShareRequest, token=Depends(BEARER)):
         """Share chosen parts of the profile with one partner, for a purpose and a period, named or pseudonymised
         (the citizen's decision; the partner then reads exactly these parts until the end or a revocation)."""
-        return await run_in_threadpool(self.engine.shares.create, authorization=request.headers.get("authorization"),
-                                       request=body, audit=_audit(request))
+        return await run_in_threadpool(
+            _on_the_site, self.engine.shares.create, authorization=request.headers.get("authorization"),
+            request=body, audit=_audit(request))
 
     @api.delete("/me/shares/{grant_id}", response_model=schemas.GrantResponse,
                 responses=refusals(400, 401, 404, 503, notes={404: "No share of the token holder has this id."}))
@@ -355,8 +366,9 @@ class SuggestionService:
                            grant_id: str = PathParam(pattern=schemas.SHARE_ID_PATTERN, description="The share's id."),
                            language: schemas.Language = Query("nl", description=LANGUAGE), token=Depends(BEARER)):
         """Revoke a share now: the partner's next call is refused (revoking again keeps the first moment)."""
-        return await run_in_threadpool(self.engine.shares.revoke, authorization=request.headers.get("authorization"),
-                                       grant_id=grant_id, language=language, audit=_audit(request))
+        return await run_in_threadpool(
+            _on_the_site, self.engine.shares.revoke, authorization=request.headers.get("authorization"),
+            grant_id=grant_id, language=language, audit=_audit(request))
 
     @api.get("/partner/profiles/{share}", response_model=schemas.SharedProfileResponse,
              responses=refusals(400, 401, 403, 503, notes=PARTNER_NOTES))

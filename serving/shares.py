@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 from features.errors import LoopbaanError
+from features.register import processing, sharing_processing_key
 from features.sharing import (MAX_PERIOD_DAYS, NOT_AVAILABLE, PARTNER_KINDS, PARTS, PURPOSES, AccessRecord,
                               AccessRefused, ContactWish, Grant, Partner, ShareError)
 from features.vault import errors as vault_errors
@@ -108,8 +109,9 @@ class ShareDesk:
         audit = audit or in_process("partner_profile")
         partner = self.sign_in.partner(authorization, audit=audit)
         try:
-            profile = self.vault.disclose(grant_id=share, partner=partner, requested=parts or None,
-                                          language=language)
+            with processing(sharing_processing_key(partner.kind)):  # the register's processing of this partner
+                profile = self.vault.disclose(grant_id=share, partner=partner, requested=parts or None,
+                                              language=language)
         except AccessRefused as refused:
             audit.refusal = refused.reason
             raise RequestError(HTTPStatus.FORBIDDEN, NOT_AVAILABLE) from None

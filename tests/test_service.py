@@ -333,6 +333,28 @@ def test_loaded_models_keep_serving_when_the_registry_goes_away(service_home: Pa
     assert len(response.suggestions) == 3
 
 
+def test_a_site_request_that_reads_a_table_the_register_does_not_declare_is_refused(service_home: Path, citizens, key,
+                                                                                      monkeypatch) -> None:
+    from dataclasses import replace
+
+    from features.reads import UndeclaredRead
+    from features.register import PROCESSINGS, SUGGESTIONS
+    from serving.engine import SuggestionEngine
+    from serving.service import _on_the_site
+
+    engine = SuggestionEngine(settings=Settings(home=service_home, allow_challenger=True))
+    citizen = _citizen(citizens)
+    token = f"Bearer {mint_token(citizen_id=citizen, key=key)}"
+    try:
+        assert _on_the_site(engine.me.career_data, authorization=token).citizen_id == citizen
+        declared = PROCESSINGS[SUGGESTIONS]
+        monkeypatch.setitem(PROCESSINGS, SUGGESTIONS, replace(declared, reads=declared.reads - {"vault.feedback"}))
+        with pytest.raises(UndeclaredRead, match="vault.feedback"):
+            _on_the_site(engine.me.career_data, authorization=token)
+    finally:
+        engine.close()
+
+
 def test_precomputed_lists_come_from_the_newest_batch_of_the_served_model(service, service_home, citizens,
                                                                          key) -> None:
     from models.batch import run_batch
