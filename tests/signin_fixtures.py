@@ -93,7 +93,8 @@ class SignedInService:
         return response.json()["access_token"]
 
 
-FIRST_SIGNED_IN = 200  # citizens from here on (by id) get demo accounts: other modules use the first ones
+FIRST_SIGNED_IN = 200  # citizens from here on get demo accounts: other modules use the first ones
+SIGNED_IN = 6  # test_service_shares uses the first three linked, test_site the next two; the last is unlinked
 
 
 def start_signed_in_service(home: Path, folder: Path) -> tuple[SignedInService, Callable[[], None]]:
@@ -129,10 +130,11 @@ def start_signed_in_service(home: Path, folder: Path) -> tuple[SignedInService, 
                            citizens=citizens), stop
 
 
-def signed_in_citizens(home: Path, count: int = 4) -> list[int]:
-    """``count`` citizens of the home's population who get a demo account (the last one is left unlinked)."""
+def signed_in_citizens(home: Path, count: int = SIGNED_IN) -> list[int]:
+    """``count`` citizens with AI suggestions on, of the home's population, who get a demo account."""
     from features.population import PopulationStore
     from features.settings import Settings
 
-    ids = PopulationStore(Settings(home=home).population_dir).table("citizens")["citizen_id"]
-    return sorted(int(value) for value in ids)[FIRST_SIGNED_IN:FIRST_SIGNED_IN + count]
+    citizens = PopulationStore(Settings(home=home).population_dir).table("citizens")
+    ids = sorted(int(value) for value in citizens.loc[~citizens["ai_opt_out"], "citizen_id"])
+    return ids[FIRST_SIGNED_IN:FIRST_SIGNED_IN + count]

@@ -16,7 +16,7 @@ from features.population import PopulationStore
 from features.settings import Settings
 from features.keys import signing_key as service_key
 from serving.auth import mint_token
-from tests.site_fixtures import SignInService, signin_service  # noqa: F401 - a fixture
+from tests.signin_fixtures import SignedInService
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -350,7 +350,7 @@ def test_not_for_me_keeps_an_item_away_until_undone(browser, service, dismisser,
 TRAINING_PROVIDER = "partner-opleiding-demo"
 
 
-def _signed_in_page(browser, signin: SignInService, login: dict):
+def _signed_in_page(browser, signin: SignedInService, login: dict):
     """A page signed in through the provider's own sign-in page (authorisation code + PKCE), its lists shown."""
     context = browser.new_context(viewport={"width": 1200, "height": 2400}, locale="nl-BE")
     page = context.new_page()
@@ -370,17 +370,19 @@ def _signed_in_page(browser, signin: SignInService, login: dict):
 
 
 @pytest.mark.oidc
-def test_a_citizen_signs_in_shares_with_a_partner_sees_the_access_and_revokes(browser, signin_service) -> None:
-    signin = signin_service
-    login = signin.logins[0]
+def test_a_citizen_signs_in_shares_with_a_partner_sees_the_access_and_revokes(browser, oidc_service,
+                                                                             tmp_path) -> None:
+    signin = oidc_service
+    citizen = signin.linked[3]  # a citizen no other test signs in as
+    login = signin.login(citizen)
     context, page, errors = _signed_in_page(browser, signin, login)
     token = page.evaluate("loopbaanSignIn.accessToken()")
     assert token and not token.startswith("lb1.")
     me = signin.client.get("/me", params={"language": "nl"}, headers={"Authorization": f"Bearer {token}"})
-    assert me.status_code == 200 and me.json()["citizen_id"] == login["citizen_id"], "the site is this citizen's own"
+    assert me.status_code == 200 and me.json()["citizen_id"] == citizen, "the site is this citizen's own"
     assert page.locator("[data-testid=competencies] li").count() == len(me.json()["competencies"]) > 0
     expected = signin.client.post("/suggestions", headers={"Authorization": f"Bearer {token}"}, json={
-        "kind": "jobs", "citizen_id": login["citizen_id"], "language": "nl", "k": 10}).json()
+        "kind": "jobs", "citizen_id": citizen, "language": "nl", "k": 10}).json()
     assert [item for item, _ in _cards(page)] == [item["item_id"] for item in expected["suggestions"]]
     assert page.text_content("#grants") == "Je deelt nog niets."
 
@@ -423,7 +425,7 @@ def test_a_citizen_signs_in_shares_with_a_partner_sees_the_access_and_revokes(br
     assert shared.status_code == 200, shared.text
     profile = shared.json()
     assert set(profile["parts"]) == {"competency_profile", "work_history"}, "exactly the granted parts"
-    assert profile["pseudonymised"] is True and str(login["citizen_id"]) not in json.dumps(profile)
+    assert profile["pseudonymised"] is True and str(citizen) not in json.dumps(profile)
     assert {c["id"] for c in profile["parts"]["competency_profile"]} == {c["id"] for c in me.json()["competencies"]}
 
     page.click("#accesses-refresh")
@@ -445,7 +447,7 @@ def test_a_citizen_signs_in_shares_with_a_partner_sees_the_access_and_revokes(br
     page.click("button[data-language=en]")
     page.wait_for_function("document.querySelector('#shares-title').textContent === 'Sharing with partners'")
     page.wait_for_selector(f"#grants tr[data-grant='{grant_id}'] td.state:text('revoked')")
-    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", signin.home))
+    screenshots = Path(os.environ.get("LOOPBAAN_SCREENSHOTS", tmp_path))
     page.click("button[data-language=nl]")
     page.wait_for_selector(f"#grants tr[data-grant='{grant_id}'] td.state:text('ingetrokken')")
     page.locator("#sharing").screenshot(path=str(screenshots / "site-sharing.png"))
@@ -459,14 +461,14 @@ def test_a_citizen_signs_in_shares_with_a_partner_sees_the_access_and_revokes(br
 
 
 @pytest.mark.oidc
-def test_a_wrong_login_stays_signed_out_with_a_clear_message(browser, signin_service) -> None:
-    signin = signin_service
+def test_a_wrong_login_stays_signed_out_with_a_clear_message(browser, oidc_service) -> None:
+    signin = oidc_service
     context = browser.new_context(locale="nl-BE")
     page = context.new_page()
     page.goto(signin.site_url)
     page.click("#signin-button")
     page.wait_for_selector("input[name=login]", timeout=15_000)
-    page.fill("input[name=login]", signin.logins[1]["login"])
+    page.fill("input[name=login]", signin.login(signin.linked[4])["login"])
     page.fill("input[name=password]", "niet-het-wachtwoord")
     page.click("button[type=submit]")
     assert "Onbekende gebruikersnaam of fout wachtwoord" in page.text_content("[role=alert]")

@@ -234,7 +234,7 @@ async function api(path, { method = "GET", body } = {}) {
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const message = (data && (data.error || (typeof data.detail === "string" ? data.detail : null))) || response.statusText;
+    const message = (data && data.error) || response.statusText;
     throw new ApiError(response.status, message, data && data.code);
   }
   return data;
@@ -617,17 +617,18 @@ async function share(event) {
   const partner = chosenPartner();
   const parts = [...document.querySelectorAll("#share-parts input:checked")].map((box) => box.value);
   if (!parts.length) return shareProblem({ code: "no_parts" });
+  // A field the API does not need is left out, never sent as null (the API refuses null).
   const body = { partner_id: partner.partner_id, parts, purpose: $("#share-purpose").value,
-                 days: Number($("#share-days").value), pseudonymised: $("#share-pseudonymised").checked,
-                 vacancy_id: partner.kind === "employer" && $("#share-vacancy").value ? Number($("#share-vacancy").value) : null,
-                 contact: null };
+                 days: Number($("#share-days").value), pseudonymised: $("#share-pseudonymised").checked };
+  if (partner.kind === "employer" && $("#share-vacancy").value) body.vacancy_id = Number($("#share-vacancy").value);
   const purposeText = $("#share-purpose-text").value.trim();
   if (purposeText) body.purpose_text = purposeText;
   if (parts.includes("contact_wish")) {
     const channel = $("#contact-channel").value;
-    body.contact = { channel, name: body.pseudonymised ? null : $("#contact-name").value.trim() || null,
-                     address: channel === "via_service" ? null : $("#contact-address").value.trim() || null,
-                     note: $("#contact-note").value.trim() };
+    body.contact = { channel, note: $("#contact-note").value.trim() };
+    const name = $("#contact-name").value.trim(), address = $("#contact-address").value.trim();
+    if (!body.pseudonymised && name) body.contact.name = name;
+    if (channel !== "via_service" && address) body.contact.address = address;
   }
   try {
     await api("/me/shares", { method: "POST", body });
