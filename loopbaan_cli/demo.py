@@ -9,6 +9,7 @@ the service with the site, and where to look. Ctrl-C stops at any stage; what fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -31,7 +32,8 @@ DEMO_COMMENT = ("Recorded automatically by `loopbaan demo` so that the walk-thro
 DEMO_FINDING = (" The labour-market finding of the assessment is acknowledged automatically too; the board must read "
                 "it in the report.")
 SERVICE = "serving.service:SuggestionService"
-READY_TIMEOUT_S = 240
+READY_TIMEOUT_S = 600  # the first start on a busy 2-core machine also builds the search's indexes
+WORKER_STOP_S = 10
 SIGN_IN_CITIZENS = 5
 ERR_PORT_BUSY = "port {port} on {host} is in use: stop what runs there or pass {option}"
 ERR_SERVICE_EXITED = "the service stopped while starting (exit code {code}); its log: {log}"
@@ -257,11 +259,27 @@ def start_service(settings: Settings, *, host: str, port: int, allow_challenger:
 
 
 def stop_service(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
+    """Stop the service and its workers: BentoML starts each worker in a session of its own, and a worker still
+    loading its models outlives its parent's SIGTERM, so the workers are stopped by their ids too."""
+    import psutil
+
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    _, alive = psutil.wait_procs(workers, timeout=WORKER_STOP_S)
+    for worker in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=WORKER_STOP_S)
+    for worker in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    psutil.wait_procs(alive, timeout=WORKER_STOP_S)
