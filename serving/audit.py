@@ -31,12 +31,14 @@ class AuditEntry:
     models: dict[str, str] = field(default_factory=dict)
     items: int = 0
     personalised: bool = False
+    refusal: str | None = None  # why sign-in refused the request (serving.oidc.REASONS), never in the body
+    partner: str | None = None  # the partner calling, for a partner's call
     committed_status: int | None = None  # set when a write stored this request's line with its change
 
     def line(self, *, status: int) -> AuditLine:
         return AuditLine(endpoint=self.endpoint, status=int(status), citizen_id=self.citizen_id,
                          request_id=self.request_id, kind=self.kind, models=dict(self.models), items=self.items,
-                         personalised=self.personalised)
+                         personalised=self.personalised, refusal=self.refusal, partner=self.partner)
 
     def stored(self, *, status: int) -> None:
         """The line was committed with the request's change (which is answered with ``status``)."""

@@ -21,8 +21,9 @@ gives the catalogues, the outcomes behind the general list, and the nightly batc
 **Audit.** Every method fills in the request's :class:`serving.audit.AuditEntry` as it learns what the request is
 about; the service's middleware writes it, with the status, once per request (a write stores it with its change).
 
-**Who asks.** Every citizen request learns whose data it is from :meth:`SuggestionEngine.token_holder` only; sign-in
-(OpenID Connect) and partners' access hang there and nowhere else.
+**Who asks.** Every request learns who asks from :class:`serving.signin.SignIn` only (the citizen through
+:meth:`SuggestionEngine.token_holder`): the OpenID provider's tokens, or without one the test tokens of
+``loopbaan token``. Sharing with partners is :class:`serving.shares.ShareDesk` (``engine.shares``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import numpy as np
 from features.citizens import QueryContext, anonymous_context
 from features.consent import Consent, JsonlConsentStore, VaultConsentStore
 from features.errors import LoopbaanError
+from features.register import RegisterDocument, build_register
 from features.esco import load_esco
 from features.keys import pseudonym_key, signing_key
 from features.population.store import PopulationStore
@@ -53,12 +55,13 @@ from models.suggest import Suggester, Suggestion
 from serving import changes, schemas
 from serving import compare as pairs
 from serving.audit import AuditEntry, in_process
-from serving.auth import TokenError, bearer_token, is_admin_token, verify_admin_token, verify_token
 from serving.errors import ERR_NOT_IN_POPULATION, RequestError, refusal
 from serving.labels import LabelLanguages
 from serving.lists import CitizenList, dismissed_positions, positions_of, rank_list, render
 from serving.recourse import RecourseWords
 from serving.search import Search, SearchRefused
+from serving.shares import ShareDesk
+from serving.signin import SignIn
 from serving.vault import service_vault
 
 __all__ = ["RequestError", "ServedKind", "ServingState", "SuggestionEngine", "RegistryWatcher"]
@@ -93,7 +96,6 @@ ERR_LOAD_FAILED = "version {version} of {name} could not be loaded ({reason}); t
 ERR_UNREACHABLE = "the MLflow registry at {uri} is unreachable ({reason}); check LOOPBAAN_TRACKING_URI"
 ERR_NOTHING_TO_SERVE = "no kind has a model to serve: {reasons}"
 ERR_CITIZEN_TOKEN = "this token may read only its own citizen's suggestions"
-ERR_NOT_ADMIN = "a citizen's token cannot reload the models: send an admin token (`loopbaan token --admin`)"
 ERR_OPTED_OUT_COMPARE = "this citizen opted out of AI suggestions, so there is no personal ranking to explain"
 ERR_OPTED_OUT_PERSONAL = ("this citizen opted out of AI suggestions, so nothing personal is computed for them; switch "
                           "AI suggestions back on (PUT /me/opt-out) first")
@@ -151,6 +153,8 @@ class SuggestionEngine:
                                                                          key=pseudonym_key(self.settings)))
         choices.check()  # choices that this pseudonym key cannot read stop the start, loudly
         self.consent = Consent(store=choices, defaults=choices.defaults())
+        self.sign_in = SignIn(vault=self.vault, key=self.key)
+        self.shares = ShareDesk(vault=self.vault, sign_in=self.sign_in)
         self.search = Search(settings=self.settings, taxonomy=self.taxonomy, languages=self.languages)
         self.me = MyCareer(self)
         self._resources: dict[str, tuple[KindResources, np.ndarray]] = {}
@@ -270,7 +274,7 @@ class SuggestionEngine:
 
     def request_reload(self, *, authorization: str | None, audit: AuditEntry | None = None) -> schemas.ReloadResponse:
         """An operator's reload: this process follows the registry now, the others at their next marker check."""
-        self.authorise_admin(authorization)
+        self.sign_in.admin(authorization)
         self.reload_marker.parent.mkdir(parents=True, exist_ok=True)
         self.reload_marker.touch()
         changes = self.reload()
@@ -288,33 +292,22 @@ class SuggestionEngine:
     def close(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        self.sign_in.close()
 
     # -- access ---------------------------------------------------------------------------------------------
 
-    def token_holder(self, authorization: str | None) -> int:
-        """The citizen whose valid token this is."""
-        try:
-            return verify_token(bearer_token(authorization), key=self.key)
-        except TokenError as error:
-            raise RequestError(HTTPStatus.UNAUTHORIZED, str(error)) from None
+    def token_holder(self, authorization: str | None, *, audit: AuditEntry | None = None) -> int:
+        """The citizen whose valid token this is (:class:`serving.signin.SignIn`); a refusal's reason goes into
+        ``audit``."""
+        return self.sign_in.citizen(authorization, audit=audit)
 
-    def authorise(self, request: schemas.ProfileQuery, authorization: str | None) -> None:
+    def authorise(self, request: schemas.ProfileQuery, authorization: str | None, *,
+                  audit: AuditEntry | None = None) -> None:
         """Citizen requests need that citizen's token; anonymous profiles need none."""
         if request.citizen_id is None:
             return
-        if self.token_holder(authorization) != request.citizen_id:
+        if self.token_holder(authorization, audit=audit) != request.citizen_id:
             raise RequestError(HTTPStatus.FORBIDDEN, ERR_CITIZEN_TOKEN)
-
-    def authorise_admin(self, authorization: str | None) -> None:
-        try:
-            token = bearer_token(authorization)
-            if is_admin_token(token):
-                verify_admin_token(token, key=self.key)
-                return
-            verify_token(token, key=self.key)
-        except TokenError as error:
-            raise RequestError(HTTPStatus.UNAUTHORIZED, str(error)) from None
-        raise RequestError(HTTPStatus.FORBIDDEN, ERR_NOT_ADMIN)
 
     # -- requests -------------------------------------------------------------------------------------------
 
@@ -323,7 +316,7 @@ class SuggestionEngine:
         """The served kind (taken once: the request finishes on it), once the caller may ask."""
         audit.citizen_id = request.citizen_id
         served = self.served_kind(request.kind, audit=audit)
-        self.authorise(request, authorization)
+        self.authorise(request, authorization, audit=audit)
         return served
 
     def served_kind(self, kind: str, *, audit: AuditEntry) -> ServedKind:
@@ -636,6 +629,13 @@ class SuggestionEngine:
         data.pop("model", None)
         return schemas.SuggestionOut.model_validate({**data, "moved_by": list(data["moved_by"]),
                                                      "recourse": recourse})
+
+    def register(self, *, audit: AuditEntry | None = None) -> RegisterDocument:
+        """The data register now: every declared processing, and the partners with active shares (the vault's)."""
+        grants = self.vault.active_grants()
+        if audit is not None:
+            audit.items = len(grants)
+        return build_register(grants=grants, partners=self.sign_in.partners, at=datetime.now(UTC))
 
     def metadata(self, *, audit: AuditEntry | None = None) -> schemas.MetadataResponse:
         """Served models and versions (since when each serves), withdrawn kinds, and the last fairness assessment."""

@@ -27,13 +27,15 @@ ERR_NOT_IN_POPULATION = "citizen {citizen} is not in the population"
 
 class RequestError(Exception):
     """A request the service refuses: an HTTP status and a message that says what is wrong (and, for a stale edit,
-    the revision the citizen's data is at now)."""
+    the revision the citizen's data is at now; for a share that cannot be made, the rule's code)."""
 
-    def __init__(self, status: HTTPStatus, message: str, *, revision: int | None = None) -> None:
+    def __init__(self, status: HTTPStatus, message: str, *, revision: int | None = None,
+                 code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.revision = revision
+        self.code = code
 
 
 def refusal(error: Exception, *, citizen_id: int | None = None) -> RequestError:

@@ -59,7 +59,7 @@ class MyCareer:
                                             ("diploma", store.table("diploma_catalogue"), "diploma_id"))}
 
     def _holder(self, authorization: str | None, audit: AuditEntry) -> int:
-        citizen_id = audit.citizen_id = self.engine.token_holder(authorization)
+        citizen_id = audit.citizen_id = self.engine.token_holder(authorization, audit=audit)
         return citizen_id
 
     # -- reading ----------------------------------------------------------------------------------------------

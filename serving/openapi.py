@@ -32,8 +32,9 @@ REFUSALS = {
          "which), or the citizens' choices cannot be read with the pseudonym key in force.",
 }
 BEARER = HTTPBearer(auto_error=False, scheme_name="bearerToken", description=(
-    "A citizen's token (`loopbaan token --citizen ID`) for that citizen's own data, or an admin token "
-    "(`loopbaan token --admin`) for /admin/reload."))
+    "A citizen's access token from the OpenID provider (the site's sign-in; without a provider, a test token of "
+    "`loopbaan token --citizen ID`) for that citizen's own data; a partner's client-credentials token for "
+    "/partner/profiles; an admin token (`loopbaan token --admin`) for /admin/reload."))
 OPTIONAL_TOKEN = {"security": [{}]}  # added to the route's bearer requirement: a token, or none (anonymous)
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 INFRA = {
@@ -49,6 +50,13 @@ def refusals(*statuses: int, notes: dict[int, str] | None = None) -> dict:
     notes = notes or {}
     return {status: {"model": ErrorResponse, "description": notes.get(status, REFUSALS[status])}
             for status in statuses}
+
+
+def json_refusals(*statuses: int, notes: dict[int, str] | None = None) -> dict:
+    """:func:`refusals` of a route whose own answer is not JSON (a page): the error body is JSON all the same."""
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    return {status: {"description": response["description"], "content": {"application/json": {"schema": error}}}
+            for status, response in refusals(*statuses, notes=notes).items()}
 
 
 def _infra_paths() -> dict:

@@ -170,6 +170,9 @@ class ErrorResponse(BaseModel):
     revision: int | None = Field(default=None, description=(
         "Only with a 409 for an edit made on stale data (another window saved first): the revision the career data "
         "is at now. Reload it (GET /me) and make the edit again."))
+    code: str | None = Field(default=None, description=(
+        "Only with a 422 for a share that cannot be made as asked: which rule it breaks (e.g. vacancy_needed), for "
+        "the site to say so in the citizen's language."))
 
 
 
@@ -631,3 +634,157 @@ class DiplomaOut(BaseModel):
 
 class DiplomaCatalogueResponse(BaseModel):
     diplomas: list[DiplomaOut]
+
+
+# -- sharing with partners (GET/POST /me/shares, DELETE /me/shares/{grant_id}, GET /partner/profiles/{share}) ----------
+
+SharePartKey = Literal["competency_profile", "work_history", "diplomas_and_trainings", "contact_wish"]
+ShareState = Literal["active", "revoked", "expired", "not_yet_valid"]
+AccessOutcome = Literal["disclosed", "other_partner", "revoked", "expired", "not_yet_valid", "part_not_granted"]
+MAX_SHARE_DAYS = 180  # features.sharing.MAX_PERIOD_DAYS (a test holds them equal)
+MAX_SHARE_TEXT = 500
+MAX_VACANCY_ID = 2**53 - 1
+SHARE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # features.sharing's grant ids (token_urlsafe)
+
+
+class PurposeOut(BaseModel):
+    purpose: str
+    name: str
+
+
+class PartnerOut(BaseModel):
+    partner_id: str
+    name: str
+    kind: str
+    kind_name: str
+    kind_description: str
+    purposes: list[PurposeOut] = Field(description="The purposes a share with this kind of partner may have.")
+
+
+class SharePartOut(BaseModel):
+    part: SharePartKey
+    name: str
+    contains: str = Field(description="What the partner gets with this part, in plain words.")
+
+
+class ContactWish(BaseModel):
+    """How the citizen wants the partner to contact them (only with the part contact_wish)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_without_null_defaults)
+
+    channel: Literal["email", "phone", "via_service"]
+    name: Annotated[str | None, WithJsonSchema({"type": "string", "maxLength": 100})] = Field(
+        default=None, max_length=100, description="Left out for a pseudonymised share.")
+    address: Annotated[str | None, WithJsonSchema({"type": "string", "maxLength": 254})] = Field(
+        default=None, max_length=254, description="The e-mail address or phone number (not for via_service).")
+    note: str = Field(default="", max_length=300)
+
+    @field_validator("name", "address", mode="before")
+    @classmethod
+    def _no_null(cls, value, info):
+        if value is None:
+            raise ValueError(ERR_NULL.format(field=info.field_name))
+        return value
+
+
+class ContactWishOut(BaseModel):
+    channel: str
+    name: str | None
+    address: str | None
+    note: str
+
+
+class GrantOut(BaseModel):
+    """One share as the citizen's page lists it."""
+
+    grant_id: str
+    partner_id: str
+    partner_name: str
+    partner_kind: str
+    parts: list[str]
+    purpose: str
+    purpose_name: str
+    purpose_text: str
+    start: str
+    end: str
+    pseudonymised: bool
+    vacancy_id: int | None
+    contact: ContactWishOut | None
+    created: str
+    revoked: str | None
+    state: ShareState
+
+
+class AccessOut(BaseModel):
+    """One partner call on one of the citizen's shares: who, when, which parts, why, answered or refused."""
+
+    grant_id: str
+    partner_id: str
+    partner_name: str
+    partner_kind: str
+    at: str
+    parts: list[str]
+    purpose: str
+    purpose_name: str
+    outcome: AccessOutcome
+    pseudonymised: bool
+
+
+class SharesResponse(BaseModel):
+    partners: list[PartnerOut]
+    parts: list[SharePartOut]
+    max_days: int = Field(description="The longest period a share may have.")
+    grants: list[GrantOut] = Field(description="Every share of the citizen, newest first.")
+    accesses: list[AccessOut] = Field(description="Every partner call on them, newest first.")
+
+
+class ShareRequest(BaseModel):
+    """The citizen's decision to share parts of their profile with one partner, for a purpose and a period."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_without_null_defaults)
+
+    partner_id: str = Field(min_length=1, max_length=100, description="A partner of GET /me/shares.")
+    parts: list[SharePartKey] = Field(min_length=1, max_length=4)
+    purpose: str = Field(min_length=1, max_length=40, description="One of the partner's purposes.")
+    purpose_text: str = Field(default="", max_length=MAX_SHARE_TEXT, description="The purpose in own words.")
+    days: JsonInt = Field(ge=1, le=MAX_SHARE_DAYS, description="How long, from now.")
+    pseudonymised: StrictBool = Field(description="No name or contact address; every date to its month.")
+    vacancy_id: Annotated[JsonInt | None, WithJsonSchema({"type": "integer", "minimum": 1,
+                                                          "maximum": MAX_VACANCY_ID})] = Field(
+        default=None, ge=1, le=MAX_VACANCY_ID,
+        description="The vacancy on the citizen's dashboard (exactly for an employer).")
+    contact: ContactWish | None = Field(default=None, description="Exactly when the part contact_wish is shared.")
+    language: Language = Field(default="nl", description="Language of the names in the answer.")
+
+    @field_validator("vacancy_id", "contact", mode="before")
+    @classmethod
+    def _no_null(cls, value, info):
+        if value is None:
+            raise ValueError(ERR_NULL.format(field=info.field_name))
+        return value
+
+
+class GrantResponse(BaseModel):
+    grant: GrantOut
+
+
+class SharedProfileResponse(BaseModel):
+    """What a partner gets through one share: the granted parts only, under the share's pseudonym."""
+
+    share_id: str
+    subject: str = Field(description="The share's pseudonym, never the citizen id.")
+    purpose: str
+    purpose_text: str
+    pseudonymised: bool
+    valid_until: str
+    vacancy_id: int | None
+    parts: dict = Field(description="Per granted part (or per part asked for) its content.")
+
+
+class SignInConfig(BaseModel):
+    """What the site's OpenID Connect sign-in (authorisation code with PKCE) needs."""
+
+    issuer: str
+    client_id: str
+    audience: str
+    scope: str

@@ -7,13 +7,15 @@
   ``GET /me/recourse``;
 - the taxonomy and catalogues (no token): ``GET /search/competencies``, ``GET /search/occupations``,
   ``GET /catalogue/diplomas``; ``GET /metadata``;
+- sign-in and sharing: ``GET /auth/config`` (the site's OpenID sign-in), ``GET /me/shares``, ``POST /me/shares``,
+  ``DELETE /me/shares/{grant_id}`` (the citizen's token), ``GET /partner/profiles/{share}`` (a partner's own
+  client-credentials token); the data register ``GET /register`` and ``/register.html`` (no token);
 - operators: ``POST /admin/reload``;
 - the site "Mijn loopbaan" at ``/site/``, the OpenAPI document at ``/docs.json`` (browsable at ``/``), and BentoML's
   own ``/healthz``, ``/readyz``, ``/livez``, ``/metrics``.
 
-Each route is a thin call into :class:`serving.engine.SuggestionEngine` (its ``me`` for the ``/me`` routes); a new
-group of routes (sign-in, partners) gets its own section below and its own engine part, and learns whose request it
-is through the engine's ``token_holder``.
+Each route is a thin call into :class:`serving.engine.SuggestionEngine` (its ``me`` for the ``/me`` routes, its
+``shares`` for sharing); every route learns whose request it is through :class:`serving.signin.SignIn` only.
 
 Start it with ``loopbaan serve`` or ``bentoml serve serving.service:SuggestionService``. Settings come from the
 environment (``LOOPBAAN_*``). BentoML runs the worker processes; the routes are FastAPI's, so that every refusal
@@ -34,11 +36,13 @@ import bentoml
 from fastapi import Depends, FastAPI, Path as PathParam, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from features.register import RegisterDocument
+from features.register_page import render_register_page
 from features.settings import Settings
 from serving import schemas
 from serving.audit import AuditEntry
@@ -46,7 +50,7 @@ from serving.engine import SuggestionEngine
 from serving.errors import RequestError
 from serving.search import MAX_QUERY_CHARS
 from serving.middleware import MAX_BODY_BYTES, AuditTrail, BodyLimit
-from serving.openapi import BEARER, OPTIONAL_TOKEN, openapi_document, refusals
+from serving.openapi import BEARER, OPTIONAL_TOKEN, json_refusals, openapi_document, refusals
 
 WORKERS = Settings().service_workers  # read when the service is defined: BentoML needs it then
 LANGUAGE = "Language of titles, labels and sentences."
@@ -60,6 +64,20 @@ EDIT_NOTES = {
     413: "The body is larger than 64 KiB, or the citizen already added the most entries the vault keeps (500).",
     422: "Well formed, but not an entry the vault can hold: a competency id the taxonomy does not have, a training or "
          "diploma not in the catalogue, a date after today or before 1940.",
+}
+NO_PROVIDER = "The service has no OpenID provider (LOOPBAAN_OIDC_ISSUER is not set)."
+SHARE_NOTES = {
+    404: NOT_IN_VAULT,
+    413: "The body is larger than 64 KiB, or the citizen has the most open shares the vault keeps.",
+    422: "A share that cannot be made as asked (`code` says which rule): an unknown partner, a purpose not for this "
+         "partner, an employer's share without a vacancy, a contact wish without its part, a name in a "
+         "pseudonymised share, ...",
+}
+PARTNER_NOTES = {
+    401: "No partner token, or one the provider did not issue, that expired or is not a client-credentials token.",
+    403: "Not available: not this partner's share, revoked, not yet valid, expired, or a part not granted (one "
+         "answer for all, recorded for the citizen), or a client that is no partner.",
+    503: "The sign-in provider cannot be reached to check the token.",
 }
 SITE = Path(__file__).resolve().parent / "site"
 ERR_SCHEMA = "the request does not match the API's schema (/docs.json): {problems}"
@@ -78,8 +96,8 @@ def _problem(error: dict) -> schemas.ErrorDetail:
 
 
 def _error(status: int, message: str, details: list[schemas.ErrorDetail] | None = None,
-           headers: dict | None = None, revision: int | None = None) -> JSONResponse:
-    body = schemas.ErrorResponse(error=message, details=details or [], revision=revision)
+           headers: dict | None = None, revision: int | None = None, code: str | None = None) -> JSONResponse:
+    body = schemas.ErrorResponse(error=message, details=details or [], revision=revision, code=code)
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
 
 
@@ -107,7 +125,7 @@ async def _http_refused(request: Request, error: StarletteHTTPException) -> JSON
 
 @api.exception_handler(RequestError)
 async def _request_refused(request: Request, error: RequestError) -> JSONResponse:
-    return _error(error.status, error.message, revision=error.revision)
+    return _error(error.status, error.message, revision=error.revision, code=error.code)
 
 
 @api.get("/docs.json", include_in_schema=False)
@@ -305,6 +323,66 @@ class SuggestionService:
     def diplomas(self, request: Request, language: schemas.Language = Query("nl", description=LANGUAGE)):
         """The diplomas a citizen can add to their career data."""
         return self.engine.diplomas(language=language, audit=_audit(request))
+
+    # -- sign-in, sharing and the register ---------------------------------------------------------------------
+
+    @api.get("/auth/config", response_model=schemas.SignInConfig, responses=refusals(404, notes={404: NO_PROVIDER}))
+    def auth_config(self, request: Request):
+        """What the site's OpenID Connect sign-in needs (issuer, client id, audience, scope); 404 when the service
+        has no provider (then only test tokens of `loopbaan token` sign in)."""
+        return self.engine.sign_in.site_config()
+
+    @api.get("/me/shares", response_model=schemas.SharesResponse,
+             responses=refusals(400, 401, 404, 503, notes={404: NOT_IN_VAULT}))
+    async def shares(self, request: Request, language: schemas.Language = Query("nl", description=LANGUAGE),
+                     token=Depends(BEARER)):
+        """The token holder's shares with partners (active and past), every partner call on them ("wie heeft mijn
+        gegevens bekeken, wanneer, waarom"), and the partners and parts a new share can name."""
+        return await run_in_threadpool(self.engine.shares.overview, authorization=request.headers.get("authorization"),
+                                       language=language, audit=_audit(request))
+
+    @api.post("/me/shares", status_code=201, response_model=schemas.GrantResponse,
+              responses=refusals(400, 401, 404, 413, 422, 503, notes=SHARE_NOTES))
+    async def share(self, request: Request, body: schemas.ShareRequest, token=Depends(BEARER)):
+        """Share chosen parts of the profile with one partner, for a purpose and a period, named or pseudonymised
+        (the citizen's decision; the partner then reads exactly these parts until the end or a revocation)."""
+        return await run_in_threadpool(self.engine.shares.create, authorization=request.headers.get("authorization"),
+                                       request=body, audit=_audit(request))
+
+    @api.delete("/me/shares/{grant_id}", response_model=schemas.GrantResponse,
+                responses=refusals(400, 401, 404, 503, notes={404: "No share of the token holder has this id."}))
+    async def revoke_share(self, request: Request,
+                           grant_id: str = PathParam(pattern=schemas.SHARE_ID_PATTERN, description="The share's id."),
+                           language: schemas.Language = Query("nl", description=LANGUAGE), token=Depends(BEARER)):
+        """Revoke a share now: the partner's next call is refused (revoking again keeps the first moment)."""
+        return await run_in_threadpool(self.engine.shares.revoke, authorization=request.headers.get("authorization"),
+                                       grant_id=grant_id, language=language, audit=_audit(request))
+
+    @api.get("/partner/profiles/{share}", response_model=schemas.SharedProfileResponse,
+             responses=refusals(400, 401, 403, 503, notes=PARTNER_NOTES))
+    async def partner_profile(self, request: Request,
+                              share: str = PathParam(pattern=schemas.SHARE_ID_PATTERN, description="The share's id."),
+                              part: list[schemas.SharePartKey] | None = Query(None, max_length=4, description=(
+                                  "The parts asked for (repeatable); none: every granted part.")),
+                              language: schemas.Language = Query("nl", description=LANGUAGE),
+                              token=Depends(BEARER)):
+        """A partner (its own client-credentials token) reads the parts of a profile that the citizen shared with it;
+        every call is recorded and shown to the citizen."""
+        return await run_in_threadpool(self.engine.shares.profile, authorization=request.headers.get("authorization"),
+                                       share=share, parts=part, language=language, audit=_audit(request))
+
+    @api.get("/register", response_model=RegisterDocument)
+    def register(self, request: Request):
+        """The data register: every processing of personal data (what, why, on which legal basis, how long, who is
+        affected) and, for sharing, the partners with active shares and how many (small counts withheld)."""
+        return self.engine.register(audit=_audit(request))
+
+    @api.get("/register.html", response_class=HTMLResponse, responses=json_refusals(400))
+    def register_page(self, request: Request, lang: schemas.Language = Query("nl", description=LANGUAGE)):
+        """The data register as a public page, in Dutch or English."""
+        document = self.engine.register(audit=_audit(request))
+        return HTMLResponse(render_register_page(document, language=lang, switch_href="/register.html?lang={language}",
+                                                 json_href="/register"))
 
     # -- operators ------------------------------------------------------------------------------------------
 

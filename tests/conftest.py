@@ -159,9 +159,11 @@ def warm_search(home: Path) -> None:
     Search(settings=Settings(home=home), taxonomy=taxonomy, languages=LabelLanguages.of(taxonomy)).warm_up()
 
 
-def start_service(home: Path, *, env: dict[str, str] | None = None, log_name: str = "service.log"):
-    """``bentoml serve`` on a free loopback port for ``home``; returns (process, client, log file) once ready."""
-    port = free_port()
+def start_service(home: Path, *, env: dict[str, str] | None = None, log_name: str = "service.log",
+                  port: int | None = None):
+    """``bentoml serve`` on ``port`` (default: a free loopback port) for ``home``; returns (process, client, log
+    file) once ready."""
+    port = port or free_port()
     environment = {**os.environ, "LOOPBAAN_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **(env or {})}
     log = open(home / log_name, "w")  # noqa: SIM115 - closed by stop_service
     process = subprocess.Popen([BENTOML, "serve", "serving.service:SuggestionService", "--host", "127.0.0.1",
@@ -195,6 +197,17 @@ def service(service_home: Path):
     process, client, log = start_service(service_home, env={"LOOPBAAN_ALLOW_CHALLENGER": "true"})
     yield client
     stop_service(process, client, log)
+
+
+@pytest.fixture(scope="session")
+def oidc_service(service_home: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The service of ``service_home`` signed into by the real local OpenID provider (:mod:`tests.signin_fixtures`):
+    a :class:`~tests.signin_fixtures.SignedInService`."""
+    from tests.signin_fixtures import start_signed_in_service
+
+    signed_in, stop = start_signed_in_service(service_home, tmp_path_factory.mktemp("oidc-service"))
+    yield signed_in
+    stop()
 
 
 def audit_records(home: Path) -> list[dict]:

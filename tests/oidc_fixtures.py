@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -108,6 +109,13 @@ def read_state(state: Path, name: str) -> dict:
 def partner_secret(state: Path, partner_id: str) -> str:
     partners = read_state(state, "partners.json")["partners"]
     return next(partner["client_secret"] for partner in partners if partner["client_id"] == partner_id)
+
+
+def partner_token(issuer: str, state: Path, partner_id: str, *, secret: str | None = None) -> httpx.Response:
+    """The provider's answer to a partner's client-credentials request (its secret from ``partners.json``)."""
+    secret = secret or partner_secret(state, partner_id)
+    return httpx.post(f"{issuer}/token", auth=(partner_id, secret), timeout=10,
+                      data={"grant_type": "client_credentials", "scope": PARTNER_SCOPE})
 
 
 @dataclass

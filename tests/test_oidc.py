@@ -27,6 +27,7 @@ from tests.oidc_fixtures import (
     StaticSite,
     init_state,
     partner_secret,
+    partner_token,
     read_state,
     run_provider_command,
     serve_local_issuer,
@@ -296,12 +297,6 @@ def vault_links(state: Path) -> dict[str, int]:
     return {link["subject"]: link["citizen_id"] for link in document["subjects"]}
 
 
-def partner_token(provider: ProviderProcess, partner_id: str, *, secret: str | None = None) -> httpx.Response:
-    secret = secret or partner_secret(provider.state, partner_id)
-    return httpx.post(f"{provider.issuer}/token", auth=(partner_id, secret), timeout=10,
-                      data={"grant_type": "client_credentials", "scope": PARTNER_SCOPE})
-
-
 @pytest.mark.oidc
 def test_demo_subjects_are_random_and_linked_to_their_citizen_only_in_the_subjects_file(provider) -> None:
     links = vault_links(provider.state)
@@ -332,17 +327,17 @@ def test_init_keeps_its_accounts_and_refuses_other_citizens(provider) -> None:
 def test_partner_tokens_from_the_provider_identify_each_partner(provider) -> None:
     with TokenValidator(settings=settings_for(provider.issuer), resolver=vault_links(provider.state).get) as validator:
         for partner_id in PARTNERS:
-            response = partner_token(provider, partner_id)
+            response = partner_token(provider.issuer, provider.state, partner_id)
             assert response.status_code == 200, response.text
             partner = validator.partner(authorization=bearer(response.json()["access_token"]))
             assert (partner.partner_id, partner.scopes) == (partner_id, {PARTNER_SCOPE})
             assert refusal(lambda response=response: validator.citizen(
                 authorization=bearer(response.json()["access_token"]))) == oidc.WRONG_CLIENT
     other_secret = partner_secret(provider.state, PARTNERS[1])
-    assert partner_token(provider, PARTNERS[0], secret=other_secret).status_code == 401
+    assert partner_token(provider.issuer, provider.state, PARTNERS[0], secret=other_secret).status_code == 401
     with TokenValidator(settings=settings_for(provider.issuer, audience="urn:other:api"),
                         resolver={}.get) as elsewhere:
-        token = partner_token(provider, PARTNERS[0]).json()["access_token"]
+        token = partner_token(provider.issuer, provider.state, PARTNERS[0]).json()["access_token"]
         assert refusal(lambda: elsewhere.partner(authorization=bearer(token))) == oidc.WRONG_AUDIENCE
 
 
@@ -355,7 +350,7 @@ def test_a_rotated_out_key_is_refused_and_the_new_key_accepted_without_restartin
     settings = settings_for(provider.issuer, jwks_min_refresh_s=10, jwks_max_age_s=300)
     try:
         with TokenValidator(settings=settings, resolver={}.get, monotonic=clock) as validator:
-            old_token = partner_token(provider, PARTNERS[0]).json()["access_token"]
+            old_token = partner_token(provider.issuer, provider.state, PARTNERS[0]).json()["access_token"]
             assert validator.partner(authorization=bearer(old_token)).partner_id == PARTNERS[0]
             (old_kid,) = (key["kid"] for key in read_state(state, "jwks.json")["keys"])
 
@@ -366,7 +361,7 @@ def test_a_rotated_out_key_is_refused_and_the_new_key_accepted_without_restartin
             assert [key["kid"] for key in published] == [new_kid, old_kid]
             assert all("d" not in key for key in published)
 
-            new_token = partner_token(provider, PARTNERS[0]).json()["access_token"]
+            new_token = partner_token(provider.issuer, provider.state, PARTNERS[0]).json()["access_token"]
             assert jwt.get_unverified_header(new_token)["kid"] == new_kid
             clock.now += 11  # past jwks_min_refresh_s: the unknown kid may make it fetch the JWKS again
             assert validator.partner(authorization=bearer(new_token)).partner_id == PARTNERS[0]
@@ -377,7 +372,7 @@ def test_a_rotated_out_key_is_refused_and_the_new_key_accepted_without_restartin
             clock.now += 300  # the cached JWKS is now too old: the next token makes it fetch the JWKS again
             assert refusal(lambda: validator.partner(authorization=bearer(old_token))) == oidc.UNKNOWN_KEY
             assert validator.partner(authorization=bearer(new_token)).partner_id == PARTNERS[0]
-            newest_token = partner_token(provider, PARTNERS[0]).json()["access_token"]
+            newest_token = partner_token(provider.issuer, provider.state, PARTNERS[0]).json()["access_token"]
             assert validator.partner(authorization=bearer(newest_token)).partner_id == PARTNERS[0]
     finally:
         provider.stop()

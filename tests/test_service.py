@@ -256,7 +256,8 @@ def test_operations_endpoints(service) -> None:
     assert body["registry"]["reachable"] is True and body["registry"]["checked_at"]
     document = service.get("/docs.json").json()
     assert document["openapi"] == "3.1.0"
-    for path in ("/suggestions", "/compare", "/metadata", "/me", "/me/opt-out", "/admin/reload"):
+    for path in ("/suggestions", "/compare", "/metadata", "/me", "/me/opt-out", "/admin/reload", "/auth/config",
+                 "/me/shares", "/me/shares/{grant_id}", "/partner/profiles/{share}", "/register", "/register.html"):
         assert path in document["paths"], path
     text = json.dumps(document)
     for name in ("SuggestionResponse", "CompareResponse", "explanation", "readiness", "moved_by"):

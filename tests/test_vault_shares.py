@@ -1,7 +1,7 @@
 """The vault's side of sign-in and sharing, on SQLite and PostgreSQL: the pseudonymous subject links and their
 import, the citizens' grants (stored, listed, revoked), every partner call answered or refused and recorded, the
 database refusing to change an access record or a share's decision, the data register's vault tables, and the
-migration 0001 -> 0002 and back."""
+migrations 0001 -> 0002 -> 0003 and back."""
 
 from __future__ import annotations
 
@@ -616,7 +616,7 @@ def test_a_partners_call_fails_under_a_register_that_does_not_declare_the_access
     assert vault.accesses(citizen_id=62) == []  # refused before anything was written
 
 
-# -- migration 0001 -> 0002 -------------------------------------------------------------------------------------
+# -- migrations 0001 -> 0002 -> 0003 ----------------------------------------------------------------------------
 
 def _rows(engine, tables: dict[str, str]) -> dict[str, list[tuple]]:
     with engine.connect() as connection:
@@ -624,7 +624,7 @@ def _rows(engine, tables: dict[str, str]) -> dict[str, list[tuple]]:
                 for table, key in tables.items()}
 
 
-def test_a_vault_made_at_0001_upgrades_to_0002_and_keeps_every_row(blank_url, small_population_dir):
+def test_a_vault_made_at_0001_upgrades_to_the_head_and_keeps_every_row(blank_url, small_population_dir):
     from features.esco import load_esco
     from features.population import PopulationStore
     from features.vault import AuditLine, RecordCatalogue, Vault
@@ -632,7 +632,7 @@ def test_a_vault_made_at_0001_upgrades_to_0002_and_keeps_every_row(blank_url, sm
     from features.vault.errors import VaultNotReady
     from features.vault.importer import import_population
 
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
     assert upgrade(blank_url, revision="0001") == (None, "0001")
     engine = create_engine(blank_url)  # the 0001 vault, filled as that version of loopbaan filled it
     import_population(engine=engine, store=PopulationStore(small_population_dir), batch_size=500, progress=False)
@@ -647,12 +647,12 @@ def test_a_vault_made_at_0001_upgrades_to_0002_and_keeps_every_row(blank_url, sm
     engine.dispose()
     assert len(before["citizens"]) == 1_500 and before["competency_evidence"] and before["career_records"]
 
-    with pytest.raises(VaultNotReady, match=r"at migration 0001, this version of loopbaan needs 0002: run "
+    with pytest.raises(VaultNotReady, match=r"at migration 0001, this version of loopbaan needs 0003: run "
                                             r"`loopbaan vault upgrade`"):
         open_engine(blank_url)
     result = _run("vault", "upgrade", "--database-url", blank_url)
-    assert result.exit_code == 0 and "moved from migration 0001 to 0002" in result.output
-    assert "already at migration 0002" in _run("vault", "upgrade", "--database-url", blank_url).output
+    assert result.exit_code == 0 and "moved from migration 0001 to 0003" in result.output
+    assert "already at migration 0003" in _run("vault", "upgrade", "--database-url", blank_url).output
 
     engine = open_engine(blank_url)
     try:
@@ -674,7 +674,7 @@ def test_a_vault_made_at_0001_upgrades_to_0002_and_keeps_every_row(blank_url, sm
         vault.close()
 
 
-def test_0002_downgrades_to_0001_and_upgrades_again(empty_vault_url):
+def test_the_head_downgrades_to_0001_and_upgrades_again(empty_vault_url):
     from alembic import command
     from sqlalchemy import inspect
 
@@ -695,5 +695,43 @@ def test_0002_downgrades_to_0001_and_upgrades_again(empty_vault_url):
             connection.execute(text("DELETE FROM audit_trail"))  # 0001's rule stays
     finally:
         engine.dispose()
-    assert upgrade(empty_vault_url) == ("0001", "0002")  # its trigger functions went with it: nothing clashes
+    assert upgrade(empty_vault_url) == ("0001", "0003")  # its trigger functions went with it: nothing clashes
     assert all(_count(empty_vault_url, table) == 0 for table in NEW_TABLES)
+
+
+def test_0003_keeps_the_audit_lines_of_0002_adds_why_a_request_was_refused_and_stays_append_only(empty_vault_url):
+    from alembic import command
+
+    from features.vault.database import _alembic_config, current_revision, upgrade
+
+    engine = create_engine(empty_vault_url)
+    try:
+        config = _alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0002")
+        assert current_revision(engine) == "0002"
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO audit_trail (at, endpoint, models, items, personalised, status) "
+                                    "VALUES ('2025-01-02 10:00:00', 'career_data', '{}', 0, false, 401)"))
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text("DELETE FROM audit_trail"))  # 0001's rule holds without the new columns
+    finally:
+        engine.dispose()
+    assert upgrade(empty_vault_url) == ("0002", "0003")
+    engine = create_engine(empty_vault_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO audit_trail (at, endpoint, models, items, personalised, status, "
+                                    "refusal, partner) VALUES ('2025-01-02 10:01:00', 'partner_profile', '{}', 0, "
+                                    "false, 403, 'revoked', 'partner-hr-demo')"))
+        with engine.connect() as connection:
+            lines = connection.execute(text("SELECT endpoint, status, refusal, partner FROM audit_trail "
+                                            "ORDER BY id")).all()
+        assert [tuple(line) for line in lines] == [("career_data", 401, None, None),
+                                                   ("partner_profile", 403, "revoked", "partner-hr-demo")]
+        for statement in ("UPDATE audit_trail SET refusal = 'expired'", "DELETE FROM audit_trail"):
+            with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()

@@ -28,8 +28,11 @@ class AuditLine:
     models: dict[str, str] = field(default_factory=dict)
     items: int = 0
     personalised: bool = False
+    refusal: str | None = None
+    partner: str | None = None
 
     def row(self, *, key: bytes) -> dict:
         return {"at": datetime.now(UTC), "request_id": self.request_id, "endpoint": self.endpoint, "kind": self.kind,
                 "citizen": pseudonym(self.citizen_id, key=key), "models": json.dumps(self.models, sort_keys=True),
-                "items": int(self.items), "personalised": bool(self.personalised), "status": int(self.status)}
+                "items": int(self.items), "personalised": bool(self.personalised), "status": int(self.status),
+                "refusal": self.refusal, "partner": self.partner}

@@ -191,6 +191,8 @@ class AuditEntry(Base):
     items: Mapped[int] = mapped_column(Integer, default=0)
     personalised: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[int] = mapped_column(SmallInteger)
+    refusal: Mapped[str | None] = mapped_column(String(32), nullable=True)  # why a sign-in was refused
+    partner: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the partner of a partner's call
 
 
 class SubjectLink(Base):
