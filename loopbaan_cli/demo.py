@@ -2,12 +2,14 @@
 
 population → three rankers (MLflow) → the fairness gate for each challenger (mitigation when it fails) →
 a demo board approval where the gate passed (recorded as such, never as a real board decision) → promotion →
-the vault (`loopbaan vault upgrade` and `loopbaan vault import` of the population) → the service with the site,
-and where to look. Ctrl-C stops at any stage; what finished stays.
+the vault (`loopbaan vault upgrade` and `loopbaan vault import` of the population) → sign-in (the local OpenID
+provider's demo accounts, linked in the vault with `loopbaan vault link-subjects`, and the provider serving them) →
+the service with the site, and where to look. Ctrl-C stops at any stage; what finished stays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -21,6 +23,7 @@ import typer
 
 from features.errors import LoopbaanError
 from features.settings import Settings
+from loopbaan_cli import oidc_provider
 
 KINDS = ("jobs", "trainings", "careers")
 DEMO_REVIEWER = "demo (automatic, not an ethics-board decision)"
@@ -29,8 +32,10 @@ DEMO_COMMENT = ("Recorded automatically by `loopbaan demo` so that the walk-thro
 DEMO_FINDING = (" The labour-market finding of the assessment is acknowledged automatically too; the board must read "
                 "it in the report.")
 SERVICE = "serving.service:SuggestionService"
-READY_TIMEOUT_S = 240
-ERR_PORT_BUSY = "port {port} on {host} is in use: stop what runs there or pass --port"
+READY_TIMEOUT_S = 600  # the first start on a busy 2-core machine also builds the search's indexes
+WORKER_STOP_S = 10
+SIGN_IN_CITIZENS = 5
+ERR_PORT_BUSY = "port {port} on {host} is in use: stop what runs there or pass {option}"
 ERR_SERVICE_EXITED = "the service stopped while starting (exit code {code}); its log: {log}"
 ERR_SERVICE_SLOW = "the service was not ready after {seconds} s; its log: {log}"
 
@@ -141,13 +146,15 @@ def gate(settings: Settings, *, kind: str, version: str, policy, population_dir:
     return GateResult(kind=kind, version=chosen, report=report, passed=True, summary="passed")
 
 
-def demo_citizen(store) -> int:
-    """A citizen with work history and a diploma who did not opt out: a page with something on every tab."""
+def demo_citizens(store, *, count: int = SIGN_IN_CITIZENS) -> list[int]:
+    """The first ``count`` citizens (by id) with work history and a diploma who did not opt out: pages with
+    something on every tab; the same citizens for the same population."""
     citizens = store.table("citizens")
     worked = set(store.table("work_periods")["citizen_id"])
     graduated = set(store.table("diplomas")["citizen_id"])
     candidates = citizens.loc[~citizens["ai_opt_out"] & citizens["citizen_id"].isin(worked & graduated), "citizen_id"]
-    return int(candidates.iloc[0] if len(candidates) else citizens["citizen_id"].iloc[0])
+    chosen = sorted(int(citizen) for citizen in candidates)[:count]
+    return chosen or sorted(int(citizen) for citizen in citizens["citizen_id"])[:count]
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -158,6 +165,11 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def check_port(*, host: str, port: int, option: str) -> None:
+    if port and not _port_free(host, port):
+        raise LoopbaanError(ERR_PORT_BUSY.format(host=host, port=port, option=option))
 
 
 def vault(settings: Settings) -> None:
@@ -171,52 +183,103 @@ def vault(settings: Settings) -> None:
     stage("vault", started, f"{settings.vault_url} ready")
 
 
-def start_service(settings: Settings, *, host: str, port: int,
-                  allow_challenger: bool) -> tuple[subprocess.Popen, Path]:
-    """Prepare the vault (:func:`vault`), start the BentoML service in the background and wait until it answers
+def site_urls(*, host: str, port: int) -> list[str]:
+    """The addresses the site may be opened under, each a redirect address the provider must know."""
+    urls = [f"http://{host}:{port}/site/"]
+    if host == "127.0.0.1":
+        urls.append(f"http://localhost:{port}/site/")
+    return urls
+
+
+def sign_in(settings: Settings, *, citizens: list[int], host: str, port: int,
+            oidc_port: int) -> tuple[oidc_provider.Accounts, oidc_provider.Provider]:
+    """The local OpenID provider with one demo account per citizen (`node oidc/provider.js init`, kept when there),
+    serving on ``oidc_port`` (0: any free port), its subjects linked to the citizens in the vault for its issuer
+    (`loopbaan vault link-subjects`; a rerun links nothing new). The caller stops the provider."""
+    from loopbaan_cli.vault_commands import link_subjects
+
+    started = time.perf_counter()
+    folder = settings.home / "oidc"
+    accounts = oidc_provider.init(folder=folder, citizens=citizens)
+    provider = oidc_provider.start(folder=folder, port=oidc_port, site_urls=site_urls(host=host, port=port),
+                                   log=settings.home / "logs" / "oidc.log")
+    try:
+        link_subjects(file=accounts.subjects_file, issuer=provider.issuer, database_url=settings.vault_url)
+    except BaseException:
+        provider.stop()
+        raise
+    made = "reusing" if accounts.reused else "made"
+    stage("sign-in", started, f"{made} {len(accounts.logins)} demo accounts in {folder}; the OpenID provider is "
+                              f"ready on {provider.issuer} (log {provider.log})")
+    return accounts, provider
+
+
+def start_service(settings: Settings, *, host: str, port: int, allow_challenger: bool,
+                  oidc_issuer: str | None) -> tuple[subprocess.Popen, Path]:
+    """Start the BentoML service in the background on a prepared vault (:func:`vault`) and wait until it answers
     /readyz.
 
     ``allow_challenger``: kinds without a champion show their challenger, marked as not approved in every list.
+    ``oidc_issuer``: the OpenID provider whose tokens sign citizens and partners in (``LOOPBAAN_OIDC_ISSUER``).
     """
     import httpx
 
-    if not _port_free(host, port):
-        raise LoopbaanError(ERR_PORT_BUSY.format(host=host, port=port))
-    vault(settings)
+    check_port(host=host, port=port, option="--port")
     bentoml = shutil.which("bentoml", path=os.path.dirname(sys.executable)) or shutil.which("bentoml")
     if bentoml is None:
         raise LoopbaanError("the bentoml command is not installed: run `make install`")
     log_path = settings.home / "logs" / "service.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    env = {**os.environ, "LOOPBAAN_HOME": str(settings.home), "BENTOML_DO_NOT_TRACK": "true",
+           "LOOPBAAN_ALLOW_CHALLENGER": "true" if allow_challenger else "false"}
+    if oidc_issuer is not None:
+        env["LOOPBAAN_OIDC_ISSUER"] = oidc_issuer
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen([bentoml, "serve", SERVICE, "--host", host, "--port", str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "LOOPBAAN_HOME": str(settings.home),
-                                        "BENTOML_DO_NOT_TRACK": "true",
-                                        "LOOPBAAN_ALLOW_CHALLENGER": "true" if allow_challenger else "false"})
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     deadline = time.monotonic() + READY_TIMEOUT_S
-    with httpx.Client(base_url=f"http://{host}:{port}", timeout=5) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise LoopbaanError(ERR_SERVICE_EXITED.format(code=process.returncode, log=log_path))
-            try:
-                if client.get("/readyz").status_code == 200:
-                    stage("service", started, f"ready on http://{host}:{port} (log {log_path})")
-                    return process, log_path
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+    try:
+        with httpx.Client(base_url=f"http://{host}:{port}", timeout=5) as client:
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise LoopbaanError(ERR_SERVICE_EXITED.format(code=process.returncode, log=log_path))
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        stage("service", started, f"ready on http://{host}:{port} (log {log_path})")
+                        return process, log_path
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.5)
+    except BaseException:
+        stop_service(process)
+        raise
     stop_service(process)
     raise LoopbaanError(ERR_SERVICE_SLOW.format(seconds=READY_TIMEOUT_S, log=log_path))
 
 
 def stop_service(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
+    """Stop the service and its workers: BentoML starts each worker in a session of its own, and a worker still
+    loading its models outlives its parent's SIGTERM, so the workers are stopped by their ids too."""
+    import psutil
+
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    _, alive = psutil.wait_procs(workers, timeout=WORKER_STOP_S)
+    for worker in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=WORKER_STOP_S)
+    for worker in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    psutil.wait_procs(alive, timeout=WORKER_STOP_S)

@@ -137,21 +137,31 @@ def demo(
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 42,
     host: Annotated[str, typer.Option(help="Interface the service listens on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the service and the site.")] = 3000,
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the service and the site at the end.")] = True,
-    token_hours: Annotated[float, typer.Option(min=0.1, max=720, help="Hours the demo citizen's token is valid.")] = 24.0,
+    oidc_port: Annotated[int, typer.Option(min=0, max=65535, help=(
+        "Port of the local OpenID provider the citizens and partners sign in with (on 127.0.0.1; 0: any free port). "
+        "Its address is the issuer the vault links the demo accounts to, so keep it from run to run."))] = 3001,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help=(
+        "Start the OpenID provider, the service and the site at the end."))] = True,
+    token_hours: Annotated[float, typer.Option(min=0.1, max=720, help=(
+        "With --no-serve: hours the printed test token (`loopbaan token`) is valid."))] = 24.0,
 ) -> None:
-    """Run the main job on the embedded defaults, end to end, and open the citizen's site.
+    """Run the main job on the embedded defaults, end to end, and open the citizen's site with sign-in.
 
     Generates the synthetic population, trains the three rankers (MLflow), assesses each challenger with the
     fairness gate (trying the fairness re-ranker when it fails), records a DEMO approval where the gate passed
-    (marked as automatic, never as a board decision), promotes, writes the reports, starts the service with the
-    site "Mijn loopbaan", and prints where to look. Every stage reuses what an earlier run finished. Ctrl-C stops.
+    (marked as automatic, never as a board decision), promotes, writes the reports, fills the vault, makes demo
+    sign-in accounts for five citizens at the local OpenID provider (`node oidc/provider.js`, in <home>/oidc; it
+    needs Node.js and `make oidc-deps`) and links them in the vault, starts the provider and the service with the
+    site "Mijn loopbaan", and prints where to look: the site, each demo citizen's login and password, a partner's
+    token request and the data register. Every stage reuses what an earlier run finished. Ctrl-C stops the service
+    and the provider.
     """
     from assessments.policy import load_policy
     from loopbaan_cli import demo as steps
-    from serving.auth import mint_token
-    from serving.keys import service_key
+    from loopbaan_cli import oidc_provider
 
+    if serve:
+        oidc_provider.node()  # before the long stages: sign-in needs Node.js and the provider's packages
     settings = Settings()
     started = time.perf_counter()
     current = "population"
@@ -168,34 +178,88 @@ def demo(
                     "reuses them (an interrupted training run is marked failed in MLflow).", err=True)
         raise typer.Exit(130) from None
     refused = [result.kind for result in gates if not result.passed]
-    citizen = steps.demo_citizen(store)
-    token = mint_token(citizen_id=citizen, key=service_key(settings), ttl_s=round(token_hours * 3600))
+    accounts_for = steps.demo_citizens(store)
+    if not serve:
+        _print_reports(settings, gates, started=started)
+        _print_test_token(settings, citizen=accounts_for[0], hours=token_hours, host=host, port=port)
+        return
+    if oidc_port == port:
+        raise LoopbaanError(f"--oidc-port and --port are both {port}: give the OpenID provider another port")
+    steps.check_port(host=host, port=port, option="--port")
+    steps.check_port(host="127.0.0.1", port=oidc_port, option="--oidc-port (0: any free port)")
+    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` stops the service and the provider as cleanly as Ctrl-C
+    provider = None
+    try:
+        steps.vault(settings)
+        accounts, provider = steps.sign_in(settings, citizens=accounts_for, host=host, port=port,
+                                           oidc_port=oidc_port)
+        process, log = steps.start_service(settings, host=host, port=port, allow_challenger=bool(refused),
+                                           oidc_issuer=provider.issuer)
+    except KeyboardInterrupt:
+        if provider is not None:
+            provider.stop()
+        typer.secho("\ninterrupted while the service started; nothing is left running.", err=True)
+        raise typer.Exit(130) from None
+    except BaseException:
+        if provider is not None:
+            provider.stop()
+        raise
+    _print_reports(settings, gates, started=started)
+    if refused:
+        typer.echo(f"  no champion for {', '.join(refused)}: a real deployment serves nothing there; this demo site "
+                   "shows the challenger, marked as not approved on every list")
+    _print_sign_in(accounts, provider, host=host, port=port)
+    typer.echo("Ctrl-C stops the service and the OpenID provider.")
+    try:
+        while process.poll() is None and provider.running():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        steps.stop_service(process)
+        provider.stop()
+        typer.echo("\nservice and OpenID provider stopped.")
+        return
+    stopped = (f"the service stopped by itself (exit code {process.returncode}); its log: {log}"
+               if process.poll() is not None else
+               f"the OpenID provider stopped by itself (exit code {provider.process.returncode}); its log: "
+               f"{provider.log}")
+    steps.stop_service(process)
+    provider.stop()
+    raise LoopbaanError(f"{stopped}; the other one is stopped too")
+
+
+def _print_reports(settings: Settings, gates, *, started: float) -> None:
     typer.echo(f"\nready in {time.perf_counter() - started:.0f} s. Where to look:")
     typer.echo(f"  MLflow UI (data scientists):  mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
     for result in gates:
         typer.echo(f"  fairness report, {result.kind:9s}: {result.report}")
     typer.echo(f"  board reviews and promotions: {settings.home / 'governance'}")
-    typer.echo(f"  demo citizen {citizen}, token (valid {token_hours:g} h): {token}")
-    if not serve:
-        typer.echo(f"  start the service and the site with `loopbaan serve --port {port}`, then open "
-                   f"http://{host}:{port}/site/#token={token}")
-        return
-    if refused:
-        typer.echo(f"  no champion for {', '.join(refused)}: a real deployment serves nothing there; this demo site "
-                   "shows the challenger, marked as not approved on every list")
-    try:
-        process, log = steps.start_service(settings, host=host, port=port, allow_challenger=bool(refused))
-    except KeyboardInterrupt:
-        typer.secho("\ninterrupted while the service started; nothing else to stop.", err=True)
-        raise typer.Exit(130) from None
-    typer.echo(f"  the site \"Mijn loopbaan\":      http://{host}:{port}/site/#token={token}")
-    typer.echo(f"  API documentation:            http://{host}:{port}/docs")
-    typer.echo("Ctrl-C stops the service.")
-    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` stops the service as cleanly as Ctrl-C
-    try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        steps.stop_service(process)
-        typer.echo("\nservice stopped.")
-        return
-    raise LoopbaanError(f"the service stopped by itself (exit code {code}); its log: {log}")
+
+
+def _print_test_token(settings: Settings, *, citizen: int, hours: float, host: str, port: int) -> None:
+    from serving.auth import mint_token
+    from serving.keys import service_key
+
+    token = mint_token(citizen_id=citizen, key=service_key(settings), ttl_s=round(hours * 3600))
+    typer.echo(f"  demo citizen {citizen}, token (valid {hours:g} h): {token}")
+    typer.echo(f"  that token is a test and script helper for a service without an OpenID provider: "
+               f"`loopbaan serve --port {port}`, then http://{host}:{port}/site/#token={token}. `loopbaan demo` "
+               "(without --no-serve) starts the service with sign-in instead")
+
+
+def _print_sign_in(accounts, provider, *, host: str, port: int) -> None:
+    from loopbaan_cli.oidc_provider import partner_token_command
+
+    base = f"http://{host}:{port}"
+    typer.echo(f"  the site \"Mijn loopbaan\":      {base}/site/")
+    typer.echo("  sign in (\"Aanmelden\") as a demo citizen, login and password "
+               f"(from {accounts.folder / 'demo-logins.json'}):")
+    for login in accounts.logins:
+        typer.echo(f"    {login.login:10s} {login.password:14s} (citizen {login.citizen_id})")
+    typer.echo(f"  the OpenID provider:          {provider.issuer} (log {provider.log})")
+    typer.echo(f"  a partner's token (client credentials, the secrets of {accounts.folder / 'partners.json'}):")
+    for partner in accounts.partners:
+        typer.echo(f"    {partner.name}: {partner_token_command(issuer=provider.issuer, partner=partner)}")
+    typer.echo(f"    then, for a share a citizen granted that partner on the site (its grant_id): curl -H "
+               f"\"Authorization: Bearer <access_token>\" {base}/partner/profiles/<grant_id>")
+    typer.echo(f"  the data register:            {base}/register.html (GET {base}/register: JSON)")
+    typer.echo(f"  API documentation:            {base}/docs")

@@ -1,4 +1,4 @@
-"""`loopbaan serve` and `loopbaan token`: start the suggestion service, mint a demo citizen token."""
+"""`loopbaan serve` and `loopbaan token`: start the suggestion service; mint a test token (a test and script helper)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from features.settings import Settings
 from loopbaan_cli._errors import user_errors
 
 SERVICE = "serving.service:SuggestionService"
+TEST_TOKEN_NOTE = ("a test and script token: only a service started without an OpenID provider (LOOPBAAN_OIDC_ISSUER "
+                   "unset) accepts it; with one, citizens sign in at the provider (`loopbaan demo` starts one)")
 
 
 def preflight(settings: Settings) -> list[str]:
@@ -96,13 +98,20 @@ def serve(
 
 @user_errors
 def token(
-    citizen: Annotated[int | None, typer.Option(min=1, help="The citizen the token may read suggestions for.")] = None,
+    citizen: Annotated[int | None, typer.Option(min=1, help=(
+        "The citizen the test token signs in as (only where the service has no OpenID provider)."))] = None,
     admin: Annotated[bool, typer.Option("--admin", help="An operator's token for POST /admin/reload instead (it "
                                                          "reads no citizen's data).")] = False,
     hours: Annotated[float, typer.Option(min=0.01, max=24 * 30, help="Hours until the token expires.")] = 8.0,
 ) -> None:
-    """Mint a bearer token signed with the service's signing key (send it as 'Authorization: Bearer'): a demo
-    citizen's (--citizen ID) or an operator's (--admin)."""
+    """Mint a bearer token signed with the service's signing key (send it as 'Authorization: Bearer'): an operator's
+    (--admin), or a citizen's test token (--citizen ID).
+
+    A citizen's token here is a helper for tests and scripts only: a service started without an OpenID provider
+    (LOOPBAAN_OIDC_ISSUER unset, as `loopbaan serve` by default) accepts it; a service with a provider accepts only
+    the provider's tokens, got by signing in (`loopbaan demo` starts the local provider and prints the demo logins).
+    The token goes to stdout, the note saying so to stderr.
+    """
     from features.keys import signing_key
     from features.population import PopulationStore
     from serving.auth import mint_admin_token, mint_token
@@ -118,3 +127,4 @@ def token(
     if not (citizens == citizen).any():
         raise LoopbaanError(f"citizen {citizen} is not in the population at {settings.population_dir}")
     typer.echo(mint_token(citizen_id=citizen, key=signing_key(settings), ttl_s=ttl))
+    typer.echo(f"note: {TEST_TOKEN_NOTE}", err=True)

@@ -1,0 +1,172 @@
+"""The demo's local OpenID provider (``node oidc/provider.js``, see docs/sign-in.md): its demo accounts, and the
+provider serving them in a child process that the demo starts and stops."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.errors import LoopbaanError
+
+OIDC_DIR = Path(__file__).resolve().parent.parent / "oidc"
+PROVIDER = OIDC_DIR / "provider.js"
+PACKAGES = OIDC_DIR / "node_modules" / "oidc-provider"
+CLIENTS = OIDC_DIR / "clients.json"
+READY = "loopbaan-oidc ready "
+READY_TIMEOUT_S = 60
+INIT_TIMEOUT_S = 120
+STOP_TIMEOUT_S = 10
+ERR_NO_NODE = ("Node.js is not installed (`node` is not on PATH): the demo's sign-in runs the local OpenID provider "
+               "`node oidc/provider.js`. Install Node.js 20.19 or later, run `make oidc-deps`, then `make demo` again "
+               "(or `loopbaan demo --no-serve` to stop before the service)")
+ERR_NO_PROVIDER = "the local OpenID provider {path} is missing: run the demo from the project's checkout"
+ERR_NO_PACKAGES = ("the local OpenID provider's npm packages are missing ({path}): run `make oidc-deps` "
+                   "(npm ci in oidc/), then `make demo` again")
+ERR_INIT = "the local OpenID provider could not make the demo accounts in {folder} (exit code {code}): {output}"
+ERR_STATE = "the demo accounts in {folder} are unusable ({cause}): remove that folder and run the demo again"
+ERR_EXITED = ("the local OpenID provider stopped while starting (exit code {code}); its log {log}: {tail}. "
+              "If its packages are missing or broken, run `make oidc-deps`")
+ERR_SLOW = ("the local OpenID provider did not say it was ready within {seconds} s; its log {log}: {tail}. "
+            "If its packages are missing or broken, run `make oidc-deps`")
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    login: str
+    password: str
+    citizen_id: int
+
+
+@dataclass(frozen=True)
+class PartnerSecret:
+    client_id: str
+    client_secret: str
+    name: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """What ``provider.js init`` made in ``folder``: the demo citizens' logins and the partners' secrets."""
+
+    folder: Path
+    logins: list[DemoLogin]
+    partners: list[PartnerSecret]
+    reused: bool
+
+    @property
+    def subjects_file(self) -> Path:
+        return self.folder / "subjects.json"
+
+
+@dataclass
+class Provider:
+    process: subprocess.Popen
+    issuer: str
+    log: Path
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def node() -> str:
+    """The node executable that runs the provider, or a clear error saying what to install."""
+    executable = shutil.which("node")
+    if executable is None:
+        raise LoopbaanError(ERR_NO_NODE)
+    if not PROVIDER.is_file():
+        raise LoopbaanError(ERR_NO_PROVIDER.format(path=PROVIDER))
+    if not PACKAGES.is_dir():
+        raise LoopbaanError(ERR_NO_PACKAGES.format(path=PACKAGES))
+    return executable
+
+
+def init(*, folder: Path, citizens: list[int]) -> Accounts:
+    """``provider.js init``: one demo account per citizen (kept when the folder holds them already)."""
+    executable = node()
+    reused = (folder / "accounts.json").is_file()
+    result = subprocess.run([executable, str(PROVIDER), "init", "--dir", str(folder),
+                             "--citizens", ",".join(map(str, citizens))],
+                            capture_output=True, text=True, timeout=INIT_TIMEOUT_S, check=False)
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip() or "no output"
+        raise LoopbaanError(ERR_INIT.format(folder=folder, code=result.returncode, output=output))
+    return read_accounts(folder, reused=reused)
+
+
+def read_accounts(folder: Path, *, reused: bool) -> Accounts:
+    try:
+        logins = json.loads((folder / "demo-logins.json").read_text(encoding="utf-8"))["logins"]
+        subjects = json.loads((folder / "subjects.json").read_text(encoding="utf-8"))["subjects"]
+        partners = json.loads((folder / "partners.json").read_text(encoding="utf-8"))["partners"]
+        clients = {client["client_id"]: client
+                   for client in json.loads(CLIENTS.read_text(encoding="utf-8"))["partners"]}
+        citizen_of = {link["subject"]: int(link["citizen_id"]) for link in subjects}
+        return Accounts(folder=folder, reused=reused,
+                        logins=[DemoLogin(login=entry["login"], password=entry["password"],
+                                          citizen_id=citizen_of[entry["subject"]]) for entry in logins],
+                        partners=[PartnerSecret(client_id=entry["client_id"], client_secret=entry["client_secret"],
+                                                name=clients[entry["client_id"]]["client_name"],
+                                                scope=clients[entry["client_id"]]["scope"])
+                                  for entry in partners if entry["client_id"] in clients])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise LoopbaanError(ERR_STATE.format(folder=folder, cause=type(error).__name__)) from None
+
+
+def start(*, folder: Path, port: int, site_urls: list[str], log: Path) -> Provider:
+    """``provider.js serve`` on loopback (``port`` 0: any free port), waiting for its ready line."""
+    executable = node()
+    command = [executable, str(PROVIDER), "serve", "--dir", str(folder), "--port", str(port)]
+    for url in site_urls:
+        command += ["--site-url", url]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w", encoding="utf-8") as output:
+        # Its own session: a Ctrl-C reaches the demo only, which then stops the provider after the service.
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    provider = Provider(process=process, issuer="", log=log)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    try:
+        while time.monotonic() < deadline:
+            ready = next((line for line in _read(log).splitlines() if line.startswith(READY)), None)
+            if ready is not None:
+                provider.issuer = ready.removeprefix(READY).strip()
+                return provider
+            if process.poll() is not None:
+                raise LoopbaanError(ERR_EXITED.format(code=process.returncode, log=log, tail=_tail(log)))
+            time.sleep(0.1)
+    except BaseException:
+        provider.stop()
+        raise
+    provider.stop()
+    raise LoopbaanError(ERR_SLOW.format(seconds=READY_TIMEOUT_S, log=log, tail=_tail(log)))
+
+
+def _read(log: Path) -> str:
+    try:
+        return log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _tail(log: Path, *, lines: int = 5) -> str:
+    return " | ".join(_read(log).strip().splitlines()[-lines:]) or "empty"
+
+
+def partner_token_command(*, issuer: str, partner: PartnerSecret) -> str:
+    """The curl line with which a partner gets its client-credentials token from the provider."""
+    return (f"curl -s -u {partner.client_id}:{partner.client_secret} -d grant_type=client_credentials "
+            f"-d scope={partner.scope} {issuer}/token")
