@@ -24,8 +24,10 @@ ENDPOINTS = {"/suggestions": "suggestions", "/compare": "compare", "/why-not": "
              "/me/competencies": "add_competency", "/me/records": "add_record", "/me/feedback": "feedback",
              "/me/recourse": "recourse", "/search/competencies": "search_competencies",
              "/search/occupations": "search_occupations", "/catalogue/diplomas": "diplomas",
-             "/admin/reload": "reload"}
-ENDPOINT_PREFIXES = {"/me/entries/": "remove_entry", "/me/feedback/": "remove_feedback"}
+             "/admin/reload": "reload", "/auth/config": "auth_config", "/me/shares": "shares",
+             "/register": "register", "/register.html": "register_page"}
+ENDPOINT_PREFIXES = {"/me/entries/": "remove_entry", "/me/feedback/": "remove_feedback",
+                     "/me/shares/": "revoke_share", "/partner/profiles/": "partner_profile"}
 UNAUDITED = ("/", "/docs", "/docs.json", "/schema.json", "/healthz", "/livez", "/readyz", "/metrics")
 UNAUDITED_PREFIXES = ("/site/", "/static_content/", "/assets/")
 REQUEST_ID_HEADER = "x-request-id"

@@ -133,7 +133,7 @@ def test_every_request_writes_exactly_one_audit_line(live, live_home, key, peopl
     for line in lines:  # the citizen only ever as a pseudonym
         assert line["citizen"] is None or (len(line["citizen"]) == 24 and not line["citizen"].isdigit())
         assert set(line) == {"id", "at", "request_id", "endpoint", "kind", "citizen", "models", "items", "personalised",
-                             "status"}
+                             "status", "refusal", "partner"}
     refused = next(line for line in lines if line["request_id"] in sent and sent[line["request_id"]][0] == 401
                    and line["endpoint"] == "suggestions")
     assert refused["citizen"] and len(refused["citizen"]) == 24  # the pseudonym of the citizen asked for
