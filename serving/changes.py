@@ -22,6 +22,7 @@ from serving.recourse import noun
 KINDS = ("jobs", "careers")
 ADDED, REMOVED, WHAT_IF = "added", "removed", "what_if"
 _AND = {"nl": " en ", "en": " and "}
+_BECOME = {"nl": ("wordt", "worden"), "en": ("becomes", "become")}  # one item, or more
 _SENTENCES = {
     ADDED: {"nl": ("{parts} nu pasklaar dankzij {about}",
                    "Je suggesties zijn herberekend met {about}; er komen geen vacatures of loopbaanstappen bij die je "
@@ -32,10 +33,10 @@ _SENTENCES = {
                      "Je suggesties zijn herberekend zonder {about}; je bent nog even klaar voor alles als daarvoor"),
               "en": ("{parts} no longer ready without {about}",
                      "Your suggestions were recomputed without {about}; you are ready for as much as before")},
-    WHAT_IF: {"nl": ("Als je {about} leert, worden {parts} pasklaar",
+    WHAT_IF: {"nl": ("Als je {about} leert, {verb} {parts} pasklaar",
                      "Als je {about} leert, komen er geen vacatures of loopbaanstappen bij die je meteen kunt "
                      "aanvatten"),
-              "en": ("If you learn {about}, {parts} become ready",
+              "en": ("If you learn {about}, {parts} {verb} ready",
                      "If you learn {about}, no more vacancies or career steps become ready")},
 }
 
@@ -75,6 +76,7 @@ def summarise(*, before: dict[str, np.ndarray], after: dict[str, np.ndarray], ab
                for kind, change in kinds.items()}
     parts = [f"{count} {noun(kind, count, language)}" for kind, count in counted.items() if count]
     some, none = _SENTENCES[mode][language]
-    sentence = (some.format(parts=_AND[language].join(parts), about=about) if parts
+    verb = _BECOME[language][sum(counted.values()) != 1]
+    sentence = (some.format(parts=_AND[language].join(parts), about=about, verb=verb) if parts
                 else none.format(about=about))
     return schemas.ChangeSummary(summary=sentence[0].upper() + sentence[1:], about=about, kinds=kinds)

@@ -200,3 +200,18 @@ def test_what_if_adds_the_competencies_and_the_recourse_then_makes_the_item_read
     assert (one.profile != world["context"].take(np.array([row])).profile).nnz == 0  # the original is unchanged
     with pytest.raises(LoopbaanError, match="unknown competency ids: nope"):
         what_if(one, taxonomy=taxonomy, learn=["nope"])
+
+
+def test_the_what_if_sentence_agrees_in_number_with_what_it_counts() -> None:
+    from serving import changes
+
+    before = {"jobs": np.array([False, False, True])}
+
+    def sentence(after: list[bool], language: str) -> str:
+        return changes.summarise(before=before, after={"jobs": np.array(after)}, about="'lassen'", language=language,
+                                 mode=changes.WHAT_IF).summary
+
+    assert sentence([True, False, True], "nl") == "Als je 'lassen' leert, wordt 1 vacature pasklaar"
+    assert sentence([True, True, True], "nl") == "Als je 'lassen' leert, worden 2 vacatures pasklaar"
+    assert sentence([True, False, True], "en") == "If you learn 'lassen', 1 vacancy becomes ready"
+    assert sentence([True, True, True], "en") == "If you learn 'lassen', 2 vacancies become ready"
