@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from features.errors import LoopbaanError
+from serving.signin import CLIENTS_FILE
 
 OIDC_DIR = Path(__file__).resolve().parent.parent / "oidc"
 PROVIDER = OIDC_DIR / "provider.js"
 PACKAGES = OIDC_DIR / "node_modules" / "oidc-provider"
-CLIENTS = OIDC_DIR / "clients.json"
 READY = "loopbaan-oidc ready "
 READY_TIMEOUT_S = 60
 INIT_TIMEOUT_S = 120
@@ -114,7 +114,7 @@ def read_accounts(folder: Path, *, reused: bool) -> Accounts:
         subjects = json.loads((folder / "subjects.json").read_text(encoding="utf-8"))["subjects"]
         partners = json.loads((folder / "partners.json").read_text(encoding="utf-8"))["partners"]
         clients = {client["client_id"]: client
-                   for client in json.loads(CLIENTS.read_text(encoding="utf-8"))["partners"]}
+                   for client in json.loads(CLIENTS_FILE.read_text(encoding="utf-8"))["partners"]}
         citizen_of = {link["subject"]: int(link["citizen_id"]) for link in subjects}
         return Accounts(folder=folder, reused=reused,
                         logins=[DemoLogin(login=entry["login"], password=entry["password"],
