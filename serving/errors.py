@@ -19,6 +19,7 @@ VAULT_STATUS = {
     vault_errors.EntryTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     vault_errors.InvalidEntry: HTTPStatus.UNPROCESSABLE_ENTITY,
     vault_errors.NotRemovable: HTTPStatus.FORBIDDEN,
+    vault_errors.UnknownGrant: HTTPStatus.FORBIDDEN,  # to a partner, exactly as a refused share
 }
 
 

@@ -240,7 +240,8 @@ class MyCareer:
                                f"item {request.item_id!r} is not in the {request.kind} catalogue")
         audit.items = 1
         try:
-            given = self.vault.record_feedback(citizen_id=citizen_id, kind=request.kind, item_id=request.item_id,
+            given = self.vault.record_feedback(citizen_id=citizen_id, kind=request.kind,
+                                               item_id=str(catalogue.ids[int(position)]),  # "0012" is item 12
                                                reason=request.reason, note=request.note,
                                                audit=audit.line(status=HTTPStatus.CREATED))
         except LoopbaanError as error:

@@ -26,8 +26,9 @@ ENDPOINTS = {"/suggestions": "suggestions", "/compare": "compare", "/why-not": "
              "/search/occupations": "search_occupations", "/catalogue/diplomas": "diplomas",
              "/admin/reload": "reload", "/auth/config": "auth_config", "/me/shares": "shares",
              "/register": "register", "/register.html": "register_page"}
-ENDPOINT_PREFIXES = {"/me/entries/": "remove_entry", "/me/feedback/": "remove_feedback",
-                     "/me/shares/": "revoke_share", "/partner/profiles/": "partner_profile"}
+METHOD_ENDPOINTS = {("DELETE", "/me/feedback"): "remove_feedback", ("POST", "/me/shares"): "share"}
+ENDPOINT_PREFIXES = {"/me/entries/": "remove_entry", "/me/shares/": "revoke_share",
+                     "/partner/profiles/": "partner_profile"}
 UNAUDITED = ("/", "/docs", "/docs.json", "/schema.json", "/healthz", "/livez", "/readyz", "/metrics")
 UNAUDITED_PREFIXES = ("/site/", "/static_content/", "/assets/")
 REQUEST_ID_HEADER = "x-request-id"
@@ -37,8 +38,10 @@ def audited(path: str) -> bool:
     return path not in UNAUDITED and path != "/site" and not path.startswith(UNAUDITED_PREFIXES)
 
 
-def endpoint(path: str) -> str:
-    """The audit name of the endpoint a path belongs to ("unknown" for a path the service does not have)."""
+def endpoint(path: str, method: str = "GET") -> str:
+    """The audit name of the endpoint a request is for ("unknown" for a path the service does not have)."""
+    if (method, path) in METHOD_ENDPOINTS:
+        return METHOD_ENDPOINTS[(method, path)]
     if path in ENDPOINTS:
         return ENDPOINTS[path]
     return next((name for prefix, name in ENDPOINT_PREFIXES.items() if path.startswith(prefix)), "unknown")
@@ -70,7 +73,7 @@ class AuditTrail:
         if scope["type"] != "http" or not audited(scope["path"]):
             await self.app(scope, receive, send)
             return
-        entry = AuditEntry(request_id=request_id(dict(scope.get("headers") or [])), endpoint=endpoint(scope["path"]))
+        entry = AuditEntry(request_id=request_id(dict(scope.get("headers") or [])), endpoint=endpoint(scope["path"], scope.get("method", "GET")))
         scope.setdefault("state", {})["audit"] = entry
         written = False
 

@@ -58,6 +58,7 @@ MAX_K = 50
 MAX_LEARN = 10
 MAX_NOTE_CHARS = 500
 MAX_TEST_NAME_CHARS = 200
+MAX_DB_INT = 2**63 - 1  # the vault's integer columns (BIGINT): a larger revision or id is refused, not a 500
 
 ERR_BOTH_PROFILES = "give either citizen_id or an anonymous profile (competencies and/or job_title), not both"
 ERR_NO_PROFILE = "give citizen_id, or at least one competency or a job title for an anonymous profile"
@@ -444,7 +445,8 @@ class AddCompetencyRequest(ListRequest):
 
     competency_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description=(
         "An ESCO/Competent competency URI, as GET /search/competencies finds it."))
-    revision: JsonInt = Field(ge=0, description="The revision of the career data this edit was made on (GET /me).")
+    revision: JsonInt = Field(ge=0, le=MAX_DB_INT,
+                              description="The revision of the career data this edit was made on (GET /me).")
     date: OptionalDate = Field(default=None, description="Since when (default: today); not in the future.")
 
     @field_validator("date", mode="before")
@@ -497,7 +499,8 @@ class DiplomaRecord(_DatedRecord):
 
 class AddRecordRequest(ListRequest):
     record: Annotated[TestRecord | CourseRecord | DiplomaRecord, Field(discriminator="type")]
-    revision: JsonInt = Field(ge=0, description="The revision of the career data this edit was made on (GET /me).")
+    revision: JsonInt = Field(ge=0, le=MAX_DB_INT,
+                              description="The revision of the career data this edit was made on (GET /me).")
 
 
 class ReadyChange(BaseModel):

@@ -260,8 +260,10 @@ class SuggestionService:
                                        "citizen: only what they added themselves can be removed here.",
                     422: "The citizen has no such entry."}))
     async def remove_entry(self, request: Request,
-                           entry_id: int = PathParam(ge=1, description="The entry (GET /me `entries`)."),
-                           revision: int = Query(ge=0, description="The revision the removal was made on (GET /me)."),
+                           entry_id: int = PathParam(ge=1, le=schemas.MAX_DB_INT,
+                                                     description="The entry (GET /me `entries`)."),
+                           revision: int = Query(ge=0, le=schemas.MAX_DB_INT,
+                                                 description="The revision the removal was made on (GET /me)."),
                            kind: schemas.Kind = Query("jobs", description="The list to recompute."),
                            k: int = Query(10, ge=1, le=schemas.MAX_K, description="Its length (1-50)."),
                            language: schemas.Language = Query("nl", description=LANGUAGE), token=Depends(BEARER)):
@@ -398,7 +400,8 @@ class SuggestionService:
 
     # -- operators ------------------------------------------------------------------------------------------
 
-    @api.post("/admin/reload", response_model=schemas.ReloadResponse, responses=refusals(401, 403))
+    @api.post("/admin/reload", response_model=schemas.ReloadResponse, responses=refusals(401, 403, 503, notes={
+        503: "A token that is not an admin token could not be checked: the sign-in provider cannot be reached."}))
     def reload(self, request: Request, token=Depends(BEARER)):
         """Follow the model registry now (an admin token): a moved champion alias serves at once in this process and
         within a second in the others (they also look every LOOPBAAN_RELOAD_SECONDS by themselves)."""

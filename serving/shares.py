@@ -16,14 +16,12 @@ from http import HTTPStatus
 
 from features.errors import LoopbaanError
 from features.register import processing, sharing_processing_key
-from features.sharing import (MAX_PERIOD_DAYS, NOT_AVAILABLE, PARTNER_KINDS, PARTS, PURPOSES, AccessRecord,
-                              AccessRefused, ContactWish, Grant, Partner, ShareError)
+from features.sharing import (MAX_PERIOD_DAYS, NOT_AVAILABLE, PARTNER_KINDS, PARTS, PURPOSES, UNKNOWN_PARTNER,
+                              AccessRecord, AccessRefused, ContactWish, Grant, Partner, ShareError)
 from features.vault import errors as vault_errors
 from serving import schemas
 from serving.audit import AuditEntry, in_process
 from serving.errors import RequestError, refusal
-
-ERR_UNKNOWN_PARTNER = "unknown partner {partner!r}: choose one of GET /me/shares"
 
 
 class ShareDesk:
@@ -63,13 +61,12 @@ class ShareDesk:
         """Store the share the citizen decided on, from now for ``request.days`` days."""
         audit = audit or in_process("share")
         citizen_id = audit.citizen_id = self.sign_in.citizen(authorization, audit=audit)
-        partner = self.partners.get(request.partner_id)
-        if partner is None:
-            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY,
-                               ERR_UNKNOWN_PARTNER.format(partner=request.partner_id[:100]), code="unknown_partner")
         now = datetime.now(UTC)
         audit.items = 1
         try:
+            partner = self.partners.get(request.partner_id)
+            if partner is None:
+                raise ShareError(UNKNOWN_PARTNER, request.partner_id)
             contact = None if request.contact is None else ContactWish(
                 channel=request.contact.channel, name=request.contact.name, address=request.contact.address,
                 note=request.contact.note)

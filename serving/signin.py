@@ -29,8 +29,11 @@ CLIENTS_FILE = Path(__file__).resolve().parent.parent / "oidc" / "clients.json"
 NO_ISSUER = "no_issuer"
 ERR_NO_SIGN_IN = ("this service has no OpenID provider (LOOPBAAN_OIDC_ISSUER is not set): sign in with a test "
                   "token of `loopbaan token`")
-ERR_NO_PARTNERS = "partners call only a service with an OpenID provider (LOOPBAAN_OIDC_ISSUER)"
-ERR_UNKNOWN_PARTNER = "this client is not a partner of the service"
+ERR_NO_PARTNERS = ("partners call only a service with an OpenID provider: start it with LOOPBAAN_OIDC_ISSUER set to "
+                   "the provider's issuer")
+NOT_A_PARTNER = "not_a_partner"
+ERR_NOT_A_PARTNER = ("this client of the sign-in provider is not a partner of the service: a partner is listed in "
+                     "the provider's clients.json")
 ERR_CLIENTS = "the partner list {path} is not usable ({cause}): give the provider's clients.json"
 ERR_NOT_ADMIN = "a citizen's token cannot reload the models: send an admin token (`loopbaan token --admin`)"
 
@@ -72,10 +75,6 @@ class SignIn:
             self.validator = TokenValidator(settings=self.settings,
                                             resolver=vault.subject_resolver(issuer=self.settings.issuer))
 
-    @property
-    def with_provider(self) -> bool:
-        return self.validator is not None
-
     def site_config(self) -> dict[str, str]:
         """What the site's sign-in script needs (``GET /auth/config``); 404 without a provider."""
         if self.validator is None:
@@ -101,7 +100,8 @@ class SignIn:
             client_id = self.validator.partner(authorization=authorization).partner_id
         audit.partner = client_id
         if client_id not in self.partners:
-            raise RequestError(HTTPStatus.FORBIDDEN, ERR_UNKNOWN_PARTNER)
+            audit.refusal = NOT_A_PARTNER
+            raise RequestError(HTTPStatus.FORBIDDEN, ERR_NOT_A_PARTNER)
         return self.partners[client_id]
 
     def admin(self, authorization: str | None) -> None:

@@ -266,6 +266,8 @@ def test_feedback_keeps_an_item_away_and_why_not_says_so(service, citizens, key)
     assert [item["item_id"] for item in now[:4]] == [item["item_id"] for item in listed[1:]], "the rest moves up"
     _refused(service.post("/me/feedback", json={"kind": "jobs", "item_id": top, "reason": "other"},
                           headers=_auth(key, citizen)), 409, "already said")
+    _refused(service.post("/me/feedback", json={"kind": "jobs", "item_id": "00" + top, "reason": "other"},
+                          headers=_auth(key, citizen)), 409, "already said")  # "0012" is item 12, said already
     _refused(service.post("/me/feedback", json={"kind": "jobs", "item_id": "no-such-item", "reason": "other"},
                           headers=_auth(key, citizen)), 404, "not in the jobs catalogue")
     _refused(service.post("/me/feedback", json={"kind": "jobs", "item_id": top, "reason": "boring"},
@@ -282,6 +284,17 @@ def test_feedback_keeps_an_item_away_and_why_not_says_so(service, citizens, key)
     assert _listed(service, key, citizen, k=5) == listed
     _refused(service.delete("/me/feedback", params={"kind": "jobs", "item_id": top}, headers=_auth(key, citizen)),
              422, "no feedback")
+
+
+def test_a_revision_or_entry_id_beyond_the_vaults_integers_is_refused_as_malformed(service, citizens, key) -> None:
+    citizen = _own(citizens, 0)
+    huge = 10**20
+    _refused(service.post("/me/competencies", json={"competency_id": "http://data.europa.eu/esco/skill/x",
+                                                    "revision": huge}, headers=_auth(key, citizen)), 400, "revision")
+    _refused(service.delete(f"/me/entries/{huge}", params={"revision": 0}, headers=_auth(key, citizen)), 400,
+             "entry_id")
+    _refused(service.delete("/me/entries/1", params={"revision": huge}, headers=_auth(key, citizen)), 400,
+             "revision")
 
 
 def test_why_not_gives_the_rank_and_the_contributions_that_separate_it(service, citizens, key) -> None:
