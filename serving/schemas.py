@@ -58,7 +58,7 @@ MAX_K = 50
 MAX_LEARN = 10
 MAX_NOTE_CHARS = 500
 MAX_TEST_NAME_CHARS = 200
-MAX_DB_INT = 2**63 - 1  # the vault's integer columns (BIGINT): a larger revision or id is refused, not a 500
+MAX_DB_INT = 2**53 - 1  # within the vault's BIGINT, and exact as a JSON number: a larger revision or id is a 400
 
 ERR_BOTH_PROFILES = "give either citizen_id or an anonymous profile (competencies and/or job_title), not both"
 ERR_NO_PROFILE = "give citizen_id, or at least one competency or a job title for an anonymous profile"
@@ -756,10 +756,11 @@ class ShareRequest(BaseModel):
                                                           "maximum": MAX_VACANCY_ID})] = Field(
         default=None, ge=1, le=MAX_VACANCY_ID,
         description="The vacancy on the citizen's dashboard (exactly for an employer).")
-    contact: ContactWish | None = Field(default=None, description="Exactly when the part contact_wish is shared.")
+    contact: ContactWish | None = Field(default=None, description=(
+        "Exactly when the part contact_wish is shared (left out or null: none)."))
     language: Language = Field(default="nl", description="Language of the names in the answer.")
 
-    @field_validator("vacancy_id", "contact", mode="before")
+    @field_validator("vacancy_id", mode="before")
     @classmethod
     def _no_null(cls, value, info):
         if value is None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import re
 from http import HTTPStatus
 from pathlib import Path
 from typing import Literal
@@ -118,9 +119,19 @@ async def _validation_refused(request: Request, error: RequestValidationError) -
     return _invalid(error.errors())
 
 
+def _allowed(path: str) -> str:
+    """Every documented method for ``path`` (Starlette's 405 names only those of the first route it matched)."""
+    methods = {method.upper() for template, operations in openapi_document(api)["paths"].items()
+               if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", template), path) for method in operations}
+    return ", ".join(sorted(methods))
+
+
 @api.exception_handler(StarletteHTTPException)
 async def _http_refused(request: Request, error: StarletteHTTPException) -> JSONResponse:
-    return _error(error.status_code, str(error.detail), headers=error.headers)
+    headers = error.headers
+    if error.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers = {**(headers or {}), "Allow": _allowed(request.url.path)}
+    return _error(error.status_code, str(error.detail), headers=headers)
 
 
 @api.exception_handler(RequestError)

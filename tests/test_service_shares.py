@@ -177,10 +177,10 @@ def test_a_share_gives_the_partner_exactly_the_granted_parts_until_the_citizen_r
     assert {partner.partner_id for partner in shares.partners} == {TRAINING_PROVIDER, EMPLOYER, HR}
     assert shares.max_days == MAX_PERIOD_DAYS == schemas.MAX_SHARE_DAYS
 
-    calls = _lines(service, "partner_profile")[-5:]
+    calls = _lines(service, "partner_profile")[-6:]
     assert [(line["status"], line["partner"], line["refusal"]) for line in calls] == [
         (200, TRAINING_PROVIDER, None), (403, HR, "other_partner"), (403, TRAINING_PROVIDER, "part_not_granted"),
-        (403, TRAINING_PROVIDER, "unknown_share"), (403, TRAINING_PROVIDER, "revoked")]
+        (403, TRAINING_PROVIDER, "unknown_share"), (401, None, "wrong_client"), (403, TRAINING_PROVIDER, "revoked")]
 
 
 def test_a_share_that_cannot_be_made_is_422_with_its_rule_and_stores_nothing(oidc_service, signed_in):
