@@ -676,19 +676,28 @@ def test_a_vault_made_at_0001_upgrades_to_the_head_and_keeps_every_row(blank_url
         vault.close()
 
 
-def test_the_head_downgrades_to_0001_and_upgrades_again(empty_vault_url):
+def _downgraded(url: str, revision: str):
+    """An engine on the vault at ``url`` once Alembic took it down to ``revision``."""
     from alembic import command
+
+    from features.vault.database import _alembic_config, current_revision
+
+    engine = create_engine(url)
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    assert current_revision(engine) == revision
+    return engine
+
+
+def test_the_head_downgrades_to_0001_and_upgrades_again(empty_vault_url):
     from sqlalchemy import inspect
 
-    from features.vault.database import _alembic_config, current_revision, upgrade
+    from features.vault.database import upgrade
 
-    engine = create_engine(empty_vault_url)
+    engine = _downgraded(empty_vault_url, "0001")
     try:
-        config = _alembic_config()
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0001")
-        assert current_revision(engine) == "0001"
         assert not set(NEW_TABLES) & set(inspect(engine).get_table_names())
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO audit_trail (at, endpoint, models, items, personalised, status) "
@@ -702,17 +711,10 @@ def test_the_head_downgrades_to_0001_and_upgrades_again(empty_vault_url):
 
 
 def test_0003_keeps_the_audit_lines_of_0002_adds_why_a_request_was_refused_and_stays_append_only(empty_vault_url):
-    from alembic import command
+    from features.vault.database import upgrade
 
-    from features.vault.database import _alembic_config, current_revision, upgrade
-
-    engine = create_engine(empty_vault_url)
+    engine = _downgraded(empty_vault_url, "0002")
     try:
-        config = _alembic_config()
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0002")
-        assert current_revision(engine) == "0002"
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO audit_trail (at, endpoint, models, items, personalised, status) "
                                     "VALUES ('2025-01-02 10:00:00', 'career_data', '{}', 0, false, 401)"))
