@@ -57,13 +57,19 @@ def token(service_home: Path, citizen: int) -> str:
     return mint_token(citizen_id=citizen, key=service_key(Settings(home=service_home)))
 
 
-@pytest.fixture
-def page(browser, service: httpx.Client, token: str):
-    context = browser.new_context(viewport={"width": 1200, "height": 1600}, locale="nl-BE")
+def _open_site(browser, url: str, *, height: int):
+    """A new browser context on ``url`` (Dutch, 1200 px wide): its context, page, and the page errors it collects."""
+    context = browser.new_context(viewport={"width": 1200, "height": height}, locale="nl-BE")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{service.base_url}/site/#token={token}")
+    page.goto(url)
+    return context, page, errors
+
+
+@pytest.fixture
+def page(browser, service: httpx.Client, token: str):
+    context, page, errors = _open_site(browser, f"{service.base_url}/site/#token={token}", height=1600)
     page.wait_for_selector("#suggestions li.suggestion", timeout=60_000)
     yield page
     context.close()
@@ -230,11 +236,7 @@ def learner(service_home: Path, service: httpx.Client) -> tuple[int, str, dict]:
 
 def test_adding_a_competency_through_search_as_you_type_and_removing_it(browser, service, learner, tmp_path) -> None:
     citizen, token, panel = learner
-    context = browser.new_context(viewport={"width": 1200, "height": 1800}, locale="nl-BE")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{service.base_url}/site/#token={token}")
+    context, page, errors = _open_site(browser, f"{service.base_url}/site/#token={token}", height=1800)
     page.wait_for_selector("#suggestions li.suggestion", timeout=60_000)
     page.wait_for_selector("#recourse li[data-competency]", timeout=60_000)
     shown_panel = page.eval_on_selector_all("#recourse li[data-competency]", """rows => rows.map(row =>
@@ -289,11 +291,7 @@ def dismisser(service_home: Path) -> tuple[int, str]:
 def test_not_for_me_keeps_an_item_away_until_undone(browser, service, dismisser, tmp_path) -> None:
     citizen, token = dismisser
     headers = {"Authorization": f"Bearer {token}"}
-    context = browser.new_context(viewport={"width": 1200, "height": 1800}, locale="nl-BE")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{service.base_url}/site/#token={token}")
+    context, page, errors = _open_site(browser, f"{service.base_url}/site/#token={token}", height=1800)
     page.wait_for_selector("#suggestions li.suggestion", timeout=60_000)
     before = _cards(page)
     assert before == _expected_cards(service, token, citizen)
@@ -352,11 +350,7 @@ TRAINING_PROVIDER = "partner-opleiding-demo"
 
 def _signed_in_page(browser, signin: SignedInService, login: dict):
     """A page signed in through the provider's own sign-in page (authorisation code + PKCE), its lists shown."""
-    context = browser.new_context(viewport={"width": 1200, "height": 2400}, locale="nl-BE")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(signin.site_url)
+    context, page, errors = _open_site(browser, signin.site_url, height=2400)
     page.wait_for_selector("#signin-button", state="visible", timeout=30_000)
     assert page.is_hidden("#login-form"), "with a provider there is no access-code form"
     page.click("#signin-button")
