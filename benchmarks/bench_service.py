@@ -14,13 +14,18 @@ a competency that citizen does not hold (its revision read before, untimed).
 ``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/main main``) starts that code's service
 on the same data, alternating with this checkout's for ``--rounds`` rounds, and prints the medians over rounds and
 the ratios this/baseline: a ratio above 1 is slower.
+
+``--home DIR`` keeps the generated home (population and ranker) in DIR and reuses it when a run with the same sizes
+built it, so that a second run (say with ``LOOPBAAN_DATABASE_URL`` set, on PostgreSQL) skips the generation; the vault
+import is idempotent and runs every time.
 Usage: python benchmarks/bench_service.py [--vacancies 50000] [--citizens 10000] [--requests 200] [--clients 4]
-                                          [--baseline DIR] [--rounds 2]
+                                          [--baseline DIR] [--rounds 2] [--home DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -162,13 +167,19 @@ def main() -> None:
     parser.add_argument("--baseline-has-vault", action="store_true",
                         help="the baseline's service reads the vault too (else it is the Parquet path, without "
                              "POST /me/competencies)")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="build the home here and keep it; reused when a run with the same sizes built it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        home = Path(scratch) / "home"
+        home = args.home.resolve() if args.home is not None else Path(scratch) / "home"
         settings = Settings(home=home, allow_challenger=True)
-        generate_to(PopulationConfig(citizens=args.citizens, seed=3, vacancies=args.vacancies),
-                    out=settings.population_dir, progress=False)
-        train_kind("jobs", store=PopulationStore(settings.population_dir), settings=settings, progress=False)
+        built = home / "bench-home.json"
+        sizes = {"citizens": args.citizens, "vacancies": args.vacancies}
+        if not built.exists() or json.loads(built.read_text()) != sizes:
+            generate_to(PopulationConfig(citizens=args.citizens, seed=3, vacancies=args.vacancies),
+                        out=settings.population_dir, progress=False)
+            train_kind("jobs", store=PopulationStore(settings.population_dir), settings=settings, progress=False)
+            built.write_text(json.dumps(sizes))
         _import_vault(settings)
         store = PopulationStore(settings.population_dir)
         citizens = store.table("citizens")
