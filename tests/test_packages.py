@@ -14,16 +14,6 @@ def test_package_imports_from_this_project(name: str) -> None:
     assert Path(module.__file__).resolve().is_relative_to(PROJECT_ROOT)
 
 
-def test_features_imports_no_higher_layer() -> None:
-    offenders = []
-    for path in (PROJECT_ROOT / "features").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        for layer in ("models", "serving", "assessments", "loopbaan_cli"):
-            if f"from {layer}" in text or f"import {layer}" in text:
-                offenders.append(f"{path.name} imports {layer}")
-    assert offenders == []
-
-
 def test_settings_default_home_is_in_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     from features.settings import Settings
 
