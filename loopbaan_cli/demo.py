@@ -2,7 +2,7 @@
 
 population → three rankers (MLflow) → the fairness gate for each challenger (mitigation when it fails) →
 a demo board approval where the gate passed (recorded as such, never as a real board decision) → promotion →
-the vault (`loopbaan vault upgrade` and `loopbaan vault import` of the population) → sign-in (the local OpenID
+(meanwhile, in a background process, the search's indexes) → the vault (`loopbaan vault upgrade` and `loopbaan vault import` of the population) → sign-in (the local OpenID
 provider's demo accounts, linked in the vault with `loopbaan vault link-subjects`, and the provider serving them) →
 the service with the site, and where to look. Ctrl-C stops at any stage; what finished stays.
 """
@@ -10,6 +10,7 @@ the service with the site, and where to look. Ctrl-C stops at any stage; what fi
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import shutil
 import socket
@@ -32,7 +33,7 @@ DEMO_COMMENT = ("Recorded automatically by `loopbaan demo` so that the walk-thro
 DEMO_FINDING = (" The labour-market finding of the assessment is acknowledged automatically too; the board must read "
                 "it in the report.")
 SERVICE = "serving.service:SuggestionService"
-READY_TIMEOUT_S = 600  # the first start on a busy 2-core machine also builds the search's indexes
+READY_TIMEOUT_S = 600  # a start that finds no search indexes builds them first, in every worker
 WORKER_STOP_S = 10
 SIGN_IN_CITIZENS = 5
 ERR_PORT_BUSY = "port {port} on {host} is in use: stop what runs there or pass {option}"
@@ -51,6 +52,46 @@ class GateResult:
 
 def stage(name: str, started: float, line: str) -> None:
     typer.echo(f"[{name}] {line} ({time.perf_counter() - started:.1f} s)")
+
+
+class SearchIndexes:
+    """The search's on-disk indexes (``serving.search``: label indexes and concept vectors, in the home's cache),
+    built in a background process while the rankers are judged. The service's workers then read them at start
+    instead of each building the same indexes (minutes on two cores). A failure here only leaves that work to the
+    service: it is said, not raised."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started = time.perf_counter()
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_build_search_indexes, args=(settings,), name="loopbaan-search-indexes", daemon=True)
+        self.process.start()
+
+    def wait(self) -> None:
+        self.process.join()
+        if self.process.exitcode == 0:
+            stage("search", self.started, f"indexes ready in {self.settings.cache_dir / 'search'}")
+        else:
+            stage("search", self.started, f"building the indexes stopped (exit code {self.process.exitcode}); the "
+                                          "service builds them as it starts")
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=WORKER_STOP_S)
+
+
+def _build_search_indexes(settings: Settings) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"  # one core, beside the gate's work on the other
+    from threadpoolctl import threadpool_limits
+
+    from features.esco import load_esco
+    from serving.labels import LabelLanguages
+    from serving.search import Search
+
+    taxonomy = load_esco()
+    with threadpool_limits(limits=1):
+        Search(settings=settings, taxonomy=taxonomy, languages=LabelLanguages.of(taxonomy)).warm_up()
 
 
 def population(settings: Settings, *, citizens: int, seed: int):

@@ -165,18 +165,27 @@ def demo(
     settings = Settings()
     started = time.perf_counter()
     current = "population"
+    search = None
     try:
         store = steps.population(settings, citizens=citizens, seed=seed)
         current = "train"
         versions = steps.rankers(settings, store)
         current = "gate"
+        if serve:
+            search = steps.SearchIndexes(settings)  # after training: it reads the registry for a search encoder
         policy = load_policy(settings=settings)
         gates = [steps.gate(settings, kind=kind, version=versions[kind], policy=policy,
                             population_dir=store.folder) for kind in steps.KINDS]
     except KeyboardInterrupt:
+        if search is not None:
+            search.stop()
         typer.secho(f"\ninterrupted during {current}: the stages before it are kept and the next `loopbaan demo` "
                     "reuses them (an interrupted training run is marked failed in MLflow).", err=True)
         raise typer.Exit(130) from None
+    except BaseException:
+        if search is not None:
+            search.stop()
+        raise
     refused = [result.kind for result in gates if not result.passed]
     accounts_for = steps.demo_citizens(store)
     if not serve:
@@ -193,14 +202,17 @@ def demo(
         steps.vault(settings)
         accounts, provider = steps.sign_in(settings, citizens=accounts_for, host=host, port=port,
                                            oidc_port=oidc_port)
+        search.wait()
         process, log = steps.start_service(settings, host=host, port=port, allow_challenger=bool(refused),
                                            oidc_issuer=provider.issuer)
     except KeyboardInterrupt:
+        search.stop()
         if provider is not None:
             provider.stop()
         typer.secho("\ninterrupted while the service started; nothing is left running.", err=True)
         raise typer.Exit(130) from None
     except BaseException:
+        search.stop()
         if provider is not None:
             provider.stop()
         raise
