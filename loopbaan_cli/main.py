@@ -12,6 +12,7 @@ import typer
 
 from features.errors import LoopbaanError
 from features.settings import Settings
+from features.vocabulary import KINDS
 from loopbaan_cli._errors import user_errors
 from loopbaan_cli.assessment_commands import assess, policy_app, promote, review, schedule
 from loopbaan_cli.batch_commands import batch_app
@@ -172,7 +173,7 @@ def demo(
         current = "gate"
         policy = load_policy(settings=settings)
         gates = [steps.gate(settings, kind=kind, version=versions[kind], policy=policy,
-                            population_dir=store.folder) for kind in steps.KINDS]
+                            population_dir=store.folder) for kind in KINDS]
     except KeyboardInterrupt:
         typer.secho(f"\ninterrupted during {current}: the stages before it are kept and the next `loopbaan demo` "
                     "reuses them (an interrupted training run is marked failed in MLflow).", err=True)
