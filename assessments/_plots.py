@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from assessments.metric_catalogue import METRIC_BY_NAME
+from features.vocabulary import NDCG_AT_K
 
 _PASS, _FAIL, _GREY = "#2e7d32", "#c62828", "#9e9e9e"
 
@@ -135,12 +136,12 @@ def tradeoff_figure(points: list[dict], *, fairness_label: str, threshold: float
     colours = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00")
     for index, label in enumerate(labels):
         line = start + [point for point in tried if setting_label(point) == label]
-        axis.plot([point["ndcg_at_10"] for point in line], [point["fairness"] for point in line], "-o",
+        axis.plot([point[NDCG_AT_K] for point in line], [point["fairness"] for point in line], "-o",
                   color=colours[index % len(colours)], label=f"guaranteeing {label}", markersize=4)
     for point in points:
         marker = "*" if point.get("chosen") else ""
         name = "unmitigated" if point["proportion"] == 0 else f"p={point['proportion']:g}{marker}"
-        axis.annotate(name, (point["ndcg_at_10"], point["fairness"]), fontsize=6, textcoords="offset points",
+        axis.annotate(name, (point[NDCG_AT_K], point["fairness"]), fontsize=6, textcoords="offset points",
                       xytext=(4, 4))
     axis.legend(fontsize=7, loc="best")
     if threshold is not None:

@@ -23,8 +23,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from assessments.ranking_metrics import K, positions_in_list
+from assessments.ranking_metrics import positions_in_list
 from features.citizens import QueryContext
+from features.vocabulary import K
 from models.ranker import ScoringModel
 from models.resources import KindResources
 from models.retrieval import (

@@ -34,7 +34,6 @@ from assessments.outcome_model import (
 )
 from assessments.policy import Policy
 from assessments.ranking_metrics import (
-    K,
     exposure_per_query,
     flip_rate_per_query,
     item_exposure,
@@ -44,6 +43,7 @@ from assessments.ranking_metrics import (
 )
 from features.citizens import QueryContext, contexts_from_store
 from features.population.occupations import build_occupation_model
+from features.vocabulary import K, NDCG_AT_K
 from models.datasets import RankingData
 from models.gap import ready_from_features
 from models.ranker import ScoringModel
@@ -348,7 +348,7 @@ def _constant_by_construction(labels: np.ndarray, query_rows: np.ndarray, seed: 
                                                      query_rows=query_rows, seed=seed)
     _, worst_ndcg, worst_recall, _ = quality_per_query(labels=labels, scores=-labels.astype(np.float64),
                                                        query_rows=query_rows, seed=seed)
-    return frozenset(name for name, best, worst in (("ndcg_at_10", best_ndcg, worst_ndcg),
+    return frozenset(name for name, best, worst in ((NDCG_AT_K, best_ndcg, worst_ndcg),
                                                     ("recall_top_half", best_recall, worst_recall))
                      if np.allclose(best, worst))
 
@@ -360,7 +360,7 @@ def _outcome_metrics(prepared: Prepared, lists: PartLists,
     two no order could change."""
     test = prepared.data.sets["test"]
     rows = lists.test_rows
-    columns = ["stratum", "ndcg_at_10", "recall_top_half", f"ndcg_at_10{REFERENCE}",
+    columns = ["stratum", NDCG_AT_K, "recall_top_half", f"{NDCG_AT_K}{REFERENCE}",
                f"recall_top_half{REFERENCE}", *prepared.groups.columns]
     if not len(rows):
         return pd.DataFrame(columns=columns), frozenset()
@@ -374,7 +374,7 @@ def _outcome_metrics(prepared: Prepared, lists: PartLists,
         first = np.searchsorted(test.group[rows], ids, side="left")
         frames.append(pd.DataFrame({"query": ids, "citizen": test.citizen_ids[rows][first],
                                     "stratum": (length - 1) // LIST_LENGTH_BAND,
-                                    f"ndcg_at_10{suffix}": ndcg, f"recall_top_half{suffix}": recall}))
+                                    f"{NDCG_AT_K}{suffix}": ndcg, f"recall_top_half{suffix}": recall}))
     frame = frames[0].merge(frames[1].drop(columns=["citizen", "stratum"]), on="query")
     frame = frame[frame["citizen"] >= 0].drop(columns="query").groupby(["citizen", "stratum"]).mean().reset_index()
     groups = prepared.groups.loc[frame["citizen"].to_numpy()].reset_index(drop=True)

@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from features.feature_registry import features_for
-
-KINDS = ("jobs", "trainings", "careers")
+from features.vocabulary import K, KINDS, NDCG_AT_K, OCCUPATION_KINDS
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class MetricInfo:
 
 
 METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("ndcg_at_10", "Ranking quality (NDCG@10)",
+    MetricInfo(NDCG_AT_K, f"Ranking quality (NDCG@{K})",
                "How high the order puts what the citizen actually chose (applied, was hired, enrolled, completed, moved "
                "to) in a held-out logged list: 100% is a perfect order. Group values are standardised to the same mix "
                "of list lengths (job seekers saw 20 vacancies, employed citizens 10), so that a comparison of groups "
@@ -62,7 +61,7 @@ METRICS: tuple[MetricInfo, ...] = (
                "lists may not lower it.", "suggestions", kinds=("jobs", "trainings")),
     MetricInfo("quality_exposure", "Job quality of the suggestions",
                "Position-weighted mean wage/quality index (0-1) of the suggested vacancies or occupations.",
-               "suggestions", kinds=("jobs", "careers"), percent=False),
+               "suggestions", kinds=OCCUPATION_KINDS, percent=False),
     MetricInfo("ready_share", "Ready suggestions",
                "Share of the top 10 for which the citizen already holds at least 80% of the essential competencies "
                "(a training: meets its Dutch entry level).", "suggestions"),

@@ -35,6 +35,7 @@ from assessments.policy import Policy
 from assessments.run import AssessmentOutcome, judge, run_assessment
 from features.errors import LoopbaanError
 from features.settings import Settings
+from features.vocabulary import NDCG_AT_K
 from models import tracking
 from models.lineage import log_lineage
 from models.rerank import ARTIFACT as RERANKER_ARTIFACT
@@ -63,13 +64,13 @@ def _worst(checks: list[dict], name: str) -> float:
 
 
 def _point(reranker: Reranker | None, verdict, focus: str) -> dict:
-    overall = verdict.results.get("ndcg_at_10", {}).get("overall", {})
+    overall = verdict.results.get(NDCG_AT_K, {}).get("overall", {})
     return {"proportion": reranker.proportion if reranker else 0.0,
             "guarantees": list(reranker.guarantees) if reranker else [],
             "label": reranker.label if reranker else "unmitigated",
             "inconclusive": [check["name"] for check in verdict.checks
                              if check["enforce"] and check["status"] == INCONCLUSIVE],
-            "ndcg_at_10": overall.get("model"), "fairness": _worst(verdict.checks, focus), "passed": verdict.passed,
+            NDCG_AT_K: overall.get("model"), "fairness": _worst(verdict.checks, focus), "passed": verdict.passed,
             "failed": verdict.failed,
             "worst": {check["name"]: _worst(verdict.checks, check["name"]) for check in verdict.checks
                       if check["enforce"]}}
@@ -92,7 +93,7 @@ def _variants(base: AssessmentOutcome, policy: Policy) -> list[Reranker]:
 def _cost_order(point: dict) -> tuple:
     """Sort key among passing settings: the fewest enforced checks left inconclusive (a mitigation should remove
     doubt, not hide in it), then the highest ranking quality, then the fewest guarantees and the mildest strength."""
-    ndcg = point["ndcg_at_10"] if point["ndcg_at_10"] is not None else float("-inf")
+    ndcg = point[NDCG_AT_K] if point[NDCG_AT_K] is not None else float("-inf")
     return (len(point["inconclusive"]), -ndcg, len(point["guarantees"]), point["proportion"])
 
 
@@ -191,14 +192,14 @@ def mitigate(*, kind: str, settings: Settings, policy: Policy, data=None, versio
         doubt = (f" ({', '.join(best['inconclusive'])} inconclusive: no passing setting settles it)"
                  if best["inconclusive"] else "")
         conclusion = (f"On the tuning citizens, {setting} passes every enforced check{doubt}, at an NDCG@10 of "
-                      f"{best['ndcg_at_10']:.3f} against {unmitigated['ndcg_at_10']:.3f} unmitigated: of the passing "
+                      f"{best[NDCG_AT_K]:.3f} against {unmitigated[NDCG_AT_K]:.3f} unmitigated: of the passing "
                       "settings that leave the fewest checks inconclusive, the one that keeps the most ranking "
                       "quality. Its verdict comes from the judging citizens, whom the choice never looked at.")
     else:
         moved = f"{unmitigated['fairness']:.3f} → {best['fairness']:.3f}"
         conclusion = (f"On the tuning citizens no setting passes. The closest, {setting}, still fails "
-                      f"{', '.join(best['failed'])} ({focus}: {moved}), at an NDCG@10 of {best['ndcg_at_10']:.3f} "
-                      f"against {unmitigated['ndcg_at_10']:.3f} unmitigated. The failing checks measure something "
+                      f"{', '.join(best['failed'])} ({focus}: {moved}), at an NDCG@10 of {best[NDCG_AT_K]:.3f} "
+                      f"against {unmitigated[NDCG_AT_K]:.3f} unmitigated. The failing checks measure something "
                       "the re-ranker does not change: retrain, or the board decides.")
     check = next(check for check in base.document["checks"] if check["name"] == focus)
     info = {"base_version": base.version, "base_assessment_id": base.assessment_id, "base_failed": base.failed_checks,

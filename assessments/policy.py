@@ -24,10 +24,11 @@ from pydantic import (
     model_validator,
 )
 
-from assessments.metric_catalogue import CATALOGUE_METRICS, KINDS, METRIC_BY_NAME
+from assessments.metric_catalogue import CATALOGUE_METRICS, METRIC_BY_NAME
 from features.errors import LoopbaanError
 from features.population.schema import SENSITIVE_COLUMNS
 from features.settings import Settings
+from features.vocabulary import KINDS
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policy.yaml"
 RELEASES = Path(__file__).resolve().parent / "policy_releases.json"

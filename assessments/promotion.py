@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from assessments import governance, registry, store
 from assessments.policy import Policy
+from features.model_tags import TAG_ASSESSMENT_ID
 from features.settings import Settings
 from models import tracking
 
@@ -50,8 +51,8 @@ def gate_reasons(settings: Settings, *, kind: str, version: str, policy: Policy,
         failures = "; ".join(f"{check['name']}: {check['summary']}" for check in latest["checks"]
                              if check["name"] in latest["failed_checks"])
         reasons.append(f"its latest assessment {assessment_id} failed {', '.join(latest['failed_checks'])} ({failures})")
-    if tags is not None and tags.get(registry.TAG_ID) not in (None, assessment_id):
-        reasons.append(f"the registry names assessment {tags.get(registry.TAG_ID)} for this version, the store "
+    if tags is not None and tags.get(TAG_ASSESSMENT_ID) not in (None, assessment_id):
+        reasons.append(f"the registry names assessment {tags.get(TAG_ASSESSMENT_ID)} for this version, the store "
                        f"{assessment_id}: re-assess it")
     rejected = governance.rejections_of(settings, kind=kind, version=version,
                                         content_digest=latest.get("model", {}).get("content_digest"))

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from features.vocabulary import K
 from models.metrics import group_bounds, per_query_metrics
-
-K = 10
 
 
 def position_weights(k: int) -> np.ndarray:

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from assessments import promotion, registry, store
-from assessments.metric_catalogue import KINDS
 from assessments.policy import Policy
 from assessments.run import run_assessment
 from features.errors import LoopbaanError
 from features.settings import Settings
+from features.vocabulary import KINDS
 from models import tracking
 
 logger = logging.getLogger(__name__)

@@ -1,9 +1,8 @@
 """The MLflow side of the gate: which version is assessed, its booster and re-ranker, the result tags.
 
-Contract with the service (it reads these model-version tags, never this package):
-``fairness.assessment_id``, ``fairness.passed`` ("true"/"false"), ``fairness.assessed_at`` (ISO 8601 UTC),
-``fairness.policy_version`` and ``fairness.failed_checks`` (comma-separated, empty when passed); a mitigated
-version also carries ``mitigation.*`` tags and the artifact ``mitigation/reranker.json``.
+Contract with the service (it reads these model-version tags, never this package): the ``fairness.*`` tags of
+:mod:`features.model_tags`; a mitigated version also carries ``mitigation.*`` tags and the artifact
+``mitigation/reranker.json``.
 """
 
 from __future__ import annotations
@@ -16,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assessments.metric_catalogue import KINDS
 from features.errors import LoopbaanError
+from features.model_tags import result_tags
 from features.settings import Settings
+from features.vocabulary import KINDS
 from models import tracking
 from models.lineage import load_lineage
 from models.ranker import ScoringModel
@@ -29,8 +29,6 @@ ERR_NO_VERSIONS = "{name} has no registered version; train one with `loopbaan tr
 ERR_UNKNOWN_VERSION = "{name} has no version {version}; registered versions: {known}"
 ERR_UNKNOWN_ALIAS = "no version of {name} holds the alias '{alias}'; aliases in use: {known}"
 ERR_BOTH = "give either --version or --alias, not both"
-TAG_ID, TAG_PASSED, TAG_AT = "fairness.assessment_id", "fairness.passed", "fairness.assessed_at"
-TAG_POLICY, TAG_FAILED = "fairness.policy_version", "fairness.failed_checks"
 _METRIC_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 
@@ -135,8 +133,8 @@ def training_facts(client, ref: VersionRef) -> dict:
 
 def set_result_tags(client, ref: VersionRef, *, assessment_id: str, passed: bool, assessed_at: str,
                     policy_version: str, failed: list[str]) -> None:
-    for key, value in {TAG_ID: assessment_id, TAG_PASSED: "true" if passed else "false", TAG_AT: assessed_at,
-                       TAG_POLICY: policy_version, TAG_FAILED: ",".join(failed)}.items():
+    for key, value in result_tags(assessment_id=assessment_id, passed=passed, assessed_at=assessed_at,
+                                  policy_version=policy_version, failed=failed).items():
         client.set_model_version_tag(ref.name, ref.version, key, value)
 
 

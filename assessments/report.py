@@ -12,6 +12,7 @@ from html import escape
 from assessments import _plots
 from assessments.metric_catalogue import METRIC_BY_NAME
 from features.feature_registry import FEATURE_BY_NAME
+from features.vocabulary import NDCG_AT_K
 
 SECTIONS = ("decision", "purpose", "ai-act", "datasheet", "performance", "fairness", "labour-market", "metrics",
             "trend", "explanations", "mitigation", "oversight", "model-card", "glossary")
@@ -208,7 +209,7 @@ def _performance(doc: dict) -> str:
     results = doc["results"]
     training = doc["model"]["training"]["metrics"]
     rows = []
-    for metric in ("ndcg_at_10", "recall_top_half"):
+    for metric in (NDCG_AT_K, "recall_top_half"):
         if metric in results:
             overall = results[metric]["overall"]
             worst_text = "; ".join(f"{_e(key)}: {_e(group)} {_fmt(metric, value)} (n={n})"
@@ -216,15 +217,15 @@ def _performance(doc: dict) -> str:
             rows.append(f"<tr><td>{_e(METRIC_BY_NAME[metric].title)}</td><td>{_fmt(metric, overall['model'])}</td>"
                         f"<td>{_ci(metric, overall['model_ci'])}</td><td>{_fmt(metric, overall['reference'])}</td>"
                         f"<td class='small'>{worst_text}</td></tr>")
-    baselines = "".join(f"<li>{_e(name.removeprefix('baseline_').removesuffix('_ndcg_at_10'))}: "
+    baselines = "".join(f"<li>{_e(name.removeprefix('baseline_').removesuffix('_' + NDCG_AT_K))}: "
                         f"{value:.3f}</li>" for name, value in sorted(training.items())
-                        if name.startswith("baseline_") and name.endswith("_ndcg_at_10"))
+                        if name.startswith("baseline_") and name.endswith("_" + NDCG_AT_K))
     body = ("<p>How well the model orders what judging citizens really chose in their logged lists (they were not "
             "used in training), beside the reference ranking's order of the same lists. The right column names the "
             "lowest-scoring judged group of every breakdown.</p>"
             "<table><tr><th>metric</th><th>model</th><th>95% CI</th><th>reference</th>"
             "<th>worst group per breakdown (model)</th></tr>" + "".join(rows) + "</table>"
-            f"<p>At training time: NDCG@10 {training.get('ndcg_at_10', float('nan')):.3f} on held-out citizens; "
+            f"<p>At training time: NDCG@10 {training.get(NDCG_AT_K, float('nan')):.3f} on held-out citizens; "
             f"baselines (same candidates): <ul>{baselines}</ul></p>")
     return _section("performance", "Performance, overall and for the worst groups", body)
 
@@ -447,7 +448,7 @@ def _side_by_side(doc: dict) -> str:
             cells.append(f"<td>{_status(found['status']) if found else '–'} "
                          f"{'' if worst is None else format(worst['value'], '.3f')}</td>")
         rows.append(f"<tr><td>{_e(check['name'])}</td>{''.join(cells)}</tr>")
-    ndcg = {name: part["results"].get("ndcg_at_10", {}).get("overall", {}).get("model")
+    ndcg = {name: part["results"].get(NDCG_AT_K, {}).get("overall", {}).get("model")
             for name, part in (("tuning", tuning), ("judging", doc))}
     quality = "".join(f"<td>{value:.3f}</td>" if value is not None else "<td>–</td>" for value in ndcg.values())
     return ("<h3>Tuning and judging figures side by side</h3><p>The setting was chosen on the tuning citizens, so "
@@ -476,7 +477,7 @@ def _mitigation(doc: dict) -> str:
                   if name != info["focus"] and all(name in point.get("worst", {}) for point in points)]
         rows = "".join(f"<tr><td>{_e(_plots.setting_label(point))}</td>"
                        f"<td>{point['proportion']:g}{' (chosen)' if point.get('chosen') else ''}</td>"
-                       f"<td>{point['ndcg_at_10']:.3f}</td><td>{point['fairness']:.3f}</td>"
+                       f"<td>{point[NDCG_AT_K]:.3f}</td><td>{point['fairness']:.3f}</td>"
                        + "".join(f"<td>{point['worst'][name]:.3f}</td>" for name in others)
                        + f"<td>{_status('pass' if point['passed'] else 'fail')}</td>"
                        f"<td class='small'>{_e(', '.join(point['failed']) or '–')}</td></tr>" for point in points)

@@ -29,6 +29,7 @@ from features.errors import LoopbaanError
 from features.population.store import PopulationStore
 from features.register import FAIRNESS_ASSESSMENT, processing
 from features.settings import Settings
+from features.vocabulary import LANGUAGES
 from models import tracking
 from models.datasets import build_ranking_data
 from models.lineage import seen_citizens
@@ -136,7 +137,7 @@ def _explanations(prepared: Prepared, evidence: Evidence, ref: registry.VersionR
         suggester = Suggester(resources=prepared.resources, model=model,
                               model_info={"name": ref.name, "version": ref.version}, reranker=reranker)
         picks = np.arange(min(SAMPLE_EXPLANATIONS, len(part.context)))
-        for language in ("nl", "en"):
+        for language in LANGUAGES:
             for suggestions in suggester.suggest(part.context.take(picks), k=3, language=language):
                 samples.append({"language": language, "suggestions": [{
                     "rank": item.rank, "title": item.title, "readiness": item.readiness, "score": item.score,

@@ -13,9 +13,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assessments.metric_catalogue import KINDS
 from features.errors import LoopbaanError
 from features.settings import Settings
+from features.vocabulary import KINDS
 
 ASSESSMENT_FILE = "assessment.json"
 REPORT_FILE = "report.html"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from features.feature_registry import LANGUAGES
+from features.vocabulary import LANGUAGES
 
 ERR_LANGUAGE = "unknown language {language!r}; choose one of: " + ", ".join(LANGUAGES)
 

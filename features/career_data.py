@@ -17,6 +17,7 @@ import pandas as pd
 from features.errors import LoopbaanError
 from features.population.store import PopulationStore
 from features.taxonomy import Taxonomy
+from features.vocabulary import LANGUAGES
 
 ERR_UNKNOWN_CITIZEN = "citizen {citizen_id} is not in the population: check the id"
 SOURCES = ("work", "diploma", "training", "assessment", "self-declared")
@@ -60,8 +61,8 @@ class CareerRecords:
         self._index_citizens(store)
         self._diploma_titles = store.table("diploma_catalogue").set_index("diploma_id")[["title_nl", "title_en"]]
         self._training_titles = store.table("trainings").set_index("training_id")[["title_nl", "title_en"]]
-        self._occupation_labels = {language: taxonomy.occupation_labels(language) for language in ("nl", "en")}
-        self._competency_labels = {language: taxonomy.competency_labels(language) for language in ("nl", "en")}
+        self._occupation_labels = {language: taxonomy.occupation_labels(language) for language in LANGUAGES}
+        self._competency_labels = {language: taxonomy.competency_labels(language) for language in LANGUAGES}
 
     def _index_citizens(self, store) -> None:
         citizens = store.table("citizens")

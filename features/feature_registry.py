@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-KINDS = ("jobs", "trainings", "careers")
-LANGUAGES = ("nl", "en")
+from features.vocabulary import KINDS, LANGUAGES, OCCUPATION_KINDS, BarrierName
 
 
 @dataclass(frozen=True)
@@ -26,28 +25,28 @@ class Feature:
     missing_nl: str = "Dit gegeven is onbekend."
     missing_en: str = "This is unknown."
     monotone: int = 0  # +1: more never lowers the score, -1: more never raises it, 0: free
-    barrier: str | None = None  # the barrier this feature makes visible (commute, licence, language, hours, education)
+    barrier: BarrierName | None = None  # the barrier this feature makes visible
 
 
 FEATURES: tuple[Feature, ...] = (
     Feature("essential_coverage", "Share of the item's essential competencies the citizen holds.", "share 0-1",
-            ("jobs", "careers"),
+            OCCUPATION_KINDS,
             "Je hebt {value:.0%} van de essentiële competenties.",
             "You hold {value:.0%} of the essential competencies.", monotone=+1),
     Feature("optional_coverage", "Share of the item's optional competencies the citizen holds.", "share 0-1",
-            ("jobs", "careers"),
+            OCCUPATION_KINDS,
             "Je hebt {value:.0%} van de nuttige (optionele) competenties.",
             "You hold {value:.0%} of the useful (optional) competencies.", monotone=+1),
     Feature("missing_essential", "Number of essential competencies the citizen does not hold yet.", "count",
-            ("jobs", "careers"),
+            OCCUPATION_KINDS,
             "Er ontbreken nog {value:.0f} essentiële competenties.",
             "{value:.0f} essential competencies are still missing.", monotone=-1),
     Feature("profile_relevance", "Share of the citizen's competencies that the item uses (essential or optional).",
-            "share 0-1", ("jobs", "careers"),
+            "share 0-1", OCCUPATION_KINDS,
             "{value:.0%} van jouw competenties komen hier van pas.",
             "{value:.0%} of your competencies are used here.", monotone=+1),
     Feature("mutual_fit", "Harmonic mean of essential coverage and profile relevance: high only when the item "
-            "needs what the citizen has and the citizen has what the item needs.", "share 0-1", ("jobs", "careers"),
+            "needs what the citizen has and the citizen has what the item needs.", "share 0-1", OCCUPATION_KINDS,
             "Jij en dit aanbod passen voor {value:.0%} wederzijds bij elkaar.",
             "You and this offer fit each other for {value:.0%}.", monotone=+1),
     Feature("idf_overlap", "Overlap with the item's essential competencies, weighted by rarity (cosine of "
@@ -60,11 +59,11 @@ FEATURES: tuple[Feature, ...] = (
             "Inhoudelijk lijkt dit op wat je kunt (gelijkenis {value:.2f}).",
             "In content this resembles what you can do (similarity {value:.2f})."),
     Feature("related_experience_years", "Years worked in the item's occupational group (ISCO unit group).", "years",
-            ("jobs", "careers"),
+            OCCUPATION_KINDS,
             "Je hebt {value:.1f} jaar ervaring in deze beroepsgroep.",
             "You have {value:.1f} years of experience in this occupational group.", monotone=+1),
     Feature("same_isco_group", "1 when the item belongs to the occupational group of the citizen's last job.",
-            "0/1", ("jobs", "careers"),
+            "0/1", OCCUPATION_KINDS,
             "Dit is een andere beroepsgroep dan die van je laatste job.|Dit is de beroepsgroep van je laatste job.",
             "This is another occupational group than your last job's.|This is the occupational group of your last job.",
             missing_nl="Je hebt nog geen werkervaring in een beroep.",
@@ -76,12 +75,12 @@ FEATURES: tuple[Feature, ...] = (
             missing_nl="Je hebt nog geen werkervaring in een beroep.",
             missing_en="You have no work experience in an occupation yet."),
     Feature("years_since_last_job", "Years since the citizen's last job ended (0 while working).", "years",
-            ("jobs", "careers"),
+            OCCUPATION_KINDS,
             "Je laatste job eindigde {value:.1f} jaar geleden.",
             "Your last job ended {value:.1f} years ago.",
             missing_nl="Je hebt nog geen werkervaring.", missing_en="You have no work experience yet."),
     Feature("education_gap", "Education levels the item asks above the citizen's (0 when met).", "levels",
-            ("jobs", "careers"),
+            OCCUPATION_KINDS,
             "Er ontbreken {value:.0f} onderwijsniveaus.", "{value:.0f} education levels are missing.",
             monotone=-1, barrier="education"),
     Feature("commute_km", "Distance between the citizen's home and the item's place (0 for online).", "km",
@@ -120,7 +119,7 @@ FEATURES: tuple[Feature, ...] = (
 
 FEATURE_BY_NAME = {feature.name: feature for feature in FEATURES}
 # Barrier → the features whose contributions make up its effect on the score.
-BARRIER_FEATURES: dict[str, tuple[str, ...]] = {
+BARRIER_FEATURES: dict[BarrierName, tuple[str, ...]] = {
     "commute": ("commute_excess", "commute_km"),
     "licence": ("licence_missing",),
     "language": ("dutch_gap",),

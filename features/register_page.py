@@ -9,7 +9,6 @@ from __future__ import annotations
 from html import escape
 
 from features.bilingual import ERR_LANGUAGE, Text
-from features.feature_registry import LANGUAGES
 from features.register import (
     CategoryOut,
     CountOut,
@@ -18,6 +17,7 @@ from features.register import (
     SharingOut,
     TextOut,
 )
+from features.vocabulary import LANGUAGES
 
 _MONTHS = {"nl": ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
                   "oktober", "november", "december"),

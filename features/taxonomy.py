@@ -16,10 +16,9 @@ import pandas as pd
 from scipy import sparse
 
 from features.errors import LoopbaanError
+from features.vocabulary import LANGUAGES, Language
 
-Language = Literal["nl", "en"]
 Relation = Literal["essential", "optional"]
-LANGUAGES: tuple[Language, ...] = ("nl", "en")
 
 OCCUPATION_COLUMNS = (
     "uri", "code", "isco_group", "label_en", "label_nl", "alt_labels_en", "alt_labels_nl",

@@ -15,6 +15,7 @@ import typer
 
 from features.errors import LoopbaanError
 from features.settings import Settings
+from features.vocabulary import KINDS
 from loopbaan_cli._errors import user_errors
 from loopbaan_cli.model_commands import _mlflow_errors
 
@@ -24,10 +25,7 @@ ERR_RECURRING_ALONE = "--recurring re-assesses each champion; it takes no --vers
 ERR_ONE_DECISION = "choose exactly one of --approve or --reject"
 
 
-class Kind(str, Enum):
-    jobs = "jobs"
-    trainings = "trainings"
-    careers = "careers"
+Kind = Enum("Kind", {kind: kind for kind in KINDS}, type=str, module=__name__)
 
 
 class Alias(str, Enum):
@@ -90,7 +88,7 @@ def assess(
             raise LoopbaanError(ERR_RECURRING_ALONE)
         from assessments.recurring import recurring_assessment
 
-        kinds = (kind.value,) if kind else ("jobs", "trainings", "careers")
+        kinds = (kind.value,) if kind else KINDS
         entries = _mlflow_errors(lambda: recurring_assessment(settings=settings, policy=rules, data=data,
                                                               kinds=kinds, echo=echo))
         if as_json:
@@ -213,7 +211,7 @@ def schedule(
 
     settings = Settings()
     load_policy(policy, settings=settings)  # a malformed policy stops the schedule before its first run
-    kinds = (kind.value,) if kind else ("jobs", "trainings", "careers")
+    kinds = (kind.value,) if kind else KINDS
 
     def job() -> None:
         rules = load_policy(policy, settings=settings)  # each run: the policy in force then (the board may change it)

@@ -24,9 +24,9 @@ import typer
 
 from features.errors import LoopbaanError
 from features.settings import Settings
+from features.vocabulary import KINDS, NDCG_AT_K
 from loopbaan_cli import oidc_provider
 
-KINDS = ("jobs", "trainings", "careers")
 DEMO_REVIEWER = "demo (automatic, not an ethics-board decision)"
 DEMO_COMMENT = ("Recorded automatically by `loopbaan demo` so that the walk-through reaches a running site. A real "
                 "deployment needs the ethics board's own review: `loopbaan review --assessment ID ...`.")
@@ -129,7 +129,7 @@ def rankers(settings: Settings, store) -> dict[str, str]:
         result = train_kind(kind, store=store, settings=settings, echo=lambda line: None)
         versions[kind] = str(result.version)
         stage("train", started, f"{kind}: trained loopbaan-{kind} v{versions[kind]}, NDCG@10 "
-                                f"{result.metrics.get('ndcg_at_10', float('nan')):.3f} on held-out citizens")
+                                f"{result.metrics.get(NDCG_AT_K, float('nan')):.3f} on held-out citizens")
     return versions
 
 

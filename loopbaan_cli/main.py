@@ -12,6 +12,7 @@ import typer
 
 from features.errors import LoopbaanError
 from features.settings import Settings
+from features.vocabulary import KINDS
 from loopbaan_cli._errors import user_errors
 from loopbaan_cli.assessment_commands import assess, policy_app, promote, review, schedule
 from loopbaan_cli.batch_commands import batch_app
@@ -175,7 +176,7 @@ def demo(
             search = steps.SearchIndexes(settings)  # after training: it reads the registry for a search encoder
         policy = load_policy(settings=settings)
         gates = [steps.gate(settings, kind=kind, version=versions[kind], policy=policy,
-                            population_dir=store.folder) for kind in steps.KINDS]
+                            population_dir=store.folder) for kind in KINDS]
     except KeyboardInterrupt:
         if search is not None:
             search.stop()

@@ -11,24 +11,12 @@ import typer
 
 from features.errors import LoopbaanError
 from features.settings import Settings
+from features.vocabulary import KINDS, NDCG_AT_K
 from loopbaan_cli._errors import user_errors
 
-KINDS = ("jobs", "trainings", "careers")
-
-
-class KindChoice(str, Enum):
-    jobs = "jobs"
-    trainings = "trainings"
-    careers = "careers"
-    all = "all"
-
-
-class TrainKindChoice(str, Enum):
-    jobs = "jobs"
-    trainings = "trainings"
-    careers = "careers"
-    all = "all"
-    encoder = "encoder"
+KindChoice = Enum("KindChoice", {name: name for name in (*KINDS, "all")}, type=str, module=__name__)
+TrainKindChoice = Enum("TrainKindChoice", {name: name for name in (*KINDS, "all", "encoder")}, type=str,
+                       module=__name__)
 
 
 class EngineChoice(str, Enum):
@@ -152,5 +140,6 @@ def compare(
         for baseline, metrics in entry["baselines"].items():
             typer.echo(f"{baseline:12s} {'(baseline, newest run)':22s} "
                        + " ".join(f"{_cell(metrics.get(key)):>10s}" for key in METRIC_KEYS.values()))
-        typer.echo("recent runs: " + ", ".join(f"{run['run_name']} ({run['status'].lower()}, ndcg@10 "
-                                                 f"{_cell(run['metrics']['ndcg@10'])})" for run in entry["runs"][:5]))
+        ndcg = METRIC_KEYS[NDCG_AT_K]
+        typer.echo("recent runs: " + ", ".join(f"{run['run_name']} ({run['status'].lower()}, {ndcg} "
+                                                 f"{_cell(run['metrics'][ndcg])})" for run in entry["runs"][:5]))

@@ -11,6 +11,7 @@ import typer
 
 from features.errors import LoopbaanError
 from features.settings import Settings
+from features.vocabulary import KINDS
 from loopbaan_cli._errors import user_errors
 
 SERVICE = "serving.service:SuggestionService"
@@ -30,7 +31,7 @@ def preflight(settings: Settings) -> list[str]:
         client = tracking.configure(settings)
         client.search_registered_models(max_results=1)  # fails fast when the registry cannot be reached
         lines = []
-        for kind in ("jobs", "trainings", "careers"):
+        for kind in KINDS:
             state = tracking.kind_state(client, kind)
             holders = set(state.aliases)
             if tracking.CHAMPION in holders:

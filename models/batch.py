@@ -50,7 +50,6 @@ from features.citizens import QueryContext, contexts_from_store
 from features.consent import opted_out_ids
 from features.errors import LoopbaanError
 from features.esco import load_esco
-from features.feature_registry import KINDS
 from features.items import ItemCatalogue
 from features.match_space import MatchBlock, MatchSpace
 from features.pair_features import PairFeaturizer
@@ -59,6 +58,7 @@ from features.population.store import PopulationStore
 from features.reads import record_read
 from features.register import NIGHTLY_BATCH, processing
 from features.settings import Settings
+from features.vocabulary import KINDS
 from models import batch_store, tracking
 from models.gap import READY_SHARE, GapAnalyzer
 from models.ranker import ScoringModel

@@ -41,8 +41,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.errors import LoopbaanError
-from features.feature_registry import KINDS, LANGUAGES
 from features.settings import Settings
+from features.vocabulary import KINDS, LANGUAGES
 from models.suggest import Suggestion, SuggestionLabels, SuggestionRecord
 
 FORMAT = 2  # 2: each row says which fairness guarantees moved it up (format-1 batches are not served)

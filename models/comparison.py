@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from features.settings import Settings
+from features.vocabulary import K, NDCG_AT_K, RECALL_AT_K
 from models import tracking
 from models.baselines import BASELINES
 
-METRIC_KEYS = {"ndcg_at_10": "ndcg@10", "recall_at_10": "recall@10", "map": "map", "coverage": "coverage"}
+METRIC_KEYS = {NDCG_AT_K: f"ndcg@{K}", RECALL_AT_K: f"recall@{K}", "map": "map", "coverage": "coverage"}
 
 
 def comparison(kinds: tuple[str, ...], *, settings: Settings) -> dict:

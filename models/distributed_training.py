@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from features.errors import LoopbaanError
 from features.feature_registry import features_for, monotone_constraints
-from models.metrics import K
+from features.vocabulary import K
 from models.ranker import DEFAULT_PARAMS
 
 ERR_UNREACHABLE = ("the Dask scheduler at {address} is unreachable ({reason}); check the address "

@@ -22,7 +22,6 @@ from features.encoder import ENCODER_NAME
 from features.errors import LoopbaanError
 from features.esco import load_esco
 from features.search import (
-    KINDS,
     SearchEncoder,
     base_encoder,
     concept_vectors,
@@ -47,6 +46,7 @@ from features.search.evaluation import (
     split_concepts,
 )
 from features.settings import Settings
+from features.vocabulary import SEARCH_KINDS
 from models import tracking
 
 KIND = "encoder"
@@ -81,7 +81,7 @@ def train_encoder(*, settings: Settings, quick: bool, progress: bool,
     started = time.perf_counter()
     taxonomy = load_esco()
     teacher = base_encoder()
-    tables = {kind: sampled(label_table(taxonomy, kind), sample=config.concept_sample, seed=seed) for kind in KINDS}
+    tables = {kind: sampled(label_table(taxonomy, kind), sample=config.concept_sample, seed=seed) for kind in SEARCH_KINDS}
     splits = {kind: split_concepts(table.n_concepts, seed=seed, test_fraction=config.test_fraction,
                                    valid_fraction=config.valid_fraction) for kind, table in tables.items()}
     vectors = {kind: concept_vectors(table, document_encoder=teacher, cache_dir=settings.cache_dir,
@@ -94,9 +94,9 @@ def train_encoder(*, settings: Settings, quick: bool, progress: bool,
         raise LoopbaanError(ERR_NO_DUTCH)
     sources = {source: sum(example.source == source for example in [*data.dutch, *data.english])
                for source in ("nl-label", "nl-description", "en-label")}
-    echo(f"encoder: training on {', '.join(f'{len(splits[kind].train):,} {kind}' for kind in KINDS)} "
+    echo(f"encoder: training on {', '.join(f'{len(splits[kind].train):,} {kind}' for kind in SEARCH_KINDS)} "
          f"({', '.join(f'{count:,} {source}' for source, count in sources.items())}); held out "
-         + ", ".join(f"{len(splits[kind].held_out):,} {kind}" for kind in KINDS)
+         + ", ".join(f"{len(splits[kind].held_out):,} {kind}" for kind in SEARCH_KINDS)
          + f"; teacher concept vectors in {timings['teacher_s']:.0f} s")
 
     started = time.perf_counter()
@@ -109,7 +109,7 @@ def train_encoder(*, settings: Settings, quick: bool, progress: bool,
     tuned = SearchEncoder(model, identity=f"{KIND}-candidate-{time.time_ns()}", description="candidate", tuned=True)
     evaluations = {kind: evaluate_kind(tables[kind], splits[kind], vectors=vectors[kind], tuned=tuned,
                                        untuned=teacher, eval_queries=config.eval_queries, seed=seed)
-                   for kind in KINDS}
+                   for kind in SEARCH_KINDS}
     timings["evaluate_s"] = time.perf_counter() - started
     _echo_table(evaluations, echo)
 
@@ -125,10 +125,10 @@ def train_encoder(*, settings: Settings, quick: bool, progress: bool,
               "taxonomy": taxonomy.source, "method": "asymmetric multilingual distillation",
               "torch_threads": threads,
               **{f"examples_{source.replace('-', '_')}": count for source, count in sources.items()},
-              **{f"alpha_{kind}": evaluations[kind].alpha for kind in KINDS},
-              **{f"concepts_{kind}": tables[kind].n_concepts for kind in KINDS}}
+              **{f"alpha_{kind}": evaluations[kind].alpha for kind in SEARCH_KINDS},
+              **{f"concepts_{kind}": tables[kind].n_concepts for kind in SEARCH_KINDS}}
     run_id, version = _log_run(model=model, settings=settings, params=params, metrics=metrics,
-                               alphas={kind: evaluations[kind].alpha for kind in KINDS}, evaluations=evaluations,
+                               alphas={kind: evaluations[kind].alpha for kind in SEARCH_KINDS}, evaluations=evaluations,
                                timings=timings)
     timings["log_s"] = time.perf_counter() - started
     echo(f"encoder: registered {tracking.registered_name(KIND)} version {version} as '{tracking.CHALLENGER}' "
@@ -165,15 +165,15 @@ def _metrics(evaluations: dict[str, KindEvaluation], *, losses: dict[str, float]
 
 def accuracy_table(evaluations: dict[str, KindEvaluation], *, regime: str = "concepts") -> list[str]:
     """Test accuracy in ``regime`` as text lines: one per system, top-1/top-5 for each kind."""
-    header = f"{'system':16s}" + "".join(f"{kind + ' top-1':>20s}{kind + ' top-5':>20s}" for kind in KINDS)
+    header = f"{'system':16s}" + "".join(f"{kind + ' top-1':>20s}{kind + ' top-5':>20s}" for kind in SEARCH_KINDS)
     lines = [header]
     for system in SYSTEMS:
         cells = "".join(f"{evaluations[kind].results[regime]['test'][system][name]:>20.3f}"
-                        for kind in KINDS for name in ("top1", "top5"))
+                        for kind in SEARCH_KINDS for name in ("top1", "top5"))
         lines.append(f"{system:16s}{cells}")
     counts = ", ".join(f"{int(evaluations[kind].results[regime]['test']['lexical']['queries']):,} {kind}"
-                       for kind in KINDS)
-    alphas = ", ".join(f"{kind} {evaluations[kind].alpha:g}" for kind in KINDS)
+                       for kind in SEARCH_KINDS)
+    alphas = ", ".join(f"{kind} {evaluations[kind].alpha:g}" for kind in SEARCH_KINDS)
     lines.append(f"(queries: {counts}; fusion alpha chosen on validation concepts: {alphas})")
     return lines
 

@@ -15,6 +15,7 @@ from datetime import date
 import numpy as np
 
 from features.citizens import anonymous_context, contexts_from_store, stack_contexts
+from features.vocabulary import K, NDCG_AT_K
 from models.baselines import BASELINES, PopularityBaseline, baseline_scores
 from models.datasets import RankingData
 from models.metrics import catalogue_coverage, ranking_metrics
@@ -43,11 +44,11 @@ def ranking_report(*, data: RankingData, model: ScoringModel, catalogue_size: in
         found = test.n_groups / max(test.queries, 1)
         report["model"]["retrieval_recall"] = found
         for metrics in report.values():
-            metrics["ndcg_at_10_end_to_end"] = metrics["ndcg_at_10"] * found
+            metrics[f"{NDCG_AT_K}_end_to_end"] = metrics[NDCG_AT_K] * found
     return report
 
 
-def suggestion_report(*, suggester: Suggester, citizen_ids: np.ndarray, as_of: date, seed: int, k: int = 10,
+def suggestion_report(*, suggester: Suggester, citizen_ids: np.ndarray, as_of: date, seed: int, k: int = K,
                       sample: int = SUGGESTION_SAMPLE) -> dict[str, float]:
     """Coverage and readiness shares of the top ``k`` for a sample of (held-out) citizens."""
     rng = np.random.default_rng(seed)
@@ -66,7 +67,7 @@ def suggestion_report(*, suggester: Suggester, citizen_ids: np.ndarray, as_of: d
     }
 
 
-def occupation_recovery(*, suggester: Suggester, occupations: np.ndarray, seed: int, as_of: date, k: int = 10,
+def occupation_recovery(*, suggester: Suggester, occupations: np.ndarray, seed: int, as_of: date, k: int = K,
                         share: float = RECOVERY_SHARE, unrelated: int = RECOVERY_UNRELATED) -> np.ndarray:
     """Per catalogue position in ``occupations``: True when it lands in the top ``k`` of its own partial profile."""
     resources = suggester.resources

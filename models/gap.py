@@ -24,7 +24,6 @@ from features.items import ItemCatalogue
 
 READY_SHARE = 0.8
 MAX_BRIDGING = 3
-READINESS = ("ready", "bridgeable", "stretch")
 
 
 def ready_from_features(kind: str, features: pd.DataFrame, n_essential: np.ndarray) -> np.ndarray:

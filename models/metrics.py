@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-K = 10
+from features.vocabulary import K, ndcg_at, recall_at
 
 
 def group_bounds(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,8 +50,8 @@ def ranking_metrics(*, labels: np.ndarray, scores: np.ndarray, groups: np.ndarra
     """Mean NDCG@k (gain 2^label - 1), recall@k and average precision over groups with a relevant item."""
     _, ndcg, recall, average_precision = per_query_metrics(labels=labels, scores=scores, groups=groups, k=k, seed=seed)
     if not len(ndcg):
-        return {f"ndcg_at_{k}": float("nan"), f"recall_at_{k}": float("nan"), "map": float("nan"), "groups": 0}
-    return {f"ndcg_at_{k}": float(np.mean(ndcg)), f"recall_at_{k}": float(np.mean(recall)),
+        return {ndcg_at(k): float("nan"), recall_at(k): float("nan"), "map": float("nan"), "groups": 0}
+    return {ndcg_at(k): float(np.mean(ndcg)), recall_at(k): float(np.mean(recall)),
             "map": float(np.mean(average_precision)), "groups": len(ndcg)}
 
 

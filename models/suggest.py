@@ -17,6 +17,7 @@ import pandas as pd
 
 from features.citizens import QueryContext
 from features.feature_registry import BARRIER_FEATURES, sentence
+from features.vocabulary import LANGUAGES
 from models.gap import Gap
 from models.ranker import ScoringModel
 from models.rerank import Reranker, item_facts
@@ -197,10 +198,10 @@ class Suggester:
         self._items = item_facts(resources) if reranker is not None else None
         taxonomy = resources.taxonomy
         self._competency_uris = taxonomy.competencies["uri"].to_numpy()
-        self._competency_labels = {language: taxonomy.competency_labels(language).to_numpy() for language in ("nl", "en")}
-        self._titles = {language: resources.catalogue.titles[f"title_{language}"].to_numpy() for language in ("nl", "en")}
+        self._competency_labels = {language: taxonomy.competency_labels(language).to_numpy() for language in LANGUAGES}
+        self._titles = {language: resources.catalogue.titles[f"title_{language}"].to_numpy() for language in LANGUAGES}
         self._training_titles = {language: resources.trainings.titles[f"title_{language}"].to_numpy()
-                                 for language in ("nl", "en")}
+                                 for language in LANGUAGES}
         self._training_hours = resources.trainings.attributes["duration_hours"].to_numpy(dtype=np.float64)
 
     def rank(self, context: QueryContext, *, k: int = 10, top_n: int = DEFAULT_CANDIDATES) -> RankedLists:

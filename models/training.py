@@ -17,6 +17,7 @@ from features.feature_registry import features_for
 from features.population.store import PopulationStore
 from features.register import MODEL_TRAINING, processing
 from features.settings import Settings
+from features.vocabulary import K, NDCG_AT_K
 from features.vault.snapshot import feedback_path
 from models import tracking
 from models.datasets import CAREER_CANDIDATES, RankingData, build_ranking_data
@@ -122,13 +123,13 @@ def _train_kind(kind: str, *, store: PopulationStore, settings: Settings, params
     if kind == "careers":
         hits = occupation_recovery(suggester=suggester, occupations=np.arange(len(resources.catalogue)),
                                    seed=settings.seed + 1, as_of=as_of)
-        metrics["occupation_recovery_at_10"] = float(hits.mean())
+        metrics[f"occupation_recovery_at_{K}"] = float(hits.mean())
     timings["evaluate_s"] = time.perf_counter() - started
     baselines = {name: values for name, values in report.items() if name != "model"}
-    best = max(baselines, key=lambda name: baselines[name]["ndcg_at_10"])
-    metrics["lift_over_best_baseline"] = metrics["ndcg_at_10"] / max(baselines[best]["ndcg_at_10"], 1e-12) - 1.0
-    echo(f"{kind}: NDCG@10 {metrics['ndcg_at_10']:.3f} on held-out citizens vs best baseline {best} "
-         f"{baselines[best]['ndcg_at_10']:.3f} ({metrics['lift_over_best_baseline']:+.1%}); "
+    best = max(baselines, key=lambda name: baselines[name][NDCG_AT_K])
+    metrics["lift_over_best_baseline"] = metrics[NDCG_AT_K] / max(baselines[best][NDCG_AT_K], 1e-12) - 1.0
+    echo(f"{kind}: NDCG@{K} {metrics[NDCG_AT_K]:.3f} on held-out citizens vs best baseline {best} "
+         f"{baselines[best][NDCG_AT_K]:.3f} ({metrics['lift_over_best_baseline']:+.1%}); "
          f"best iteration {ranker.best_iteration_}, fit {timings['fit_s']:.1f} s")
 
     started = time.perf_counter()
@@ -174,7 +175,7 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, digest: s
         mlflow.log_metrics({f"time_{key}": value for key, value in timings.items()})
         mlflow.set_tags({"kind": kind, "synthetic_data": "true", "population_folder": str(store.folder),
                          "best_baseline": max(
-            baselines, key=lambda name: baselines[name]["ndcg_at_10"])})
+            baselines, key=lambda name: baselines[name][NDCG_AT_K])})
 
         figure = importance_figure(names=columns, gains=ranker.booster_.feature_importance("gain"), kind=kind)
         mlflow.log_figure(figure, "feature_importance.png")
@@ -191,8 +192,8 @@ def _log_run(*, kind: str, settings: Settings, store: PopulationStore, digest: s
             registered_model_name=tracking.registered_name(kind))
         version = str(info.registered_model_version)
         client.set_registered_model_alias(tracking.registered_name(kind), tracking.CHALLENGER, version)
-        client.set_model_version_tag(tracking.registered_name(kind), version, "ndcg_at_10",
-                                     f"{metrics['ndcg_at_10']:.4f}")
+        client.set_model_version_tag(tracking.registered_name(kind), version, NDCG_AT_K,
+                                     f"{metrics[NDCG_AT_K]:.4f}")
         client.set_model_version_tag(tracking.registered_name(kind), version, "dataset_digest", digest)
         for key, value in lineage.items():
             client.set_model_version_tag(tracking.registered_name(kind), version, key, value)

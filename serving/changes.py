@@ -14,12 +14,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from features.citizens import QueryContext
+from features.vocabulary import OCCUPATION_KINDS
 from models.recourse import is_ready, within_commute
 from models.resources import KindResources
 from serving import schemas
 from serving.recourse import noun
 
-KINDS = ("jobs", "careers")
 ADDED, REMOVED, WHAT_IF = "added", "removed", "what_if"
 _AND = {"nl": " en ", "en": " and "}
 _BECOME = {"nl": ("wordt", "worden"), "en": ("becomes", "become")}  # one item, or more
@@ -56,7 +56,7 @@ def ready_items(resources: KindResources, context: QueryContext) -> np.ndarray:
 
 def readiness(resources: Mapping[str, KindResources], context: QueryContext) -> dict[str, np.ndarray]:
     """:func:`ready_items` of each kind with recourse among ``resources``."""
-    return {kind: ready_items(resources[kind], context) for kind in KINDS if kind in resources}
+    return {kind: ready_items(resources[kind], context) for kind in OCCUPATION_KINDS if kind in resources}
 
 
 def quoted(labels: list[str]) -> str:

@@ -45,8 +45,10 @@ from features.errors import LoopbaanError
 from features.register import RegisterDocument, build_register
 from features.esco import load_esco
 from features.keys import pseudonym_key, signing_key
+from features.model_tags import FAIRNESS_TAGS, read_result
 from features.population.store import PopulationStore
 from features.settings import Settings
+from features.vocabulary import KINDS, OCCUPATION_KINDS
 from models import tracking
 from models.baselines import outcome_popularity
 from models.recourse import what_if as learnt
@@ -67,9 +69,6 @@ from serving.vault import service_vault
 __all__ = ["RequestError", "ServedKind", "ServingState", "SuggestionEngine", "RegistryWatcher"]
 
 logger = logging.getLogger(__name__)
-KINDS = ("jobs", "trainings", "careers")
-FAIRNESS_TAGS = ("fairness.assessment_id", "fairness.passed", "fairness.assessed_at", "fairness.policy_version",
-                 "fairness.failed_checks")
 RELOAD_MARKER = Path("service") / "reload.request"  # under the home: touched by an admin reload
 MARKER_CHECK_S = 0.5
 
@@ -518,7 +517,7 @@ class SuggestionEngine:
 
     def recourse_resources(self) -> dict[str, KindResources]:
         """The resources of the served kinds whose readiness learning can change (jobs, careers)."""
-        return {kind: served.resources for kind, served in self._state.kinds.items() if kind in changes.KINDS}
+        return {kind: served.resources for kind, served in self._state.kinds.items() if kind in OCCUPATION_KINDS}
 
     # -- explaining an order --------------------------------------------------------------------------------
 
@@ -715,11 +714,9 @@ def _fairness_tags(client, name: str, version: str) -> dict[str, str]:
 
 
 def _assessment(tags: dict[str, str]) -> schemas.AssessmentInfo | None:
-    if "fairness.assessment_id" not in tags:
+    result = read_result(tags)
+    if result is None:
         return None
-    failed = tags.get("fairness.failed_checks", "")
-    return schemas.AssessmentInfo(assessment_id=tags["fairness.assessment_id"],
-                                  passed=tags.get("fairness.passed") == "true",
-                                  assessed_at=tags.get("fairness.assessed_at"),
-                                  policy_version=tags.get("fairness.policy_version"),
-                                  failed_checks=[check for check in failed.split(",") if check])
+    return schemas.AssessmentInfo(assessment_id=result.assessment_id, passed=result.passed,
+                                  assessed_at=result.assessed_at, policy_version=result.policy_version,
+                                  failed_checks=list(result.failed_checks))

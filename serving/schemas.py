@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator,
                       model_validator)
 
+from features.vocabulary import BarrierName, Kind, Language, OccupationKind, Readiness, SearchKind
+
 
 def _integral(value):
     """JSON Schema's integers include 35.0; strings and booleans stay refused by the strict check after this."""
@@ -46,9 +48,6 @@ def _without_null_defaults(schema: dict) -> None:
     for field in schema.get("properties", {}).values():
         if field.get("default", ...) is None:
             field.pop("default")
-Kind = Literal["jobs", "trainings", "careers"]
-Language = Literal["nl", "en"]
-Readiness = Literal["ready", "bridgeable", "stretch"]
 Guarantee = Literal["good", "ready"]
 OrderSetBy = Literal["score", "guarantee", "list"]
 MAX_COMPETENCIES = 100
@@ -193,7 +192,7 @@ class BridgingTraining(BaseModel):
 
 
 class Barrier(BaseModel):
-    barrier: Literal["commute", "licence", "language", "hours", "education"]
+    barrier: BarrierName
     detail: str
     effect: float = Field(description="Its contribution to the score (negative: it lowers the score).")
 
@@ -566,7 +565,7 @@ class UnlockOut(BaseModel):
 class RecoursePanelResponse(BaseModel):
     """The competencies whose learning alone makes the most items ready, counted exactly over the whole catalogue."""
 
-    kind: Literal["jobs", "careers"]
+    kind: OccupationKind
     language: Language
     within_commute: bool
     model: ModelInfo
@@ -623,7 +622,7 @@ class SearchHit(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    kind: Literal["competencies", "occupations"]
+    kind: SearchKind
     query: str
     language: Language
     hits: list[SearchHit]

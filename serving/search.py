@@ -23,11 +23,11 @@ from features.errors import LoopbaanError
 from features.search.queries import MAX_QUERY_CHARS
 from features.settings import Settings
 from features.taxonomy import Taxonomy
+from features.vocabulary import SEARCH_KINDS
 from serving.labels import LabelLanguages
 
 logger = logging.getLogger(__name__)
-KINDS = ("competencies", "occupations")
-__all__ = ["KINDS", "MAX_QUERY_CHARS", "Found", "Search", "SearchRefused"]
+__all__ = ["MAX_QUERY_CHARS", "Found", "Search", "SearchRefused"]
 
 
 class SearchRefused(LoopbaanError):
@@ -58,7 +58,7 @@ class Search:
 
     def warm_up(self) -> None:
         """Build both engines now rather than on the first query."""
-        for kind in KINDS:
+        for kind in SEARCH_KINDS:
             self._engine(kind)
 
     def find(self, kind: str, query: str, *, language: str, k: int) -> list[Found]:

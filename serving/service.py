@@ -30,7 +30,6 @@ import gc
 import re
 from http import HTTPStatus
 from pathlib import Path
-from typing import Literal
 
 import anyio
 import bentoml
@@ -309,7 +308,7 @@ class SuggestionService:
              responses=refusals(400, 401, 404, 409, 503, notes={
                  404: NOT_IN_VAULT, 409: "The citizen opted out of AI suggestions, so nothing personal is computed."}))
     async def recourse(self, request: Request,
-                       kind: Literal["jobs", "careers"] = Query("jobs", description=(
+                       kind: schemas.OccupationKind = Query("jobs", description=(
                            "Vacancies (within the citizen's commute) or career steps; trainings have no recourse.")),
                        language: schemas.Language = Query("nl", description=LANGUAGE),
                        limit: int = Query(5, ge=1, le=20, description="How many competencies (1-20)."),

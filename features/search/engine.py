@@ -9,11 +9,12 @@ from features.errors import LoopbaanError
 from features.search.encoders import SearchEncoder, base_encoder
 from features.search.fusion import ALPHA
 from features.search.hybrid import Hit, HybridSearch, Mode
-from features.search.labels import Kind, check_kind, label_table
+from features.search.labels import check_kind, label_table
 from features.search.lexical import cached_lexical_index
 from features.search.queries import check_k, clean_query
 from features.search.semantic import SemanticIndex, concept_vectors
 from features.taxonomy import Language, Taxonomy, check_language
+from features.vocabulary import SearchKind
 
 ERR_UNKNOWN_MODE = "unknown search mode {mode!r}; choose one of: hybrid, lexical, semantic."
 
@@ -30,7 +31,7 @@ class QueryResult:
 class SearchEngine:
     """Hybrid search over one kind (occupations or competencies) with a known encoder."""
 
-    def __init__(self, *, kind: Kind, search: HybridSearch, encoder_description: str) -> None:
+    def __init__(self, *, kind: SearchKind, search: HybridSearch, encoder_description: str) -> None:
         self.kind = kind
         self.hybrid = search
         self.encoder_description = encoder_description

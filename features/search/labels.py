@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from features.errors import LoopbaanError
 from features.search._text import fold
-from features.taxonomy import Language, Taxonomy
+from features.taxonomy import Taxonomy
+from features.vocabulary import SEARCH_KINDS, Language, SearchKind
 
-Kind = Literal["occupations", "competencies"]
-KINDS: tuple[Kind, ...] = ("occupations", "competencies")
 ERR_UNKNOWN_KIND = "unknown search kind {kind!r}; choose one of: occupations, competencies."
 
 
-def check_kind(kind: str) -> Kind:
-    if kind not in KINDS:
+def check_kind(kind: str) -> SearchKind:
+    if kind not in SEARCH_KINDS:
         raise LoopbaanError(ERR_UNKNOWN_KIND.format(kind=kind))
     return kind  # type: ignore[return-value]
 
 
-def concepts_of(taxonomy: Taxonomy, kind: Kind) -> pd.DataFrame:
+def concepts_of(taxonomy: Taxonomy, kind: SearchKind) -> pd.DataFrame:
     """The taxonomy table of ``kind`` (occupations or competencies)."""
     return taxonomy.occupations if check_kind(kind) == "occupations" else taxonomy.competencies
 
@@ -52,7 +50,7 @@ class LabelTable:
         Per label row: the position of its concept; rows are grouped by concept, in concept order.
     """
 
-    kind: Kind
+    kind: SearchKind
     uris: np.ndarray
     names_nl: np.ndarray
     names_en: np.ndarray
@@ -95,7 +93,7 @@ class LabelTable:
         return mask
 
 
-def label_table(taxonomy: Taxonomy, kind: Kind) -> LabelTable:
+def label_table(taxonomy: Taxonomy, kind: SearchKind) -> LabelTable:
     """Every preferred and alternative label of every concept of ``kind``, in both languages, deduplicated."""
     frame = concepts_of(taxonomy, kind)
     texts, langs, preferred, owners = [], [], [], []

@@ -23,12 +23,12 @@ from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, DateTi
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from features import sharing
+from features.vocabulary import KINDS
 
 RECORD_TYPES = ("work_period", "diploma", "training", "assessment", "competency")
 PROVIDERS = ("authentic", "partner", "guidance", "self-declared")
 SELF_DECLARED = "self-declared"
 FEEDBACK_REASONS = ("too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other")
-FEEDBACK_KINDS = ("jobs", "trainings", "careers")
 URI_LENGTH = 200
 ISSUER_LENGTH = 255
 SUBJECT_LENGTH = 255
@@ -160,7 +160,7 @@ class Feedback(Base):
 
     __tablename__ = "feedback"
     __table_args__ = (
-        CheckConstraint(_one_of("kind", FEEDBACK_KINDS), name="ck_feedback_kind"),
+        CheckConstraint(_one_of("kind", KINDS), name="ck_feedback_kind"),
         CheckConstraint(_one_of("reason", FEEDBACK_REASONS), name="ck_feedback_reason"),
         Index("ux_feedback_item", "citizen_id", "kind", "item_id", unique=True),
     )

@@ -23,11 +23,11 @@ from features.vault import errors
 from features.vault.audit import AuditLine
 from features.vault.database import writing
 from features.vault.schema import ADDRESS_LENGTH, GRANT_ID_LENGTH, PARTNER_ID_LENGTH, Share, ShareAccess
+from features.vocabulary import LANGUAGES
 
 MAX_OPEN_GRANTS = 50  # shares of one citizen that are active or not yet valid
 MAX_REQUESTED_PARTS = 16
 MAX_PART_NAME = 64
-LANGUAGES = ("nl", "en")
 
 
 def _utc(moment: datetime | None) -> datetime | None:

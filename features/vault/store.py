@@ -26,11 +26,12 @@ from features.vault.audit import AuditLine
 from features.vault.catalogue import RecordCatalogue
 from features.vault.database import open_engine, writing
 from features.vault.links import SubjectLinks
-from features.vault.schema import (FEEDBACK_KINDS, FEEDBACK_REASONS, SELF_DECLARED, AuditEntry, CareerRecord, Citizen,
+from features.vault.schema import (FEEDBACK_REASONS, SELF_DECLARED, AuditEntry, CareerRecord, Citizen,
                                    ConsentChoice, Evidence, Feedback, VaultMeta)
 from features.vault.shares import Shares
 from features.vault.tables import (CITIZEN_COLUMNS, EVIDENCE_COLUMNS, CitizenTables, Positions, population_frames,
                                    read_career_index, read_citizen_tables)
+from features.vocabulary import KINDS
 
 MAX_OWN_ENTRIES = 500  # entries a citizen may add themselves
 MAX_TEXT = 200  # characters of a test's name
@@ -299,7 +300,7 @@ class Vault(SubjectLinks, Shares):
 
     def record_feedback(self, *, citizen_id: int, kind: str, item_id: str, reason: str, note: str | None = None,
                         audit: AuditLine | None = None) -> FeedbackItem:
-        if kind not in FEEDBACK_KINDS:
+        if kind not in KINDS:
             raise errors.InvalidEntry(errors.ERR_FEEDBACK_KIND.format(kind=kind))
         if reason not in FEEDBACK_REASONS:
             raise errors.InvalidEntry(errors.ERR_FEEDBACK_REASON.format(reason=reason,

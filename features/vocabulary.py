@@ -1,0 +1,41 @@
+"""The project's shared words, defined once: the ranker kinds, readiness, barriers, languages, metric keys.
+
+Every package imports them from here (the bottom layer); the API's literals are these.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Kind = Literal["jobs", "trainings", "careers"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+# The kinds whose items are occupations (a vacancy's, a career step's): they have essential competencies, so
+# learning one can make an item ready (recourse).
+OccupationKind = Literal["jobs", "careers"]
+OCCUPATION_KINDS: tuple[OccupationKind, ...] = get_args(OccupationKind)
+# What the free-text search finds: taxonomy concepts, not ranker kinds.
+SearchKind = Literal["occupations", "competencies"]
+SEARCH_KINDS: tuple[SearchKind, ...] = get_args(SearchKind)
+
+Readiness = Literal["ready", "bridgeable", "stretch"]
+READINESS: tuple[Readiness, ...] = get_args(Readiness)
+BarrierName = Literal["commute", "licence", "language", "hours", "education"]
+BARRIERS: tuple[BarrierName, ...] = get_args(BarrierName)
+Language = Literal["nl", "en"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+K = 10  # the cut-off of the ranking metrics
+
+
+def ndcg_at(k: int) -> str:
+    """The metric key of NDCG@k."""
+    return f"ndcg_at_{k}"
+
+
+def recall_at(k: int) -> str:
+    """The metric key of recall@k."""
+    return f"recall_at_{k}"
+
+
+NDCG_AT_K = ndcg_at(K)
+RECALL_AT_K = recall_at(K)
