@@ -1,5 +1,6 @@
-# Two entry points for a fresh machine: `make demo` (the main job) and `make test`.
-# Both create .venv and install the project when missing; they are quick when it is already there.
+# Entry points for a fresh machine: `make demo` (the main job), `make test` (every tier, as CI runs it) and
+# `make check` (the fast tier only, a few minutes: the developer's loop; no browser, PostgreSQL or provider set-up).
+# All create .venv and install the project when missing; they are quick when it is already there.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser postgres oidc-deps demo test taxonomy-bundle bench clean
+.PHONY: install browser postgres oidc-deps demo test check taxonomy-bundle bench clean
 
 install: $(STAMP)
 
@@ -55,6 +56,11 @@ postgres:
 test: $(STAMP) browser postgres oidc-deps
 	$(BIN)/python -m pytest
 
+# The tests without a tier marker (pyproject.toml's markers name the tiers).
+FAST_TIER := not slow and not browser and not distributed and not postgres and not oidc
+check: $(STAMP)
+	$(BIN)/python -m pytest -m "$(FAST_TIER)" -q
+
 # Maintainers only: rebuild the compact taxonomy copy from ../shared/data (needs that folder).
 taxonomy-bundle: $(STAMP)
 	$(BIN)/python scripts/build_taxonomy_bundle.py --source ../shared/data --out features/taxonomy_data
@@ -63,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_retrieval.py
+	$(BIN)/python benchmarks/bench_taxonomy.py
 
 clean:
 	rm -rf $(VENV) .loopbaan oidc/node_modules

@@ -40,6 +40,7 @@ def test_every_command_has_help(command: list[str], isolated_home: Path) -> None
     assert result.returncode == 0 and "Usage" in result.stdout
 
 
+@pytest.mark.slow
 def test_generate_then_check(isolated_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "pop"
     result = run("data", "generate", "--citizens", "300", "--seed", "5", "--vacancies", "200", "--trainings", "50",

@@ -42,6 +42,7 @@ ADVISORY_RATIO = [{"name": "parity", "metric": "ready_share", "rule": "min_ratio
                    "enforce": False}]
 
 
+@pytest.mark.slow
 def test_the_bca_interval_of_a_lowest_over_highest_ratio_covers_the_true_ratio() -> None:
     """Two groups with known shares 0.45 and 0.6 (true ratio 0.75): the 95% interval of the ratio, from the same
     machinery the gate uses, covers it in at least 93% of 200 simulated samples."""

@@ -163,6 +163,7 @@ def test_restricting_an_index_equals_fitting_on_fewer_labels(occupations) -> Non
         np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_lexical_knows_only_what_it_indexed(occupations) -> None:
     table, _ = occupations
     from features.search import LexicalIndex
@@ -253,6 +254,7 @@ def test_bad_queries_say_what_to_type(query, message: str) -> None:
         clean_query(query)
 
 
+@pytest.mark.slow
 def test_engine_batches_report_bad_queries_without_failing(esco) -> None:
     from features.search import build_engine
 
@@ -305,6 +307,7 @@ def test_cli_batch_writes_one_json_line_per_query(tmp_path: Path) -> None:
     assert "searched 5 queries (2 could not be searched" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_batch_reads_standard_input() -> None:
     result = _cli("competencies", "search", "--input", "-", "--mode", "lexical", "-k", "1", stdin="Java\nlassen\n")
     assert result.exit_code == 0, result.output

@@ -1,7 +1,7 @@
-"""The ESCO taxonomy the project carries: counts, labels, relations, caching, bad files."""
+"""The ESCO taxonomy the project carries: counts, labels, relations, caching, bad files (its load times:
+benchmarks/bench_taxonomy.py)."""
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -61,20 +61,16 @@ def test_unknown_ids_and_language_get_clear_errors(esco) -> None:
         esco.occupation_label(welder, "fr")
 
 
-def test_loading_is_cached_and_fast() -> None:
-    load_esco()
-    started = time.perf_counter()
-    again = load_esco()
-    assert again is load_esco()
-    assert time.perf_counter() - started < 3.0
+def test_loading_is_cached() -> None:
+    assert load_esco() is load_esco()
 
 
-def test_uncached_load_is_under_three_seconds(tmp_path: Path) -> None:
+def test_a_copy_of_the_bundle_loads_afresh_to_the_same_taxonomy(tmp_path: Path) -> None:
     copy = tmp_path / "bundle"
     shutil.copytree(BUNDLE_DIR, copy)
-    started = time.perf_counter()
-    load_esco(copy)
-    assert time.perf_counter() - started < 3.0
+    loaded = load_esco(copy)
+    assert loaded is not load_esco()
+    assert loaded.summary() == load_esco().summary()
 
 
 @pytest.fixture

@@ -102,6 +102,7 @@ def test_the_settings_point_at_sqlite_in_home_unless_a_database_url_is_given(tmp
 
 # -- import and export ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_an_unmodified_vault_exports_the_population_it_was_imported_from(vault_url, small_population_dir, tmp_path):
     from features.vault.database import open_engine
     from features.vault.export import export_snapshot

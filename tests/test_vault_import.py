@@ -48,6 +48,7 @@ def _per_citizen(url: str, table: str) -> pd.Series:
     return pd.Series({int(citizen): int(count) for citizen, count in rows}, dtype="int64")
 
 
+@pytest.mark.slow
 def test_a_killed_import_leaves_whole_citizens_and_a_rerun_completes_it(empty_vault_url, small_population_dir,
                                                                         isolated_home, tmp_path):
     from features.population import PopulationStore
