@@ -68,13 +68,15 @@ class Bca:
         smallest α at which the BCa upper bound (level 1 - α) is below it; for a maximum, the lower bound above it.
         """
         share = float(np.mean(self.replicates <= threshold))
-        if share in (0.0, 1.0):
+        spread = float(np.std(self.replicates))
+        if share in (0.0, 1.0) and spread > 0:
             # Beyond every replicate: the bootstrap distribution's normal approximation gives the tail, so that a
             # clear finding keeps a p-value small enough to survive a multiplicity correction over many findings.
-            spread = float(np.std(self.replicates))
-            share = float(norm.cdf((threshold - float(np.mean(self.replicates))) / spread)) if spread > 0 else share
-        share = float(np.clip(share, 1e-12, 1 - 1e-12))
-        u = float(norm.ppf(share)) - self.z0
+            # Its quantile is taken as is: through a share clipped to 1e-12 it would stop at 7, and with a large
+            # acceleration the inverted level then stays near 1e-3 however far beyond the threshold lies.
+            u = (threshold - float(np.mean(self.replicates))) / spread - self.z0
+        else:
+            u = float(norm.ppf(np.clip(share, 1e-12, 1 - 1e-12))) - self.z0
         a = self.acceleration
         # Invert Φ⁻¹(share) = z0 + (z0 + w) / (1 - a (z0 + w)) for w, the normal quantile of the bound's level.
         w = (u - self.z0 - a * u * self.z0) / (1.0 + a * u) if 1.0 + a * u != 0 else np.inf

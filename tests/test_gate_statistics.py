@@ -176,3 +176,12 @@ def test_a_metric_no_order_can_change_is_found_and_blocks_under_require_evidence
     varied = _evidence(pd.DataFrame(), outcomes=outcomes)
     checks = evaluate(summarise(varied, policy=policy, kind="jobs", seed=0), policy=policy, kind="jobs")
     assert checks[0].status == PASS
+
+
+def test_a_floor_far_above_every_replicate_is_beyond_doubt_even_with_a_large_acceleration() -> None:
+    """A group left with nothing (the unfair ranker's 0.00 of the reference's parity against a floor of 0.9) must
+    survive a multiplicity correction over dozens of findings; a floor inside the replicates must not."""
+    replicates = np.sort(np.abs(np.random.default_rng(0).normal(0.001, 0.0013, 200)))
+    bca = Bca(estimate=0.0013, replicates=replicates, z0=0.113, acceleration=0.16)
+    assert bca.p_beyond(0.9, upper_limit=False) < 1e-6
+    assert bca.p_beyond(float(np.median(replicates)), upper_limit=False) > 0.1
