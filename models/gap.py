@@ -10,6 +10,9 @@ still-missing competencies, the shortest one among equals.
 A training itself is ``ready`` when the citizen meets its Dutch-language entry level (or it is unknown),
 ``bridgeable`` when one level short (a language course bridges that), else ``stretch``; its "missing"
 competencies are what it would teach.
+
+:func:`decide_readiness` is that rule, over arrays of pairs: the per-item analysis, the batch's vectorised one
+and the ready test on pair features (:func:`ready_from_features`) all call it.
 """
 
 from __future__ import annotations
@@ -26,14 +29,29 @@ READY_SHARE = 0.8
 MAX_BRIDGING = 3
 
 
-def ready_from_features(kind: str, features: pd.DataFrame, n_essential: np.ndarray) -> np.ndarray:
-    """``ready`` per (query, item) row exactly as :meth:`GapAnalyzer.analyse` decides it, from the pair features:
-    a training by its ``dutch_gap``, anything else by ``essential_coverage`` (``n_essential``: the item's number
-    of essential competencies; an item without any is ready)."""
+def decide_readiness(kind: str, *, share=None, uncovered=None, dutch_gap=None) -> np.ndarray:
+    """The readiness rule (see the module docstring) of many (query, item) pairs at once: one word per pair.
+
+    A training by its ``dutch_gap`` (unknown, NaN, counts as none); anything else by ``share``, the share of its
+    essential competencies held (1 for an item without any), and ``uncovered``, how many missing competencies
+    the bridging trainings leave uncovered. Every path that decides readiness calls this.
+    """
     if kind == "trainings":
-        gap = features["dutch_gap"].to_numpy(dtype=np.float64)
-        return ~(np.nan_to_num(gap, nan=0.0) > 0)
-    return (np.asarray(n_essential) == 0) | (features["essential_coverage"].to_numpy(dtype=np.float64) >= READY_SHARE)
+        gap = np.nan_to_num(np.asarray(dutch_gap, dtype=np.float64), nan=0.0)
+        return np.where(gap <= 0, "ready", np.where(gap <= 1, "bridgeable", "stretch")).astype(object)
+    share = np.asarray(share, dtype=np.float64)
+    uncovered = np.broadcast_to(np.asarray(uncovered), share.shape)
+    return np.where(share >= READY_SHARE, "ready", np.where(uncovered == 0, "bridgeable", "stretch")).astype(object)
+
+
+def ready_from_features(kind: str, features: pd.DataFrame, n_essential: np.ndarray) -> np.ndarray:
+    """``ready`` per (query, item) row by :func:`decide_readiness`, from the pair features: a training by its
+    ``dutch_gap``, anything else by ``essential_coverage`` (``n_essential``: the item's number of essential
+    competencies; an item without any is ready)."""
+    if kind == "trainings":
+        return decide_readiness(kind, dutch_gap=features["dutch_gap"].to_numpy(dtype=np.float64)) == "ready"
+    share = np.where(np.asarray(n_essential) == 0, 1.0, features["essential_coverage"].to_numpy(dtype=np.float64))
+    return decide_readiness(kind, share=share, uncovered=0) == "ready"
 
 
 @dataclass(frozen=True)
@@ -78,16 +96,10 @@ class GapAnalyzer:
         is_held = np.isin(essential, held_columns)
         matched, missing = essential[is_held], essential[~is_held]
         if kind == "trainings":
-            gap = 0.0 if dutch_gap is None or np.isnan(dutch_gap) else dutch_gap
-            readiness = "ready" if gap <= 0 else "bridgeable" if gap <= 1 else "stretch"
-            return Gap(matched=matched, missing=missing, readiness=readiness)
+            gap = np.nan if dutch_gap is None else dutch_gap
+            return Gap(matched=matched, missing=missing, readiness=str(decide_readiness(kind, dutch_gap=gap)))
         share = len(matched) / len(essential) if len(essential) else 1.0
         bridging, uncovered = self.bridging(missing) if len(missing) else ([], 0)
-        if share >= READY_SHARE:
-            readiness = "ready"
-        elif uncovered == 0:
-            readiness = "bridgeable"
-        else:
-            readiness = "stretch"
-        return Gap(matched=matched, missing=missing, readiness=readiness, bridging=bridging,
+        word = decide_readiness(kind, share=share, uncovered=uncovered)
+        return Gap(matched=matched, missing=missing, readiness=str(word), bridging=bridging,
                    uncovered_after_bridging=uncovered)
