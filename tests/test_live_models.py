@@ -201,7 +201,7 @@ class _Stream:
 
 
 def test_promotion_rollback_and_withdrawal_reach_a_running_service(live, live_home, key, people) -> None:
-    from models.batch import run_batch
+    from models.batch_run import run_batch
 
     settings = Settings(home=live_home)
     client = tracking.configure(settings)
@@ -331,7 +331,7 @@ def test_the_version_served_is_the_version_loaded_even_when_the_alias_moves_mean
     assert refused.value.status == 503 and WITHDRAWN in refused.value.message
     assert tracking.withdrawal(client, "jobs").reason == WITHDRAWN
 
-    from models.batch import run_batch
+    from models.batch_run import run_batch
 
     with pytest.raises(LoopbaanError, match="withdrawn by the fairness gate"):
         run_batch("jobs", store=PopulationStore(settings.population_dir), settings=settings, progress=False)
