@@ -105,16 +105,17 @@ def consent_moment(settings: Settings, kind: str, out: Path | None, *, discard_p
 def _load_model(kind: str, alias: str | None, settings: Settings) -> tuple[tracking.LoadedModel, bool]:
     if alias is not None:
         return tracking.load_model(kind, alias=alias, settings=settings), False
-    withdrawn = tracking.withdrawal(tracking.configure(settings), kind)
-    if withdrawn is not None:
-        raise LoopbaanError(ERR_WITHDRAWN.format(kind=kind, at=withdrawn.at or "an unrecorded date",
-                                                 reason=withdrawn.reason))
-    try:
-        return tracking.load_model(kind, alias=tracking.CHAMPION, settings=settings), False
-    except LoopbaanError:
+    state = tracking.kind_state(tracking.configure(settings), kind)
+    served = tracking.served_version(state, allow_challenger=settings.allow_challenger)
+    if served is None:
+        if state.withdrawal is not None:
+            raise LoopbaanError(ERR_WITHDRAWN.format(kind=kind, at=state.withdrawal.at or "an unrecorded date",
+                                                     reason=state.withdrawal.reason))
         if not settings.allow_challenger:
-            raise LoopbaanError(ERR_NO_CHAMPION.format(kind=kind)) from None
-    return tracking.load_model(kind, alias=tracking.CHALLENGER, settings=settings), True
+            raise LoopbaanError(ERR_NO_CHAMPION.format(kind=kind))
+        raise LoopbaanError(tracking.ERR_NO_MODEL.format(name=tracking.registered_name(kind),
+                                                         alias=tracking.CHALLENGER, kind=kind))
+    return tracking.load_version(kind, version=served.version, alias=served.alias, settings=settings), served.fallback
 
 
 def run_batch(kind: str, *, store: PopulationStore, settings: Settings, out: Path | None = None,
