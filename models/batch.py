@@ -6,8 +6,9 @@ suggestions off when the run started: their choice in the consent store, else th
 mitigated version, which fairness guarantee moved an item up, and stores them with :mod:`models.batch_store`:
 
 1. **plan** — the citizens in id order, cut into partitions of ``partition_size``; the model (the registry's
-   champion, or the alias asked; a kind the fairness gate withdrew has none); a *payload* with everything a partition needs besides its citizens: the
-   booster and its re-ranker, the catalogue with its item embeddings (the match space), the bridging trainings;
+   champion, or the alias asked; a kind the fairness gate withdrew has none); a *payload* with everything a
+   partition needs besides its citizens: the booster and its re-ranker, the catalogue with its item embeddings
+   (the match space), the bridging trainings;
 2. **partitions** — for each: the citizens' contexts (read from the population with row-group pruning, so no
    process loads the whole population), ranking by the service's :class:`models.suggest.Suggester`, the gap
    analysis (vectorised, the rules of :mod:`models.gap`), one Parquet file written whole or not at all;

@@ -1,4 +1,5 @@
-"""Population folders on disk: atomic writes, and reads that check every table against its schema."""
+"""Population folders on disk: atomic writes, and reads that check every table against its schema (a whole table,
+or some of its columns for a range of citizen ids). Every read of a population table goes through here."""
 
 from __future__ import annotations
 
