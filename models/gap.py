@@ -11,8 +11,9 @@ A training itself is ``ready`` when the citizen meets its Dutch-language entry l
 ``bridgeable`` when one level short (a language course bridges that), else ``stretch``; its "missing"
 competencies are what it would teach.
 
-:func:`decide_readiness` is that rule, over arrays of pairs: the per-item analysis, the batch's vectorised one
-and the ready test on pair features (:func:`ready_from_features`) all call it.
+:func:`readiness_levels` is that rule, over arrays of pairs (:func:`decide_readiness` gives its words): the
+per-item analysis, the batch's vectorised one and the ready test on pair features (:func:`ready_from_features`)
+all call it.
 """
 
 from __future__ import annotations
@@ -24,13 +25,17 @@ import pandas as pd
 from scipy import sparse
 
 from features.items import ItemCatalogue
+from features.vocabulary import READINESS
 
 READY_SHARE = 0.8
 MAX_BRIDGING = 3
+_WORDS = np.asarray(READINESS, dtype=object)
+_READY, _BRIDGEABLE, _STRETCH = (READINESS.index(word) for word in ("ready", "bridgeable", "stretch"))
 
 
-def decide_readiness(kind: str, *, share=None, uncovered=None, dutch_gap=None) -> np.ndarray:
-    """The readiness rule (see the module docstring) of many (query, item) pairs at once: one word per pair.
+def readiness_levels(kind: str, *, share=None, uncovered=None, dutch_gap=None) -> np.ndarray:
+    """The readiness rule (see the module docstring) of many (query, item) pairs at once: per pair the position
+    of its word in :data:`~features.vocabulary.READINESS` (0 ready, 1 bridgeable, 2 stretch).
 
     A training by its ``dutch_gap`` (unknown, NaN, counts as none); anything else by ``share``, the share of its
     essential competencies held (1 for an item without any), and ``uncovered``, how many missing competencies
@@ -38,20 +43,24 @@ def decide_readiness(kind: str, *, share=None, uncovered=None, dutch_gap=None) -
     """
     if kind == "trainings":
         gap = np.nan_to_num(np.asarray(dutch_gap, dtype=np.float64), nan=0.0)
-        return np.where(gap <= 0, "ready", np.where(gap <= 1, "bridgeable", "stretch")).astype(object)
+        return np.where(gap <= 0, _READY, np.where(gap <= 1, _BRIDGEABLE, _STRETCH))
     share = np.asarray(share, dtype=np.float64)
-    uncovered = np.broadcast_to(np.asarray(uncovered), share.shape)
-    return np.where(share >= READY_SHARE, "ready", np.where(uncovered == 0, "bridgeable", "stretch")).astype(object)
+    return np.where(share >= READY_SHARE, _READY, np.where(np.asarray(uncovered) == 0, _BRIDGEABLE, _STRETCH))
+
+
+def decide_readiness(kind: str, **rule) -> np.ndarray:
+    """:func:`readiness_levels` as words: one of :data:`~features.vocabulary.READINESS` per pair."""
+    return _WORDS[readiness_levels(kind, **rule)]
 
 
 def ready_from_features(kind: str, features: pd.DataFrame, n_essential: np.ndarray) -> np.ndarray:
-    """``ready`` per (query, item) row by :func:`decide_readiness`, from the pair features: a training by its
+    """``ready`` per (query, item) row by :func:`readiness_levels`, from the pair features: a training by its
     ``dutch_gap``, anything else by ``essential_coverage`` (``n_essential``: the item's number of essential
     competencies; an item without any is ready)."""
     if kind == "trainings":
-        return decide_readiness(kind, dutch_gap=features["dutch_gap"].to_numpy(dtype=np.float64)) == "ready"
+        return readiness_levels(kind, dutch_gap=features["dutch_gap"].to_numpy(dtype=np.float64)) == _READY
     share = np.where(np.asarray(n_essential) == 0, 1.0, features["essential_coverage"].to_numpy(dtype=np.float64))
-    return decide_readiness(kind, share=share, uncovered=0) == "ready"
+    return readiness_levels(kind, share=share, uncovered=0) == _READY
 
 
 @dataclass(frozen=True)
