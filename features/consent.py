@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from features.errors import LoopbaanError
 from features.jsonlines import append_line, read_lines
@@ -272,9 +271,8 @@ def consent_store(settings: Settings) -> ConsentStore:
 
 def population_defaults(population: PopulationStore) -> pd.Series:
     """The population's recorded AI choice per citizen (citizen id → True when opted out)."""
-    table = pq.read_table(Path(population.folder) / "citizens.parquet", columns=["citizen_id", "ai_opt_out"])
-    return pd.Series(table["ai_opt_out"].to_numpy(zero_copy_only=False).astype(bool),
-                     index=table["citizen_id"].to_numpy().astype(np.int64))
+    table = population.table("citizens", columns=["citizen_id", "ai_opt_out"])
+    return pd.Series(table["ai_opt_out"].to_numpy().astype(bool), index=table["citizen_id"].to_numpy().astype(np.int64))
 
 
 def merged(choices: np.ndarray, defaults: np.ndarray) -> np.ndarray:

@@ -91,5 +91,9 @@ class MatchSpace:
             held_essential=profile.dot(self._essential_t).toarray(),
             held_optional=profile.dot(self._optional_t).toarray(),
             idf_overlap=vectors.dot(self._vectors_t).toarray(),
-            semantic=embeddings @ self.item_embeddings.T,
+            semantic=self.semantic(embeddings),
         )
+
+    def semantic(self, embeddings: np.ndarray) -> np.ndarray:
+        """(queries × items) semantic similarity of the query embeddings with every item."""
+        return embeddings @ self.item_embeddings.T

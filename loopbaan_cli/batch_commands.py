@@ -61,7 +61,7 @@ def suggest(
     never read. An interrupted or crashed run resumes where it stopped when run again with the same options.
     """
     from features.population.store import PopulationStore
-    from models.batch import run_batch
+    from models.batch_run import run_batch
 
     settings = Settings()
     store = PopulationStore(data or settings.population_dir)

@@ -10,6 +10,10 @@ still-missing competencies, the shortest one among equals.
 A training itself is ``ready`` when the citizen meets its Dutch-language entry level (or it is unknown),
 ``bridgeable`` when one level short (a language course bridges that), else ``stretch``; its "missing"
 competencies are what it would teach.
+
+:func:`readiness_levels` is that rule, over arrays of pairs (:func:`decide_readiness` gives its words): the
+per-item analysis, the batch's vectorised one and the ready test on pair features (:func:`ready_from_features`)
+all call it.
 """
 
 from __future__ import annotations
@@ -21,19 +25,42 @@ import pandas as pd
 from scipy import sparse
 
 from features.items import ItemCatalogue
+from features.vocabulary import READINESS
 
 READY_SHARE = 0.8
 MAX_BRIDGING = 3
+_WORDS = np.asarray(READINESS, dtype=object)
+_READY, _BRIDGEABLE, _STRETCH = (READINESS.index(word) for word in ("ready", "bridgeable", "stretch"))
+
+
+def readiness_levels(kind: str, *, share=None, uncovered=None, dutch_gap=None) -> np.ndarray:
+    """The readiness rule (see the module docstring) of many (query, item) pairs at once: per pair the position
+    of its word in :data:`~features.vocabulary.READINESS` (0 ready, 1 bridgeable, 2 stretch).
+
+    A training by its ``dutch_gap`` (unknown, NaN, counts as none); anything else by ``share``, the share of its
+    essential competencies held (1 for an item without any), and ``uncovered``, how many missing competencies
+    the bridging trainings leave uncovered. Every path that decides readiness calls this.
+    """
+    if kind == "trainings":
+        gap = np.nan_to_num(np.asarray(dutch_gap, dtype=np.float64), nan=0.0)
+        return np.where(gap <= 0, _READY, np.where(gap <= 1, _BRIDGEABLE, _STRETCH))
+    share = np.asarray(share, dtype=np.float64)
+    return np.where(share >= READY_SHARE, _READY, np.where(np.asarray(uncovered) == 0, _BRIDGEABLE, _STRETCH))
+
+
+def decide_readiness(kind: str, **rule) -> np.ndarray:
+    """:func:`readiness_levels` as words: one of :data:`~features.vocabulary.READINESS` per pair."""
+    return _WORDS[readiness_levels(kind, **rule)]
 
 
 def ready_from_features(kind: str, features: pd.DataFrame, n_essential: np.ndarray) -> np.ndarray:
-    """``ready`` per (query, item) row exactly as :meth:`GapAnalyzer.analyse` decides it, from the pair features:
-    a training by its ``dutch_gap``, anything else by ``essential_coverage`` (``n_essential``: the item's number
-    of essential competencies; an item without any is ready)."""
+    """``ready`` per (query, item) row by :func:`readiness_levels`, from the pair features: a training by its
+    ``dutch_gap``, anything else by ``essential_coverage`` (``n_essential``: the item's number of essential
+    competencies; an item without any is ready)."""
     if kind == "trainings":
-        gap = features["dutch_gap"].to_numpy(dtype=np.float64)
-        return ~(np.nan_to_num(gap, nan=0.0) > 0)
-    return (np.asarray(n_essential) == 0) | (features["essential_coverage"].to_numpy(dtype=np.float64) >= READY_SHARE)
+        return readiness_levels(kind, dutch_gap=features["dutch_gap"].to_numpy(dtype=np.float64)) == _READY
+    share = np.where(np.asarray(n_essential) == 0, 1.0, features["essential_coverage"].to_numpy(dtype=np.float64))
+    return readiness_levels(kind, share=share, uncovered=0) == _READY
 
 
 @dataclass(frozen=True)
@@ -78,16 +105,10 @@ class GapAnalyzer:
         is_held = np.isin(essential, held_columns)
         matched, missing = essential[is_held], essential[~is_held]
         if kind == "trainings":
-            gap = 0.0 if dutch_gap is None or np.isnan(dutch_gap) else dutch_gap
-            readiness = "ready" if gap <= 0 else "bridgeable" if gap <= 1 else "stretch"
-            return Gap(matched=matched, missing=missing, readiness=readiness)
+            gap = np.nan if dutch_gap is None else dutch_gap
+            return Gap(matched=matched, missing=missing, readiness=str(decide_readiness(kind, dutch_gap=gap)))
         share = len(matched) / len(essential) if len(essential) else 1.0
         bridging, uncovered = self.bridging(missing) if len(missing) else ([], 0)
-        if share >= READY_SHARE:
-            readiness = "ready"
-        elif uncovered == 0:
-            readiness = "bridgeable"
-        else:
-            readiness = "stretch"
-        return Gap(matched=matched, missing=missing, readiness=readiness, bridging=bridging,
+        word = decide_readiness(kind, share=share, uncovered=uncovered)
+        return Gap(matched=matched, missing=missing, readiness=str(word), bridging=bridging,
                    uncovered_after_bridging=uncovered)

@@ -18,6 +18,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from features.errors import LoopbaanError
 from features.settings import Settings
@@ -182,6 +183,26 @@ def withdrawal(client, kind: str) -> Withdrawal | None:
     """The kind's withdrawal when it has no champion and the gate withdrew it (see the module docstring)."""
     state = kind_state(client, kind)
     return state.withdrawal if CHAMPION not in state.aliases else None
+
+
+class ServedVersion(NamedTuple):
+    """The version that serves a kind, the alias it holds, and whether it is the challenger standing in."""
+
+    version: str
+    alias: str
+    fallback: bool
+
+
+def served_version(state: KindState, *, allow_challenger: bool) -> ServedVersion | None:
+    """Which version serves a kind (the service and the nightly batch alike): the champion; else, unless the gate
+    withdrew the kind, the challenger where ``allow_challenger``; else none. Resolved from one registry read
+    (:func:`kind_state`), then loaded by its number (:func:`load_version`), so that an alias moving in between
+    cannot serve another version than the one reported."""
+    if CHAMPION in state.aliases:
+        return ServedVersion(state.aliases[CHAMPION], CHAMPION, False)
+    if state.withdrawal is None and allow_challenger and CHALLENGER in state.aliases:
+        return ServedVersion(state.aliases[CHALLENGER], CHALLENGER, True)
+    return None
 
 
 def model_versions(client, kind: str) -> list[dict]:

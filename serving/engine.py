@@ -245,14 +245,13 @@ class SuggestionEngine:
         return changes
 
     def _target(self, kind: str, registry: tracking.KindState) -> tuple[str, str, bool] | str:
-        """(version, alias, fallback) to serve, or the reason there is none."""
-        if tracking.CHAMPION in registry.aliases:
-            return registry.aliases[tracking.CHAMPION], tracking.CHAMPION, False
+        """(version, alias, fallback) to serve (:func:`models.tracking.served_version`), or the reason there is none."""
+        served = tracking.served_version(registry, allow_challenger=self.settings.allow_challenger)
+        if served is not None:
+            return served
         if registry.withdrawal is not None:
             return ERR_WITHDRAWN.format(kind=kind, at=registry.withdrawal.at or "an unrecorded moment",
                                         reason=registry.withdrawal.reason)
-        if self.settings.allow_challenger and tracking.CHALLENGER in registry.aliases:
-            return registry.aliases[tracking.CHALLENGER], tracking.CHALLENGER, True
         return ERR_NO_CHAMPION.format(kind=kind)
 
     def _build(self, kind: str, version: str, alias: str, fallback: bool) -> ServedKind:

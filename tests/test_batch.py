@@ -23,7 +23,8 @@ from features.citizens import contexts_from_store
 from features.errors import LoopbaanError
 from features.population import PopulationStore
 from features.settings import Settings
-from models import batch, batch_store, tracking
+from models import batch_partition, batch_run, batch_store, tracking
+from models.batch_gaps import batch_gaps
 from models.batch_store import (
     latest_complete_batch,
     partial_batches,
@@ -31,6 +32,7 @@ from models.batch_store import (
 )
 from models.gap import GapAnalyzer
 from models.resources import load_resources
+from models.row_exact_space import RowExactSpace
 from models.suggest import Suggester
 from tests.conftest import PROJECT_ROOT, home_with_champions
 
@@ -66,15 +68,15 @@ def scheduler():
 
 
 @pytest.fixture(scope="module")
-def local_batches(settings: Settings, store: PopulationStore, batch_home: Path) -> dict[str, batch.BatchResult]:
-    return {kind: batch.run_batch(kind, store=store, settings=settings, out=batch_home / "local", engine="local",
+def local_batches(settings: Settings, store: PopulationStore, batch_home: Path) -> dict[str, batch_run.BatchResult]:
+    return {kind: batch_run.run_batch(kind, store=store, settings=settings, out=batch_home / "local", engine="local",
                                   partition_size=PARTITION, progress=False) for kind in KINDS}
 
 
 @pytest.fixture(scope="module")
 def dask_batches(settings: Settings, store: PopulationStore, batch_home: Path,
-                 scheduler: str) -> dict[str, batch.BatchResult]:
-    return {kind: batch.run_batch(kind, store=store, settings=settings, out=batch_home / "dask", engine="dask",
+                 scheduler: str) -> dict[str, batch_run.BatchResult]:
+    return {kind: batch_run.run_batch(kind, store=store, settings=settings, out=batch_home / "dask", engine="dask",
                                   scheduler=scheduler, partition_size=PARTITION, progress=False) for kind in KINDS}
 
 
@@ -170,14 +172,14 @@ def test_a_mitigated_versions_reranker_reorders_the_batch_as_it_does_live(settin
     reranker = Reranker(proportion=0.6, significance=0.1, depth=40, criterion="quality",
                         quality_threshold=float(np.nanquantile(item_quality(resources), 0.8)))
     citizens = _expected_citizens(store)[:40]
-    payload = batch.BatchPayload(
+    payload = batch_partition.BatchPayload(
         token="mitigated", kind="careers", population=str(store.folder),
         as_of=date.fromisoformat(store.manifest["config"]["as_of"]), model=loaded.model, model_info=loaded.info,
         reranker=reranker, space=resources.space, trainings=resources.trainings,
         max_bridging=resources.gaps.max_bridging, k=10, top_n=200, exact=True, directory=str(tmp_path),
         header={"batch_id": "mitigated", "kind": "careers", "model_name": loaded.name,
                 "model_version": loaded.version, "run_id": loaded.run_id})
-    stored = pq.read_table(tmp_path / batch.compute_partition(payload, 0, citizens)["file"])
+    stored = pq.read_table(tmp_path / batch_partition.compute_partition(payload, 0, citizens)["file"])
     live = Suggester(resources=resources, model=loaded.model, reranker=reranker)
     plain = Suggester(resources=resources, model=loaded.model)
     reordered = flagged = 0
@@ -211,7 +213,7 @@ def test_vectorised_gaps_equal_the_gap_analyzer(kind: str, settings, store) -> N
     suggester = Suggester(resources=resources, model=loaded.model)
     ranked = suggester.rank(context, k=10)
     dutch = ranked.features["dutch_gap"].to_numpy() if "dutch_gap" in ranked.features else None
-    gaps = batch.batch_gaps(resources, context, ranked.query_rows, ranked.item_positions, dutch)
+    gaps = batch_gaps(resources, context, ranked.query_rows, ranked.item_positions, dutch)
     analyzer: GapAnalyzer = resources.gaps
     readiness_seen = set()
     for pair, (row, item) in enumerate(zip(ranked.query_rows, ranked.item_positions, strict=True)):
@@ -230,16 +232,16 @@ def test_vectorised_gaps_equal_the_gap_analyzer(kind: str, settings, store) -> N
     assert analyzer.max_bridging == 3 and len(readiness_seen) >= 2
 
 
-@pytest.mark.parametrize("chunk", [batch.RowExactSpace.ITEM_CHUNK, 64, 97])
+@pytest.mark.parametrize("chunk", [RowExactSpace.ITEM_CHUNK, 64, 97])
 def test_row_exact_space_is_the_match_space_one_row_at_a_time(chunk: int, settings, store, monkeypatch) -> None:
     """64: many chunks of the 800 vacancies and a shorter last one; 97: chunks that split the BLAS's groups of
     items, which :meth:`RowExactSpace.of` must notice (and compute whole rows instead)."""
-    monkeypatch.setattr(batch.RowExactSpace, "ITEM_CHUNK", chunk)
+    monkeypatch.setattr(RowExactSpace, "ITEM_CHUNK", chunk)
     resources = load_resources("jobs", store=store, settings=settings)
     context = contexts_from_store(store=store, taxonomy=resources.taxonomy, citizen_ids=_expected_citizens(store)[:40],
                                   as_of=date.fromisoformat(store.manifest["config"]["as_of"]))
     space = resources.space
-    exact_space = batch.RowExactSpace.of(space)
+    exact_space = RowExactSpace.of(space)
     if chunk % 8 == 0:
         assert exact_space.item_chunk == chunk  # OpenBLAS takes items in groups of 4 or 8: chunking stays exact
     many, exact = space.block(context.profile), exact_space.block(context.profile)
@@ -267,7 +269,7 @@ def test_a_killed_worker_loses_and_duplicates_no_citizen(settings, store, batch_
 
     def run() -> None:
         try:
-            outcome["result"] = batch.run_batch("careers", store=store, settings=settings, out=out, engine="dask",
+            outcome["result"] = batch_run.run_batch("careers", store=store, settings=settings, out=out, engine="dask",
                                                 scheduler=scheduler, partition_size=40, progress=False)
         except BaseException as error:  # noqa: BLE001 - reported by the test below
             outcome["error"] = error
@@ -311,7 +313,7 @@ def test_a_crashed_run_resumes_and_is_never_visible_half_done(settings, store, b
     [partial] = partial_batches(settings, "trainings", out=out)
     written = partial["written"]
     assert 2 <= written < len(partial["partitions"])
-    result = batch.run_batch("trainings", store=store, settings=settings, out=out, partition_size=60, progress=False)
+    result = batch_run.run_batch("trainings", store=store, settings=settings, out=out, partition_size=60, progress=False)
     assert result.resumed_partitions >= written and result.info.batch_id == partial["batch_id"]
     assert partial_batches(settings, "trainings", out=out) == []
     _assert_same_rows(_rows(result.info), _rows(local_batches["trainings"].info))
@@ -319,7 +321,7 @@ def test_a_crashed_run_resumes_and_is_never_visible_half_done(settings, store, b
 
 def test_another_runs_partial_batch_is_refused_until_discarded(settings, store, batch_home, monkeypatch) -> None:
     out = batch_home / "other"
-    real = batch.compute_partition
+    real = batch_run.compute_partition
     calls = []
 
     def crash_on_second(*args, **kwargs):
@@ -328,14 +330,14 @@ def test_another_runs_partial_batch_is_refused_until_discarded(settings, store, 
             raise RuntimeError("simulated crash")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(batch, "compute_partition", crash_on_second)
+    monkeypatch.setattr(batch_run, "compute_partition", crash_on_second)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        batch.run_batch("trainings", store=store, settings=settings, out=out, k=5, partition_size=500, progress=False)
-    monkeypatch.setattr(batch, "compute_partition", real)
+        batch_run.run_batch("trainings", store=store, settings=settings, out=out, k=5, partition_size=500, progress=False)
+    monkeypatch.setattr(batch_run, "compute_partition", real)
     with pytest.raises(LoopbaanError, match=r"partial batch .* \(other options: k 5 there, 10 here\).*--discard-partial"):
-        batch.run_batch("trainings", store=store, settings=settings, out=out, k=10, partition_size=500,
+        batch_run.run_batch("trainings", store=store, settings=settings, out=out, k=10, partition_size=500,
                         progress=False)
-    result = batch.run_batch("trainings", store=store, settings=settings, out=out, k=10, partition_size=500,
+    result = batch_run.run_batch("trainings", store=store, settings=settings, out=out, k=10, partition_size=500,
                              discard_partial=True, progress=False)
     assert result.resumed_partitions == 0 and partial_batches(settings, "trainings", out=out) == []
 
@@ -491,14 +493,14 @@ def test_the_batch_leaves_out_who_switched_ai_off_and_keeps_who_switched_it_on(s
     try:
         choices.record(switched_off, opted_out=True)
         choices.record(switched_on, opted_out=False)
-        result = batch.run_batch("trainings", store=store, settings=settings, out=tmp_path / "consent",
+        result = batch_run.run_batch("trainings", store=store, settings=settings, out=tmp_path / "consent",
                                  partition_size=400, progress=False)
         stored = set(_rows(result.info)["citizen_id"].to_pylist())
         assert switched_off not in stored and switched_on in stored
         assert result.opted_out == int(citizens["ai_opt_out"].sum())  # one more out, one fewer
         assert precomputed_suggestions(settings, "trainings", switched_off, out=tmp_path / "consent") is None
 
-        real, calls = batch.compute_partition, []
+        real, calls = batch_run.compute_partition, []
 
         def crash_on_second(*args, **kwargs):
             calls.append(1)
@@ -508,17 +510,17 @@ def test_the_batch_leaves_out_who_switched_ai_off_and_keeps_who_switched_it_on(s
 
         out = tmp_path / "resumed"
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(batch, "compute_partition", crash_on_second)
+            patch.setattr(batch_run, "compute_partition", crash_on_second)
             with pytest.raises(RuntimeError, match="simulated crash"):
-                batch.run_batch("trainings", store=store, settings=settings, out=out, partition_size=400,
+                batch_run.run_batch("trainings", store=store, settings=settings, out=out, partition_size=400,
                                 progress=False)
         late = int(_expected_citizens(store)[-1])  # in the last partition, not written before the crash
         choices.record(late, opted_out=True)
-        resumed = batch.run_batch("trainings", store=store, settings=settings, out=out, partition_size=400,
+        resumed = batch_run.run_batch("trainings", store=store, settings=settings, out=out, partition_size=400,
                                   progress=False)
         assert resumed.resumed_partitions == 1  # the same plan: the consent store as of the first start
         assert late in set(_rows(resumed.info)["citizen_id"].to_pylist())
-        fresh = batch.run_batch("trainings", store=store, settings=settings, out=tmp_path / "fresh",
+        fresh = batch_run.run_batch("trainings", store=store, settings=settings, out=tmp_path / "fresh",
                                 partition_size=400, progress=False)
         assert late not in set(_rows(fresh.info)["citizen_id"].to_pylist())  # a new run sees the new choice
     finally:

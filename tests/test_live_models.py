@@ -201,7 +201,7 @@ class _Stream:
 
 
 def test_promotion_rollback_and_withdrawal_reach_a_running_service(live, live_home, key, people) -> None:
-    from models.batch import run_batch
+    from models.batch_run import run_batch
 
     settings = Settings(home=live_home)
     client = tracking.configure(settings)
@@ -331,7 +331,7 @@ def test_the_version_served_is_the_version_loaded_even_when_the_alias_moves_mean
     assert refused.value.status == 503 and WITHDRAWN in refused.value.message
     assert tracking.withdrawal(client, "jobs").reason == WITHDRAWN
 
-    from models.batch import run_batch
+    from models.batch_run import run_batch
 
     with pytest.raises(LoopbaanError, match="withdrawn by the fairness gate"):
         run_batch("jobs", store=PopulationStore(settings.population_dir), settings=settings, progress=False)
@@ -339,6 +339,34 @@ def test_the_version_served_is_the_version_loaded_even_when_the_alias_moves_mean
     assert tracking.withdrawal(client, "jobs") is None
     engine.reload()
     assert engine.kinds["jobs"].info.version == "1"
+
+
+def test_the_batch_reports_the_version_it_loaded_even_when_the_alias_moves_meanwhile(engine_home, monkeypatch) -> None:
+    """The nightly batch picks its model by the service's rule (:func:`models.tracking.served_version`) and loads
+    that version by number: the champion moving between the registry read and the load changes nothing."""
+    from models import batch_run
+
+    settings = Settings(home=engine_home, allow_challenger=True)
+    client = tracking.configure(settings)
+    name = tracking.registered_name("careers")
+    before = tracking.kind_state(client, "careers").aliases[tracking.CHAMPION]
+    version, booster, features = _other_booster(settings, "careers")
+    client.set_registered_model_alias(name, tracking.CHAMPION, version)
+    real = tracking.load_version
+
+    def alias_moves_back_first(kind, **kwargs):
+        client.set_registered_model_alias(name, tracking.CHAMPION, before)  # between the registry read and the load
+        return real(kind, **kwargs)
+
+    monkeypatch.setattr(tracking, "load_version", alias_moves_back_first)
+    try:
+        loaded, fallback = batch_run._load_model("careers", None, settings)
+    finally:
+        monkeypatch.setattr(tracking, "load_version", real)
+        client.set_registered_model_alias(name, tracking.CHAMPION, before)
+    assert (loaded.version, loaded.alias, fallback) == (version, tracking.CHAMPION, False)
+    assert np.array_equal(loaded.model.booster.predict(features), booster.predict(features))
+    assert batch_run._load_model("careers", None, settings)[0].version == before  # the next run follows the move
 
 
 def test_an_admin_reload_reaches_every_process_through_the_marker(engine_home) -> None:

@@ -20,7 +20,7 @@ from features.feature_registry import (
 from features.items import ItemCatalogue
 from features.population.schema import SENSITIVE_COLUMNS
 from models.datasets import split_citizens
-from models.gap import READY_SHARE, GapAnalyzer
+from models.gap import READY_SHARE, GapAnalyzer, decide_readiness, ready_from_features
 from models.metrics import catalogue_coverage, ranking_metrics
 from models.ranker import parse_params
 
@@ -130,6 +130,39 @@ def test_training_readiness_follows_the_dutch_entry_level() -> None:
     for dutch_gap, expected in ((0.0, "ready"), (1.0, "bridgeable"), (2.0, "stretch"), (float("nan"), "ready")):
         assert gaps.analyse(held=_held([1]), essential=np.array([1, 2]), kind="trainings",
                             dutch_gap=dutch_gap).readiness == expected
+
+
+def test_one_readiness_rule_for_a_pair_and_for_many() -> None:
+    share = np.array([1.0, READY_SHARE, np.nextafter(READY_SHARE, 0), 0.5, 0.0])
+    uncovered = np.array([3, 2, 0, 1, 0])
+    assert decide_readiness("jobs", share=share, uncovered=uncovered).tolist() == [
+        "ready", "ready", "bridgeable", "stretch", "bridgeable"]
+    gaps = np.array([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan])
+    assert decide_readiness("trainings", dutch_gap=gaps).tolist() == [
+        "ready", "ready", "bridgeable", "bridgeable", "stretch", "ready"]
+    features = pd.DataFrame({"essential_coverage": [np.nan, 0.8, 0.79], "dutch_gap": [np.nan, 0.0, 1.0]})
+    assert ready_from_features("careers", features, np.array([0, 5, 5])).tolist() == [True, True, False]
+    assert ready_from_features("trainings", features, np.array([0, 5, 5])).tolist() == [True, True, False]
+    analyzer = GapAnalyzer(trainings=_training_catalogue([[5, 6], [7]], [40, 10]))
+    pairs = [([0, 1, 2, 3, 4, 5, 6, 7], np.arange(10)), ([0, 1, 2, 3, 4], np.arange(10)),
+             ([0, 1, 2, 3, 4], np.arange(8)), ([1], np.array([], dtype=int))]
+    for held, essential in pairs:  # the per-pair analysis decides by the same rule
+        gap = analyzer.analyse(held=_held(held), essential=essential, kind="jobs")
+        share = len(gap.matched) / len(essential) if len(essential) else 1.0
+        assert gap.readiness == decide_readiness("jobs", share=share, uncovered=gap.uncovered_after_bridging)
+
+
+def test_the_served_version_is_the_champion_else_an_allowed_challenger_unless_withdrawn() -> None:
+    from models.tracking import CHALLENGER, CHAMPION, KindState, ServedVersion, Withdrawal, served_version
+
+    both = KindState(aliases={CHAMPION: "2", CHALLENGER: "3"}, withdrawal=None)
+    only_challenger = KindState(aliases={CHALLENGER: "3"}, withdrawal=None)
+    withdrawn = KindState(aliases={CHALLENGER: "3"}, withdrawal=Withdrawal(reason="failed", at=None))
+    assert served_version(both, allow_challenger=True) == ServedVersion("2", CHAMPION, False)
+    assert served_version(only_challenger, allow_challenger=True) == ("3", CHALLENGER, True)
+    assert served_version(only_challenger, allow_challenger=False) is None
+    assert served_version(withdrawn, allow_challenger=True) is None
+    assert served_version(KindState(aliases={}, withdrawal=None), allow_challenger=True) is None
 
 
 def test_bridging_picks_most_coverage_then_shortest_and_at_most_three() -> None:

@@ -152,6 +152,36 @@ def test_reading_checks_the_schema(small_population_dir: Path, tmp_path: Path) -
         PopulationStore(copy).table("transitions")
 
 
+@pytest.mark.parametrize("name", ["citizens", "profiles", "work_periods"])
+def test_a_citizen_range_read_is_those_rows_of_the_whole_table(name: str, small_population_dir: Path) -> None:
+    store = PopulationStore(small_population_dir)
+    whole = store.table(name)
+    ids = np.sort(whole["citizen_id"].unique())
+    first, last = int(ids[len(ids) // 3]), int(ids[len(ids) // 2])
+    columns = ["citizen_id", *[column for column in SCHEMAS[name].names if column != "citizen_id"][:2]]
+    part = store.table(name, columns=columns, citizens=(first, last))
+    inside = whole.loc[whole["citizen_id"].between(first, last), columns].reset_index(drop=True)
+    assert len(part) and len(part) < len(whole)
+    pd.testing.assert_frame_equal(part, inside)
+    pd.testing.assert_frame_equal(store.table(name, columns=columns), whole[columns])
+
+
+def test_a_partial_read_is_checked_like_a_whole_one(small_population_dir: Path, tmp_path: Path) -> None:
+    store = PopulationStore(small_population_dir)
+    with pytest.raises(LoopbaanError, match=r"population table 'citizens' has no columns \['salary'\]"):
+        store.table("citizens", columns=["citizen_id", "salary"])
+    with pytest.raises(LoopbaanError, match="unknown population table 'pets'"):
+        store.check_schema("pets")
+    copy = tmp_path / "copy"
+    shutil.copytree(small_population_dir, copy)
+    store.table("citizens").drop(columns=["status"]).to_parquet(copy / "citizens.parquet")
+    with pytest.raises(LoopbaanError, match=r"missing columns \['status'\]"):
+        PopulationStore(copy).table("citizens", columns=["citizen_id"], citizens=(0, 10))
+    with pytest.raises(LoopbaanError, match=r"missing columns \['status'\]"):
+        PopulationStore(copy).check_schema("citizens")
+    PopulationStore(copy).check_schema("profiles")
+
+
 def test_missing_population_folder(tmp_path: Path) -> None:
     with pytest.raises(LoopbaanError, match="no population at .*; create one with `loopbaan data generate"):
         PopulationStore(tmp_path / "nothing")

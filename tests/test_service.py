@@ -357,7 +357,7 @@ def test_a_site_request_that_reads_a_table_the_register_does_not_declare_is_refu
 
 def test_precomputed_lists_come_from_the_newest_batch_of_the_served_model(service, service_home, citizens,
                                                                          key) -> None:
-    from models.batch import run_batch
+    from models.batch_run import run_batch
 
     citizen = _citizen(citizens)
     before = _ask(service, key, citizen, kind="jobs", k=5, precomputed=True).json()
@@ -441,7 +441,7 @@ def test_compare_never_contradicts_the_displayed_order(service, citizens, key) -
 def test_an_opt_out_on_the_site_reaches_the_nightly_batch(service, service_home, citizens, key) -> None:
     """A citizen switches AI off on the site: the batch stores nothing for them and precomputed answers are the
     general list; back on, there is no nightly list of them, so theirs is computed now."""
-    from models.batch import run_batch
+    from models.batch_run import run_batch
     from models.batch_store import read_partitions
 
     citizen = int(citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[21])

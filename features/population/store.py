@@ -1,4 +1,5 @@
-"""Population folders on disk: atomic writes, and reads that check every table against its schema."""
+"""Population folders on disk: atomic writes, and reads that check every table against its schema (a whole table,
+or some of its columns for a range of citizen ids). Every read of a population table goes through here."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 import json
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -31,6 +32,8 @@ ERR_SCHEMA = (
 ERR_NOT_A_POPULATION = (
     "{folder} exists and is not a loopbaan population folder; choose another --out or remove it first."
 )
+ERR_UNKNOWN_TABLE = "unknown population table {name!r}; known tables: {known}."
+ERR_UNKNOWN_COLUMNS = "population table {name!r} has no columns {columns}; read only the columns of its schema."
 ERR_BAD_MANIFEST = "{path} is not a valid population manifest ({reason}); regenerate the population."
 
 
@@ -60,8 +63,8 @@ def write_population(*, tables: Mapping[str, pd.DataFrame], out: Path, manifest:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def read_table(folder: Path, name: str) -> pd.DataFrame:
-    """Read one table, refusing a missing, corrupt or differently shaped file with a clear message."""
+def check_schema(folder: Path, name: str) -> Path:
+    """The path of one table, refusing a missing, corrupt or differently shaped file with a clear message."""
     path = Path(folder) / f"{name}.parquet"
     if not path.is_file():
         if not (Path(folder) / MANIFEST).is_file():
@@ -80,15 +83,37 @@ def read_table(folder: Path, name: str) -> pd.DataFrame:
         if comparable(actual) != comparable(field.type):
             problem = f"column {field.name!r} is {actual}, expected {field.type}"
             raise LoopbaanError(ERR_SCHEMA.format(path=path, problem=problem))
+    return path
+
+
+def read_table(folder: Path, name: str, *, columns: Sequence[str] | None = None,
+               citizens: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Read one table (checked by :func:`check_schema`): every column of its schema, or ``columns`` in that order;
+    every row, or those of the citizens with ids in ``citizens`` = (first, last), both included (the tables are
+    sorted by citizen id, so Parquet's row-group statistics let the reader skip the rest)."""
+    path = check_schema(folder, name)
+    expected = SCHEMAS[name]
+    unknown = [column for column in columns or () if column not in expected.names]
+    if unknown:
+        raise LoopbaanError(ERR_UNKNOWN_COLUMNS.format(name=name, columns=unknown))
+    filters = None if citizens is None else [("citizen_id", ">=", int(citizens[0])),
+                                              ("citizen_id", "<=", int(citizens[1]))]
     try:
-        table = pq.read_table(path, columns=expected.names)
+        table = pq.read_table(path, columns=list(columns or expected.names), filters=filters)
     except (pa.ArrowException, OSError) as exc:
         raise LoopbaanError(ERR_UNREADABLE.format(path=path, reason=str(exc).splitlines()[0])) from None
     frame = table.to_pandas()
-    for field in expected:
-        if pa.types.is_integer(field.type) and table.column(field.name).null_count:
-            frame[field.name] = frame[field.name].astype(f"Int{field.type.bit_width}")
+    for column in table.column_names:
+        dtype = expected.field(column).type
+        if pa.types.is_integer(dtype) and table.column(column).null_count:
+            frame[column] = frame[column].astype(f"Int{dtype.bit_width}")
     return frame
+
+
+def _known(name: str) -> str:
+    if name not in SCHEMAS:
+        raise LoopbaanError(ERR_UNKNOWN_TABLE.format(name=name, known=", ".join(SCHEMAS)))
+    return name
 
 
 class PopulationStore:
@@ -110,14 +135,23 @@ class PopulationStore:
             raise LoopbaanError(ERR_BAD_MANIFEST.format(path=path, reason="no 'config' entry"))
         return manifest
 
-    def table(self, name: str) -> pd.DataFrame:
-        if name not in SCHEMAS:
-            raise LoopbaanError(f"unknown population table {name!r}; known tables: {', '.join(SCHEMAS)}.")
+    def table(self, name: str, *, columns: Sequence[str] | None = None,
+              citizens: tuple[int, int] | None = None) -> pd.DataFrame:
+        """One table, read on first use and then kept; with ``columns`` or ``citizens`` (first, last id) only
+        those columns or those citizens' rows (see :func:`read_table`), read each time and not kept: the caller
+        keeps what it needs."""
+        _known(name)
         record_read(name)
+        if columns is not None or citizens is not None:
+            return read_table(self.folder, name, columns=columns, citizens=citizens)
         cache = self.__dict__.setdefault("_tables", {})
         if name not in cache:
             cache[name] = read_table(self.folder, name)
         return cache[name]
+
+    def check_schema(self, name: str) -> None:
+        """Refuse a missing, corrupt or differently shaped table before any work (reads its footer only)."""
+        check_schema(self.folder, _known(name))
 
     def derived(self, name: str, build):
         """A value derived from the tables (an index, a lookup), built once per store by ``build(store)``."""
