@@ -375,7 +375,6 @@ class BatchPayload:
     population: str  # folder, readable by every worker
     as_of: date
     model: ScoringModel
-    model_info: dict
     reranker: Reranker | None  # a mitigated model version re-ranks its lists (applied by the Suggester)
     space: MatchSpace  # the catalogue with its item vectors and embeddings, and the competency embeddings
     trainings: ItemCatalogue  # the catalogue bridging trainings come from
@@ -399,8 +398,7 @@ class _PartitionRunner:
                                   taxonomy=self.taxonomy, catalogue=space.catalogue, trainings=trainings, space=space,
                                   featurizer=PairFeaturizer(space=space, taxonomy=self.taxonomy),
                                   gaps=GapAnalyzer(trainings=trainings, max_bridging=payload.max_bridging))
-        self.suggester = Suggester(resources=resources, model=payload.model, model_info=payload.model_info,
-                                   reranker=payload.reranker)
+        self.suggester = Suggester(resources=resources, model=payload.model, reranker=payload.reranker)
 
     def records(self, citizen_ids: np.ndarray) -> batch_store.PartitionRecords:
         payload = self.payload
@@ -578,7 +576,7 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
         raise LoopbaanError(ERR_NO_CITIZENS.format(folder=store.folder))
     loaded, fallback = _load_model(kind, alias, settings)
     resources = load_resources(kind, store=store, settings=settings)
-    suggester = Suggester(resources=resources, model=loaded.model, model_info=loaded.info)
+    suggester = Suggester(resources=resources, model=loaded.model)
     as_of = date.fromisoformat(store.manifest["config"]["as_of"])
     plan = {
         "kind": kind, "engine": engine,
@@ -601,7 +599,7 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
         todo = [part for part in partitions if part.index not in done]
         payload = BatchPayload(
             token=writer.batch_id, kind=kind, population=str(store.folder.resolve()), as_of=as_of,
-            model=loaded.model, model_info=loaded.info, reranker=loaded.reranker,
+            model=loaded.model, reranker=loaded.reranker,
             space=resources.space, trainings=resources.trainings, max_bridging=resources.gaps.max_bridging, k=k,
             top_n=top_n, exact=exact, directory=str(writer.folder.resolve()),
             header={"batch_id": writer.batch_id, "kind": kind, "model_name": loaded.name,
