@@ -119,8 +119,7 @@ def verify_holdout(prepared: Prepared, lineage: dict[str, np.ndarray], *, versio
             raise LoopbaanError(ERR_LEAK.format(version=version, part=part))
 
 
-def _explanations(prepared: Prepared, evidence: Evidence, ref: registry.VersionRef,
-                  reranker: Reranker | None) -> dict:
+def _explanations(prepared: Prepared, evidence: Evidence, reranker: Reranker | None) -> dict:
     """Additivity of every explanation of the shown top 10s (up to EXPLANATION_ROWS) and two samples as a
     citizen sees them (no citizen id, nothing that identifies the person)."""
     model = prepared.model
@@ -134,8 +133,7 @@ def _explanations(prepared: Prepared, evidence: Evidence, ref: registry.VersionR
     error = float(np.max(np.abs(contributions.sum(axis=1) - model.predict(features)))) if rows else 0.0
     samples = []
     if len(part.context):
-        suggester = Suggester(resources=prepared.resources, model=model,
-                              model_info={"name": ref.name, "version": ref.version}, reranker=reranker)
+        suggester = Suggester(resources=prepared.resources, model=model, reranker=reranker)
         picks = np.arange(min(SAMPLE_EXPLANATIONS, len(part.context)))
         for language in LANGUAGES:
             for suggestions in suggester.suggest(part.context.take(picks), k=3, language=language):
@@ -145,8 +143,8 @@ def _explanations(prepared: Prepared, evidence: Evidence, ref: registry.VersionR
                     "contribution_sum": sum(part.contribution for part in item.explanation.contributions),
                     "reasons": [{"sentence": part.sentence, "contribution": part.contribution}
                                 for part in item.explanation.contributions[:4]],
-                    "barriers": [barrier["detail"] for barrier in item.barriers],
-                    "missing": [competency["label"] for competency in item.missing_competencies[:4]],
+                    "barriers": [barrier.detail for barrier in item.barriers],
+                    "missing": [competency.label for competency in item.missing_competencies[:4]],
                 } for item in suggestions]})
     return {"rows_checked": len(rows), "additivity_max_error": error, "additive": error <= 1e-6, "samples": samples}
 
@@ -281,7 +279,7 @@ def _run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path
         "labour_market": finding,
         "results": judging.results, "checks": judging.checks,
         "tuning": verdicts[TUNING].to_dict() if TUNING in verdicts else None,
-        "explanations": _explanations(prepared, evidence[JUDGING], ref, reranker),
+        "explanations": _explanations(prepared, evidence[JUDGING], reranker),
         "trend": _trend(settings, kind), "oversight": _oversight(settings, client, kind, ref.version),
         "mitigation": mitigation,
     }

@@ -1,4 +1,4 @@
-"""The project's shared words, defined once: the ranker kinds, readiness, barriers, languages, metric keys.
+"""The project's shared words, defined once: the ranker kinds, readiness, barriers, languages, re-ranking guarantees, metric keys.
 
 Every package imports them from here (the bottom layer); the API's literals are these.
 """
@@ -23,6 +23,10 @@ BarrierName = Literal["commute", "licence", "language", "hours", "education"]
 BARRIERS: tuple[BarrierName, ...] = get_args(BarrierName)
 Language = Literal["nl", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
+# What a fairness re-ranker holds a minimum share of in every prefix of a list: good opportunities, items the
+# citizen is ready for now.
+Guarantee = Literal["good", "ready"]
+GUARANTEES: tuple[Guarantee, ...] = get_args(Guarantee)
 
 K = 10  # the cut-off of the ranking metrics
 

@@ -86,7 +86,7 @@ def _build_search_indexes(settings: Settings) -> None:
     from threadpoolctl import threadpool_limits
 
     from features.esco import load_esco
-    from serving.labels import LabelLanguages
+    from features.label_languages import LabelLanguages
     from serving.search import Search
 
     taxonomy = load_esco()

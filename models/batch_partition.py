@@ -108,7 +108,6 @@ class BatchPayload:
     population: str  # folder, readable by every worker
     as_of: date
     model: ScoringModel
-    model_info: dict
     reranker: Reranker | None  # a mitigated model version re-ranks its lists (applied by the Suggester)
     space: MatchSpace  # the catalogue with its item vectors and embeddings, and the competency embeddings
     trainings: ItemCatalogue  # the catalogue bridging trainings come from
@@ -132,8 +131,7 @@ class _PartitionRunner:
                                   taxonomy=self.taxonomy, catalogue=space.catalogue, trainings=trainings, space=space,
                                   featurizer=PairFeaturizer(space=space, taxonomy=self.taxonomy),
                                   gaps=GapAnalyzer(trainings=trainings, max_bridging=payload.max_bridging))
-        self.suggester = Suggester(resources=resources, model=payload.model, model_info=payload.model_info,
-                                   reranker=payload.reranker)
+        self.suggester = Suggester(resources=resources, model=payload.model, reranker=payload.reranker)
 
     def records(self, citizen_ids: np.ndarray) -> batch_store.PartitionRecords:
         payload = self.payload

@@ -163,7 +163,7 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
         raise LoopbaanError(ERR_NO_CITIZENS.format(folder=store.folder))
     loaded, fallback = _load_model(kind, alias, settings)
     resources = load_resources(kind, store=store, settings=settings)
-    suggester = Suggester(resources=resources, model=loaded.model, model_info=loaded.info)
+    suggester = Suggester(resources=resources, model=loaded.model)
     as_of = date.fromisoformat(store.manifest["config"]["as_of"])
     plan = {
         "kind": kind, "engine": engine,
@@ -186,7 +186,7 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
         todo = [part for part in partitions if part.index not in done]
         payload = BatchPayload(
             token=writer.batch_id, kind=kind, population=str(store.folder.resolve()), as_of=as_of,
-            model=loaded.model, model_info=loaded.info, reranker=loaded.reranker,
+            model=loaded.model, reranker=loaded.reranker,
             space=resources.space, trainings=resources.trainings, max_bridging=resources.gaps.max_bridging, k=k,
             top_n=top_n, exact=exact, directory=str(writer.folder.resolve()),
             header={"batch_id": writer.batch_id, "kind": kind, "model_name": loaded.name,

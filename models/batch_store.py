@@ -43,9 +43,11 @@ import pyarrow.parquet as pq
 from features.errors import LoopbaanError
 from features.settings import Settings
 from features.vocabulary import KINDS, LANGUAGES
-from models.suggest import Suggestion, SuggestionLabels, SuggestionRecord
+from models.suggest import SuggestionLabels, SuggestionRecord
+from models.suggestion import Suggestion
 
-FORMAT = 2  # 2: each row says which fairness guarantees moved it up (format-1 batches are not served)
+FORMAT = 3  # 2: each row says which fairness guarantees moved it up; 3: each competency label says which language
+# it is in (batches of an older format are not served)
 PLAN = "plan.json"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -208,6 +210,8 @@ def write_labels(directory: Path, labels: SuggestionLabels) -> None:
                            **{f"title_{language}": _strings(labels.item_titles[language]) for language in LANGUAGES}}),
         "competencies": pa.table({"uri": _strings(labels.competency_uris),
                                   **{f"label_{language}": _strings(labels.competency_labels[language])
+                                     for language in LANGUAGES},
+                                  **{f"label_lang_{language}": _strings(labels.competency_label_langs[language])
                                      for language in LANGUAGES}}),
         "trainings": pa.table({"training_id": _strings(labels.training_ids),
                                **{f"title_{language}": _strings(labels.training_titles[language])
@@ -230,6 +234,8 @@ def _labels(directory: str, kind: str, features: tuple[str, ...]) -> SuggestionL
         competency_uris=competencies["uri"].to_numpy(dtype=object),
         competency_labels={language: competencies[f"label_{language}"].to_numpy(dtype=object)
                            for language in LANGUAGES},
+        competency_label_langs={language: competencies[f"label_lang_{language}"].to_numpy(dtype=object)
+                                for language in LANGUAGES},
         training_ids=trainings["training_id"].to_numpy(dtype=object),
         training_titles={language: trainings[f"title_{language}"].to_numpy(dtype=object) for language in LANGUAGES},
         training_hours=trainings["duration_hours"].to_numpy(dtype=np.float64))
@@ -412,13 +418,6 @@ class BatchInfo:
     path: Path
     reranked: str | None = None  # how a mitigated model version re-ranks its lists (None: by score)
 
-    @property
-    def model(self) -> dict:
-        """The model as each precomputed suggestion names it (the live path's ``LoadedModel.info``)."""
-        model = {"name": self.model_name, "version": self.model_version, "alias": self.model_alias,
-                 "run_id": self.run_id}
-        return model if self.reranked is None else {**model, "reranked": self.reranked}
-
 
 def _info(folder: Path, manifest: dict) -> BatchInfo:
     model = manifest["model"]
@@ -507,9 +506,8 @@ def precomputed_suggestions(settings: Settings, kind: str, citizen_id: int, *, l
     best first, or None.
 
     The suggestions equal what the live :class:`models.suggest.Suggester` gives for that citizen with the batch's
-    model (same items, scores, readiness, gap, bridging trainings and explanation), rendered in ``language``;
-    their ``model`` holds the model's name, version, alias and run id, and the :class:`BatchInfo` says which batch
-    they came from. The batch holds its top ``info.k``: slice for fewer.
+    model (same items, scores, readiness, gap, bridging trainings and explanation), rendered in ``language``; the
+    :class:`BatchInfo` says which batch, and which model version, they came from. The batch holds its top ``info.k``: slice for fewer.
 
     None when there is no complete batch, or the batch has nothing for this citizen (not in the population when
     it ran, or opted out of AI suggestions): the caller then computes the list live.
@@ -535,7 +533,7 @@ def precomputed_suggestions(settings: Settings, kind: str, citizen_id: int, *, l
     if not records:
         return None
     labels = _labels(str(folder), kind, tuple(manifest["model_features"]))
-    return info, [labels.render(record, language=language, model=info.model) for record in records]
+    return info, [labels.render(record, language=language) for record in records]
 
 
 def read_partitions(info: BatchInfo, *, columns: list[str] | None = None) -> Iterator[pa.Table]:

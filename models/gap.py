@@ -86,9 +86,13 @@ class GapAnalyzer:
         """Up to ``max_bridging`` trainings covering the most missing competencies for the least duration."""
         remaining = {int(column) for column in missing if self._teachable[column]}
         chosen: list[int] = []
+        taught_by = self._taught_by
         while remaining and len(chosen) < self.max_bridging:
-            columns = np.fromiter(remaining, dtype=np.int64)
-            covers = np.asarray(self._taught_by[columns].sum(axis=0)).ravel()
+            # the column sums of the remaining competencies' rows, without scipy's (slow) fancy row indexing
+            rows = [slice(taught_by.indptr[column], taught_by.indptr[column + 1]) for column in remaining]
+            covers = np.bincount(np.concatenate([taught_by.indices[row] for row in rows]),
+                                 weights=np.concatenate([taught_by.data[row] for row in rows]),
+                                 minlength=taught_by.shape[1])
             if covers.max() <= 0:
                 break
             best = np.flatnonzero(covers == covers.max())

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.stats import binom
 
 from features.population.occupations import build_occupation_model
+from features.vocabulary import GUARANTEES
 from models.chance import LinearChance
 from models.gap import ready_from_features
 from models.metrics import group_bounds
@@ -41,7 +42,6 @@ from models.resources import KindResources
 
 METHOD = "fair_top_k"
 CRITERIA = ("chance", "quality", "none")  # what makes an item a good opportunity ("none": no guarantee "good")
-GUARANTEES = ("good", "ready")  # what a re-ranked list holds a minimum share of
 ARTIFACT = "mitigation/reranker.json"  # where a mitigated model version's run keeps its re-ranker
 TIE = 1e-9  # scores closer than this are equal: passing one of them is not a move
 

@@ -9,7 +9,7 @@ mitigated version, a suggestion that the fairness guarantee moved up past a bett
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -17,12 +17,14 @@ import pandas as pd
 
 from features.citizens import QueryContext
 from features.feature_registry import BARRIER_FEATURES, sentence
+from features.label_languages import LabelLanguages
 from features.vocabulary import LANGUAGES
 from models.gap import Gap
 from models.ranker import ScoringModel
 from models.rerank import Reranker, item_facts
 from models.resources import KindResources
 from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, top_per_query
+from models.suggestion import Barrier, BridgingTraining, Competency, Contribution, Explanation, Suggestion
 
 _SUMMARY = {
     "nl": {"for": "Vooral: {reason}", "against": " Wat tegenwerkt: {reason}"},
@@ -41,50 +43,6 @@ _BARRIER_ACTIVE = {
     "hours": lambda values: values.get("hours_clash", 0) >= 1,
     "education": lambda values: values.get("education_gap", 0) > 0,
 }
-
-
-@dataclass(frozen=True)
-class Contribution:
-    feature: str
-    value: float | None
-    contribution: float
-    sentence: str
-
-
-@dataclass(frozen=True)
-class Explanation:
-    base_value: float
-    contributions: list[Contribution]
-    summary: str
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    rank: int
-    item_id: str
-    title: str
-    kind: str
-    score: float
-    readiness: str
-    matched_competencies: list[dict]
-    missing_competencies: list[dict]
-    bridging_trainings: list[dict]
-    barriers: list[dict]
-    explanation: Explanation
-    model: dict = field(default_factory=dict)
-    moved_by: tuple[str, ...] = ()  # the fairness guarantees that moved it up past better-scored items
-    moved_reason: str | None = None  # ... in words, in the suggestion's language
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Suggestion:
-        """The inverse of :meth:`to_dict` (e.g. for a suggestion read back from JSON)."""
-        explanation = data["explanation"]
-        return cls(**{**data, "moved_by": tuple(data.get("moved_by", ())), "explanation": Explanation(
-            base_value=explanation["base_value"], summary=explanation["summary"],
-            contributions=[Contribution(**part) for part in explanation["contributions"]])})
 
 
 def moved_reason(moved_by: tuple[str, ...], language: str) -> str | None:
@@ -112,8 +70,9 @@ class SuggestionRecord:
 
 @dataclass(frozen=True)
 class SuggestionLabels:
-    """The words a suggestion is rendered with: item ids and titles by catalogue position, competency ids and
-    labels by column, bridging trainings' ids, titles and hours by position, in nl and en."""
+    """The words a suggestion is rendered with: item ids and titles by catalogue position, competency ids, labels
+    and the language each label shown is in by column, bridging trainings' ids, titles and hours by position, in nl
+    and en."""
 
     kind: str
     feature_names: tuple[str, ...]
@@ -121,11 +80,12 @@ class SuggestionLabels:
     item_titles: dict[str, np.ndarray]
     competency_uris: np.ndarray
     competency_labels: dict[str, np.ndarray]
+    competency_label_langs: dict[str, np.ndarray]
     training_ids: np.ndarray
     training_titles: dict[str, np.ndarray]
     training_hours: np.ndarray
 
-    def render(self, record: SuggestionRecord, *, language: str, model: dict) -> Suggestion:
+    def render(self, record: SuggestionRecord, *, language: str) -> Suggestion:
         names = self.feature_names
         values, contribution = record.values, record.contributions
         contributions = [Contribution(feature=name, value=_finite(values[name]), contribution=float(effect),
@@ -138,32 +98,32 @@ class SuggestionLabels:
             score=float(contribution.sum()), readiness=record.readiness,
             matched_competencies=self.competencies(record.matched, language),
             missing_competencies=self.competencies(record.missing, language),
-            bridging_trainings=[{"training_id": str(self.training_ids[position]),
-                                 "title": str(self.training_titles[language][position]),
-                                 "duration_hours": float(self.training_hours[position]),
-                                 "covers": self.competencies(covers, language)}
+            bridging_trainings=[BridgingTraining(training_id=str(self.training_ids[position]),
+                                                 title=str(self.training_titles[language][position]),
+                                                 duration_hours=float(self.training_hours[position]),
+                                                 covers=self.competencies(covers, language))
                                 for position, covers in record.bridging],
             barriers=self._barriers(values, dict(zip(names, contribution[:-1], strict=True)), language),
             explanation=Explanation(base_value=float(contribution[-1]), contributions=contributions,
                                     summary=_summary(contributions, language)),
-            model=dict(model), moved_by=tuple(record.moved), moved_reason=moved_reason(record.moved, language),
+            moved_by=list(record.moved), moved_reason=moved_reason(record.moved, language),
         )
 
-    def competencies(self, columns: np.ndarray, language: str) -> list[dict]:
+    def competencies(self, columns: np.ndarray, language: str) -> list[Competency]:
         columns = np.asarray(columns, dtype=np.int64)
-        labels = self.competency_labels[language][columns]
-        return [{"id": str(uri), "label": str(label)} for uri, label in zip(self.competency_uris[columns], labels,
-                                                                             strict=True)]
+        return [Competency(id=str(uri), label=str(label), label_lang=str(shown))
+                for uri, label, shown in zip(self.competency_uris[columns], self.competency_labels[language][columns],
+                                             self.competency_label_langs[language][columns], strict=True)]
 
     @staticmethod
-    def _barriers(values: dict, effects: dict, language: str) -> list[dict]:
+    def _barriers(values: dict, effects: dict, language: str) -> list[Barrier]:
         barriers = []
         for barrier, names in BARRIER_FEATURES.items():
             present = [name for name in names if name in effects]
             if not present or not _BARRIER_ACTIVE[barrier](values):
                 continue
-            barriers.append({"barrier": barrier, "detail": sentence(present[0], values[present[0]], language),
-                             "effect": float(sum(effects[name] for name in present))})
+            barriers.append(Barrier(barrier=barrier, detail=sentence(present[0], values[present[0]], language),
+                                    effect=float(sum(effects[name] for name in present))))
         return barriers
 
 
@@ -189,16 +149,18 @@ def _finite(value: float) -> float | None:
 class Suggester:
     """Suggestions of one kind, from one trained model."""
 
-    def __init__(self, *, resources: KindResources, model: ScoringModel, model_info: dict | None = None,
-                 reranker: Reranker | None = None) -> None:
+    def __init__(self, *, resources: KindResources, model: ScoringModel, reranker: Reranker | None = None) -> None:
         self.resources = resources
         self.model = model
-        self.model_info = model_info or {}
         self.reranker = reranker
         self._items = item_facts(resources) if reranker is not None else None
         taxonomy = resources.taxonomy
         self._competency_uris = taxonomy.competencies["uri"].to_numpy()
         self._competency_labels = {language: taxonomy.competency_labels(language).to_numpy() for language in LANGUAGES}
+        shown = LabelLanguages.of(taxonomy)
+        self._competency_label_langs = {language: np.array([shown.competency(uri, language)
+                                                            for uri in self._competency_uris], dtype=object)
+                                        for language in LANGUAGES}
         self._titles = {language: resources.catalogue.titles[f"title_{language}"].to_numpy() for language in LANGUAGES}
         self._training_titles = {language: resources.trainings.titles[f"title_{language}"].to_numpy()
                                  for language in LANGUAGES}
@@ -258,12 +220,13 @@ class Suggester:
         return SuggestionLabels(kind=resources.kind, feature_names=tuple(self.model.feature_names),
                                 item_ids=resources.catalogue.ids, item_titles=self._titles,
                                 competency_uris=self._competency_uris, competency_labels=self._competency_labels,
+                                competency_label_langs=self._competency_label_langs,
                                 training_ids=resources.trainings.ids, training_titles=self._training_titles,
                                 training_hours=self._training_hours)
 
     def _suggestion(self, context, row, item, values, contribution, *, rank, language, moved) -> Suggestion:
         return self.labels.render(self.record(context, row, item, values, contribution, rank=rank, moved=moved),
-                                  language=language, model=self.model_info)
+                                  language=language)
 
     def record(self, context: QueryContext, row: int, item: int, values: dict, contribution: np.ndarray, *,
                rank: int, moved: tuple[str, ...] = ()) -> SuggestionRecord:

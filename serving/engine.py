@@ -53,12 +53,13 @@ from models import tracking
 from models.baselines import outcome_popularity
 from models.recourse import what_if as learnt
 from models.resources import KindResources, load_resources
-from models.suggest import Suggester, Suggestion
+from models.suggest import Suggester
+from models.suggestion import Explanation, Suggestion
 from serving import changes, schemas
 from serving import compare as pairs
 from serving.audit import AuditEntry, in_process
 from serving.errors import ERR_NOT_IN_POPULATION, RequestError, refusal
-from serving.labels import LabelLanguages
+from features.label_languages import LabelLanguages
 from serving.lists import CitizenList, dismissed_positions, positions_of, rank_list, render
 from serving.recourse import RecourseWords
 from serving.search import Search, SearchRefused
@@ -264,11 +265,10 @@ class SuggestionEngine:
                                  reranked=loaded.reranker.describe() if loaded.reranker else None,
                                  guarantees=list(loaded.reranker.guarantees) if loaded.reranker else None,
                                  serving_since=_now())
-        suggester = Suggester(resources=resources, model=loaded.model, model_info=info.model_dump(),
-                              reranker=loaded.reranker)
+        suggester = Suggester(resources=resources, model=loaded.model, reranker=loaded.reranker)
         _ = suggester.labels  # built now, not by the first request
         return ServedKind(resources=resources, suggester=suggester, info=info, run_id=loaded.run_id,
-                          popularity=popularity, words=RecourseWords(suggester=suggester, languages=self.languages))
+                          popularity=popularity, words=RecourseWords(suggester=suggester))
 
     def request_reload(self, *, authorization: str | None, audit: AuditEntry | None = None) -> schemas.ReloadResponse:
         """An operator's reload: this process follows the registry now, the others at their next marker check."""
@@ -384,8 +384,7 @@ class SuggestionEngine:
     def with_recourse(self, served: ServedKind, context: QueryContext, found: list[Suggestion],
                       positions: np.ndarray, language: str) -> list[schemas.SuggestionOut]:
         recourse = served.words.for_items(context, positions, [item.readiness for item in found], language)
-        return [self._suggestion_out(item, language, recourse=steps)
-                for item, steps in zip(found, recourse, strict=True)]
+        return [self._suggestion_out(item, recourse=steps) for item, steps in zip(found, recourse, strict=True)]
 
     # -- the citizen's own page -------------------------------------------------------------------------------
 
@@ -467,8 +466,7 @@ class SuggestionEngine:
         if not usable:
             notices.append(BATCH_MISSING_NOTICE[request.language])
             return None
-        model = served.info.model_dump()
-        kept = [replace(suggestion, rank=rank, model=model) for rank, suggestion in enumerate(kept, start=1)]
+        kept = [suggestion.model_copy(update={"rank": rank}) for rank, suggestion in enumerate(kept, start=1)]
         context = self.citizen_context(request.citizen_id)
         positions = positions_of(served.resources.catalogue, [item.item_id for item in kept])
         return (schemas.BatchRef(batch_id=info.batch_id, completed_at=info.completed_at, as_of=info.as_of),
@@ -484,8 +482,8 @@ class SuggestionEngine:
             rank=rank, item_id=str(catalogue.ids[item]), title=str(catalogue.titles.iloc[item][f"title_{language}"]),
             kind=catalogue.kind, score=float(served.popularity[item]), readiness=None, matched_competencies=[],
             missing_competencies=[], bridging_trainings=[], barriers=[], moved_by=[], moved_reason=None,
-            explanation=schemas.Explanation(base_value=float(served.popularity[item]), contributions=[],
-                                            summary=summary))
+            explanation=Explanation(base_value=float(served.popularity[item]), contributions=[],
+                                    summary=summary))
             for rank, item in enumerate(order, start=1)]
 
     def what_if(self, request: schemas.WhatIfRequest, *, authorization: str | None = None,
@@ -617,16 +615,9 @@ class SuggestionEngine:
             for diploma, title, level in zip(table["diploma_id"], table[f"title_{language}"], table["level"],
                                              strict=True)])
 
-    def _suggestion_out(self, suggestion: Suggestion, language: str, *,
-                        recourse: schemas.RecourseOut | None = None) -> schemas.SuggestionOut:
-        data = suggestion.to_dict()
-        for field in ("matched_competencies", "missing_competencies"):
-            data[field] = self.languages.competencies(data[field], language)
-        for training in data["bridging_trainings"]:
-            training["covers"] = self.languages.competencies(training["covers"], language)
-        data.pop("model", None)
-        return schemas.SuggestionOut.model_validate({**data, "moved_by": list(data["moved_by"]),
-                                                     "recourse": recourse})
+    @staticmethod
+    def _suggestion_out(suggestion: Suggestion, *, recourse: schemas.RecourseOut | None) -> schemas.SuggestionOut:
+        return schemas.SuggestionOut(**dict(suggestion), recourse=recourse)
 
     def register(self, *, audit: AuditEntry | None = None) -> RegisterDocument:
         """The data register now: every declared processing, and the partners with active shares (the vault's)."""

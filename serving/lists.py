@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.citizens import QueryContext
-from models.suggest import RankedLists, Suggester, Suggestion
+from models.suggest import RankedLists, Suggester
+from models.suggestion import Suggestion
 
 
 @dataclass(frozen=True)
@@ -78,5 +79,5 @@ def render(suggester: Suggester, context: QueryContext, listed: CitizenList, *, 
     for rank, (index, row_values) in enumerate(zip(listed.kept.tolist(), values, strict=True), start=1):
         record = suggester.record(context, int(ranked.query_rows[index]), int(ranked.item_positions[index]),
                                   row_values, ranked.contributions[index], rank=rank, moved=ranked.moved_at(index))
-        out.append(suggester.labels.render(record, language=language, model=suggester.model_info))
+        out.append(suggester.labels.render(record, language=language))
     return out

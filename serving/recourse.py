@@ -14,7 +14,6 @@ from features.citizens import QueryContext
 from models.recourse import Lesson, recourse, unlocking_competencies
 from models.suggest import Suggester
 from serving import schemas
-from serving.labels import LabelLanguages
 
 _UNLOCK = {
     "nl": {"jobs": ("vacature", "vacatures"), "careers": ("loopbaanstap", "loopbaanstappen")},
@@ -38,13 +37,11 @@ def noun(kind: str, count: int, language: str) -> str:
 class RecourseWords:
     """Names the recourse of one served kind's catalogue."""
 
-    def __init__(self, *, suggester: Suggester, languages: LabelLanguages) -> None:
+    def __init__(self, *, suggester: Suggester) -> None:
         self.suggester = suggester
-        self.languages = languages
 
     def competencies(self, columns: np.ndarray, language: str) -> list[schemas.Competency]:
-        found = self.suggester.labels.competencies(np.asarray(columns, dtype=np.int64), language)
-        return [schemas.Competency(**item) for item in self.languages.competencies(found, language)]
+        return self.suggester.labels.competencies(columns, language)
 
     def lesson(self, lesson: Lesson, language: str) -> schemas.Lesson:
         labels = self.suggester.labels

@@ -15,7 +15,8 @@ from typing import Annotated, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator,
                       model_validator)
 
-from features.vocabulary import BarrierName, Kind, Language, OccupationKind, Readiness, SearchKind
+from features.vocabulary import Guarantee, Kind, Language, OccupationKind, SearchKind
+from models.suggestion import Competency, Suggestion
 
 
 def _integral(value):
@@ -48,7 +49,6 @@ def _without_null_defaults(schema: dict) -> None:
     for field in schema.get("properties", {}).values():
         if field.get("default", ...) is None:
             field.pop("default")
-Guarantee = Literal["good", "ready"]
 OrderSetBy = Literal["score", "guarantee", "list"]
 MAX_COMPETENCIES = 100
 MAX_ID_CHARS = 300
@@ -176,40 +176,6 @@ class ErrorResponse(BaseModel):
 
 
 
-class Competency(BaseModel):
-    id: str
-    label: str
-    label_lang: Language = Field(description=(
-        "The language of `label`: the taxonomy has no Dutch label for many competencies yet, and then the English "
-        "one is shown (the site marks it with lang=\"en\")."))
-
-
-class BridgingTraining(BaseModel):
-    training_id: str
-    title: str
-    duration_hours: float
-    covers: list[Competency]
-
-
-class Barrier(BaseModel):
-    barrier: BarrierName
-    detail: str
-    effect: float = Field(description="Its contribution to the score (negative: it lowers the score).")
-
-
-class Contribution(BaseModel):
-    feature: str
-    value: float | None
-    contribution: float
-    sentence: str
-
-
-class Explanation(BaseModel):
-    base_value: float
-    contributions: list[Contribution] = Field(description="Ordered by absolute effect; base + Σ = score.")
-    summary: str
-
-
 class ModelInfo(BaseModel):
     name: str
     version: str
@@ -241,22 +207,9 @@ class RecourseOut(BaseModel):
     hours: float = Field(description="The trainings' hours together.")
 
 
-class SuggestionOut(BaseModel):
-    rank: int
-    item_id: str
-    title: str
-    kind: Kind
-    score: float
-    readiness: Readiness | None = Field(description="None only in a non-personalised list (opt-out).")
-    matched_competencies: list[Competency]
-    missing_competencies: list[Competency]
-    bridging_trainings: list[BridgingTraining]
-    barriers: list[Barrier]
-    explanation: Explanation
-    moved_by: list[Guarantee] = Field(description=(
-        "The fairness guarantees that moved this item up past items with a higher score (empty: it stands where "
-        "its score puts it)."))
-    moved_reason: str | None = Field(description="Set with `moved_by`: why, in the list's language.")
+class SuggestionOut(Suggestion):
+    """A suggestion as the service sends it: the ranker's :class:`models.suggestion.Suggestion` with its recourse."""
+
     recourse: RecourseOut | None = Field(default=None, description=(
         "For a bridgeable or stretch vacancy or career step: what to learn to be ready (None when ready, for "
         "trainings, whose readiness is their Dutch entry level, and in a general list)."))

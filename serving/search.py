@@ -6,7 +6,7 @@ typed ``job_title``). Another search engine drops in by changing this module onl
 ``features.search.build_engine`` per kind, with the query encoder that ``loopbaan train --kind encoder`` registered
 (else the untuned MiniLM; :func:`models.encoder_training.search_encoder` says which), and reads
 ``SearchEngine.search(query, lang=, k=)``. The hits do not say which language their label is in, so that comes from
-the taxonomy (:class:`serving.labels.LabelLanguages`).
+the taxonomy (:class:`features.label_languages.LabelLanguages`).
 
 The engines are built once per process (:meth:`Search.warm_up`, at start-up: from the on-disk caches of the label
 indexes after the first time) and are not safe for two threads at once; the service asks them one request at a
@@ -24,7 +24,7 @@ from features.search.queries import MAX_QUERY_CHARS
 from features.settings import Settings
 from features.taxonomy import Taxonomy
 from features.vocabulary import SEARCH_KINDS
-from serving.labels import LabelLanguages
+from features.label_languages import LabelLanguages
 
 logger = logging.getLogger(__name__)
 __all__ = ["MAX_QUERY_CHARS", "Found", "Search", "SearchRefused"]

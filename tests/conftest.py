@@ -152,7 +152,7 @@ def warm_search(home: Path) -> None:
     at start-up instead of each embedding every label."""
     from features.esco import load_esco
     from features.settings import Settings
-    from serving.labels import LabelLanguages
+    from features.label_languages import LabelLanguages
     from serving.search import Search
 
     taxonomy = load_esco()

@@ -140,7 +140,7 @@ def test_precomputed_suggestions_equal_the_live_ones(kind: str, dask_batches, se
     assert dask_batches[kind].fallback is (kind == "trainings")
     loaded = tracking.load_model(kind, alias=info.model_alias, settings=settings)
     resources = load_resources(kind, store=store, settings=settings)
-    live = Suggester(resources=resources, model=loaded.model, model_info=info.model)
+    live = Suggester(resources=resources, model=loaded.model)
     as_of = date.fromisoformat(info.as_of)
     chosen = np.random.default_rng(3).choice(_expected_citizens(store), size=12, replace=False)
     for index, citizen in enumerate(chosen):
@@ -151,7 +151,7 @@ def test_precomputed_suggestions_equal_the_live_ones(kind: str, dask_batches, se
                                       as_of=as_of)
         with threadpool_limits(limits=1):  # as the service runs (serving/service.py): one BLAS thread
             [expected] = live.suggest(context, k=info.k, language=language)
-        assert [suggestion.to_dict() for suggestion in found[1]] == [suggestion.to_dict() for suggestion in expected]
+        assert found[1] == expected
     citizens = store.table("citizens")
     opted_out = int(citizens.loc[citizens["ai_opt_out"], "citizen_id"].iloc[0])
     assert precomputed_suggestions(settings, kind, opted_out, out=out) is None
@@ -174,7 +174,7 @@ def test_a_mitigated_versions_reranker_reorders_the_batch_as_it_does_live(settin
     citizens = _expected_citizens(store)[:40]
     payload = batch_partition.BatchPayload(
         token="mitigated", kind="careers", population=str(store.folder),
-        as_of=date.fromisoformat(store.manifest["config"]["as_of"]), model=loaded.model, model_info=loaded.info,
+        as_of=date.fromisoformat(store.manifest["config"]["as_of"]), model=loaded.model,
         reranker=reranker, space=resources.space, trainings=resources.trainings,
         max_bridging=resources.gaps.max_bridging, k=10, top_n=200, exact=True, directory=str(tmp_path),
         header={"batch_id": "mitigated", "kind": "careers", "model_name": loaded.name,

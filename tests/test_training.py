@@ -46,8 +46,7 @@ def suggesters(store: PopulationStore, settings: Settings) -> dict[str, Suggeste
     out = {}
     for kind in KINDS:
         loaded = tracking.load_model(kind, alias=tracking.CHALLENGER, settings=settings)
-        out[kind] = Suggester(resources=load_resources(kind, store=store, settings=settings), model=loaded.model,
-                              model_info=loaded.info)
+        out[kind] = Suggester(resources=load_resources(kind, store=store, settings=settings), model=loaded.model)
     return out
 
 
@@ -106,11 +105,11 @@ def test_every_suggestion_is_explained_exactly(kind: str, language: str, suggest
             assert effects == sorted(effects, reverse=True)
             assert all(part.sentence for part in explanation.contributions) and explanation.summary
             assert suggestion.readiness in ("ready", "bridgeable", "stretch")
-            assert suggestion.title and suggestion.model["alias"] == tracking.CHALLENGER
+            assert suggestion.title
             contributions = {part.feature: part.contribution for part in explanation.contributions}
             for barrier in suggestion.barriers:
-                names = [name for name in BARRIER_FEATURES[barrier["barrier"]] if name in contributions]
-                assert barrier["effect"] == pytest.approx(sum(contributions[name] for name in names))
+                names = [name for name in BARRIER_FEATURES[barrier.barrier] if name in contributions]
+                assert barrier.effect == pytest.approx(sum(contributions[name] for name in names))
             if suggestion.readiness == "bridgeable" and kind != "trainings":
                 assert suggestion.bridging_trainings and suggestion.missing_competencies
 
@@ -123,7 +122,7 @@ def test_barriers_appear_only_when_present(suggesters, store) -> None:
     for suggestions in suggester.suggest(context, k=10, language="en"):
         for suggestion in suggestions:
             values = {part.feature: part.value for part in suggestion.explanation.contributions}
-            kinds = {barrier["barrier"] for barrier in suggestion.barriers}
+            kinds = {barrier.barrier for barrier in suggestion.barriers}
             assert ("licence" in kinds) == (values["licence_missing"] == 1)
             assert ("commute" in kinds) == (values["commute_excess"] > 0)
             seen |= kinds

@@ -98,10 +98,20 @@ def test_words_imported_from_the_vocabulary_pass() -> None:
 def test_the_api_literals_are_the_vocabulary() -> None:
     from serving import schemas
 
-    assert get_args(schemas.Kind) == vocabulary.KINDS
-    assert get_args(schemas.Language) == vocabulary.LANGUAGES
-    assert get_args(schemas.Readiness) == vocabulary.READINESS
-    assert get_args(schemas.Barrier.model_fields["barrier"].annotation) == vocabulary.BARRIERS
+    def choices(model, field: str) -> tuple:
+        """The literal choices of a field typed ``Literal[...]``, ``Literal[...] | None`` or ``list[Literal[...]]``."""
+        annotation = model.model_fields[field].annotation
+        while get_args(annotation) and not all(isinstance(arg, str) for arg in get_args(annotation)):
+            annotation = get_args(annotation)[0]
+        return get_args(annotation)
+
+    suggestion = schemas.SuggestionOut
+    assert choices(suggestion, "kind") == vocabulary.KINDS
+    assert choices(suggestion.model_fields["matched_competencies"].annotation.__args__[0], "label_lang") == \
+        vocabulary.LANGUAGES
+    assert choices(suggestion, "readiness") == vocabulary.READINESS
+    assert choices(suggestion.model_fields["barriers"].annotation.__args__[0], "barrier") == vocabulary.BARRIERS
+    assert choices(suggestion, "moved_by") == choices(schemas.ModelInfo, "guarantees") == vocabulary.GUARANTEES
     assert get_args(schemas.RecoursePanelResponse.model_fields["kind"].annotation) == vocabulary.OCCUPATION_KINDS
     assert get_args(schemas.SearchResponse.model_fields["kind"].annotation) == vocabulary.SEARCH_KINDS
     assert set(vocabulary.OCCUPATION_KINDS) < set(vocabulary.KINDS)

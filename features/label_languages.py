@@ -46,10 +46,6 @@ class LabelLanguages:
     def occupation(self, uri: str, language: str) -> str:
         return _shown(language, self.occupation_nl.get(uri, False), self.occupation_en.get(uri, True))
 
-    def competencies(self, items: list[dict], language: str) -> list[dict]:
-        """``{id, label}`` dictionaries with their ``label_lang`` added."""
-        return [{**item, "label_lang": self.competency(item["id"], language)} for item in items]
-
 
 def _shown(language: str, has_nl: bool, has_en: bool) -> str:
     if language == "nl":
