@@ -148,7 +148,7 @@ def gate(settings: Settings, *, kind: str, version: str, policy, population_dir:
     record a demo approval of a passing assessment and promote it."""
     from assessments import governance, store
     from assessments.mitigation import mitigate
-    from assessments.promotion import gate_reasons, promote
+    from assessments.promotion import Refusal, gate_refusals, promote
 
     started = time.perf_counter()
     current = {}
@@ -171,14 +171,14 @@ def gate(settings: Settings, *, kind: str, version: str, policy, population_dir:
     chosen = passing[0]
     latest = current[chosen]
     report = store.folder_of(settings, latest["assessment_id"]) / store.REPORT_FILE
-    _, _, approval = gate_reasons(settings, kind=kind, version=chosen, policy=policy)
+    _, _, approval = gate_refusals(settings, kind=kind, version=chosen, policy=policy)
     if approval is None and not governance.reviews(settings, assessment_id=latest["assessment_id"]):
         finding = (latest.get("labour_market") or {}).get("id")
         governance.record_review(settings, assessment_id=latest["assessment_id"], decision=governance.APPROVE,
                                  reviewer=DEMO_REVIEWER, comment=DEMO_COMMENT + (DEMO_FINDING if finding else ""),
                                  acknowledge=[finding] if finding else [])
     decision = promote(kind=kind, version=chosen, settings=settings, policy=policy)
-    already = decision.already_champion
+    already = decision.refused(Refusal.ALREADY_CHAMPION)
     if not (decision.promoted or already):
         raise LoopbaanError(f"{kind} v{chosen} passed but was not promoted: {'; '.join(decision.reasons)}")
     mitigated = "" if chosen == version else f" (the fairness re-ranked version of v{version})"

@@ -305,6 +305,56 @@ def test_records_append_whole_lines_and_survive_a_cut_write(tmp_path: Path) -> N
     assert path.read_text(encoding="utf-8").endswith('{"n": 3}\n')
 
 
+# --- the gate's refusals as flags ------------------------------------------------------------------------------
+
+def _stored(settings, policy, *, at: str, passed: bool = True, digest: str | None = None) -> dict:
+    document = {"assessment_id": store.new_id("jobs", "4", datetime.fromisoformat(at)), "assessed_at": at,
+                "kind": "jobs", "version": "4",
+                "passed": passed, "failed_checks": [] if passed else ["outcome_parity"],
+                "checks": [{"name": "outcome_parity", "summary": "gap 0.20 > 0.05"}],
+                "policy": {"version": policy.policy_version, "digest": digest or policy.digest},
+                "model": {"content_digest": "c0ffee"}, "labour_market": None}
+    store.save(settings, document, "<html></html>")
+    return document
+
+
+def test_gate_refusals_carry_one_flag_per_cause_with_its_sentence(tmp_path: Path) -> None:
+    from assessments.promotion import Decision, Reason, Refusal, gate_refusals
+    from features.model_tags import TAG_ASSESSMENT_ID
+
+    settings, policy = _settings(tmp_path / "home"), load_policy()
+
+    def flags(**given) -> list[Refusal]:
+        return [reason.refusal for reason in gate_refusals(settings, kind="jobs", version="4", policy=policy,
+                                                           **given)[0]]
+
+    never = gate_refusals(settings, kind="jobs", version="4", policy=policy)[0]
+    assert [reason.refusal for reason in never] == [Refusal.NEVER_ASSESSED]
+    assert never[0].sentence.startswith("version 4 has never been assessed: run `loopbaan assess --kind jobs")
+    document = _stored(settings, policy, at="2026-01-01T00:00:00Z")
+    assert flags() == [Refusal.APPROVAL_REQUIRED]
+    assert flags(tags={TAG_ASSESSMENT_ID: "jobs-v4-20260101T000000Z-aaaaaa"}) == [
+        Refusal.TAG_MISMATCH, Refusal.APPROVAL_REQUIRED]
+    governance.append_record(governance.governance_dir(settings) / governance.REVIEWS, {
+        "assessment_id": document["assessment_id"], "kind": "jobs", "version": "4", "decision": "approve",
+        "reviewer": "Dr. Peeters", "comment": "ok", "content_digest": "c0ffee", "at": "2026-01-01T00:00:00Z"})
+    assert flags() == []
+    _stored(settings, policy, at="2026-01-02T00:00:00Z", passed=False, digest="0" * 64)
+    assert flags() == [Refusal.STALE_POLICY, Refusal.FAILED_CHECKS, Refusal.APPROVAL_REQUIRED]
+    governance.append_record(governance.governance_dir(settings) / governance.REVIEWS, {
+        "assessment_id": "jobs-v3-20260101T000000Z-bbbbbb", "kind": "jobs", "version": "3", "decision": "reject",
+        "reviewer": "Dr. Janssens", "comment": "no", "content_digest": "c0ffee", "at": "2026-01-02T00:00:00Z"})
+    reasons = gate_refusals(settings, kind="jobs", version="4", policy=policy)[0]
+    assert [reason.refusal for reason in reasons] == [Refusal.STALE_POLICY, Refusal.FAILED_CHECKS,
+                                                      Refusal.BOARD_REJECTED]
+    assert "failed outcome_parity (outcome_parity: gap 0.20 > 0.05)" in reasons[1].sentence
+    decision = Decision(promoted=False, kind="jobs", version="4", refusals=tuple(reasons))
+    assert decision.refused(Refusal.BOARD_REJECTED) and not decision.refused(Refusal.APPROVAL_REQUIRED)
+    assert decision.reasons == [reason.sentence for reason in reasons] and not decision.already_champion
+    assert Decision(promoted=False, kind="jobs", version="4",
+                    refusals=(Reason(Refusal.ALREADY_CHAMPION, "version 4 is already the champion"),)).already_champion
+
+
 # --- the scheduler ---------------------------------------------------------------------------------------------
 
 def test_schedule_runs_every_n_hours_and_keeps_going_after_a_failed_run() -> None:
@@ -642,6 +692,7 @@ def test_rollback_re_assesses_each_earlier_champion_and_takes_the_first_that_pas
                                 reassess=lambda version: {**reassess(version), "passed": True,
                                                           "model": {"content_digest": "another model"}})
     assert record["action"] == "withdraw" and "never approved" in record["reasons"][0]
+    assert record["refusals"] == ["never_approved", "never_approved"]
 
 
 @pytest.mark.slow
