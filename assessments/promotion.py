@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from assessments import governance, registry, store
+from assessments.document import AssessmentDocument
 from assessments.policy import Policy
 from features.model_tags import TAG_ASSESSMENT_ID
 from features.settings import Settings
@@ -72,28 +73,28 @@ class Decision:
 
 
 def gate_refusals(settings: Settings, *, kind: str, version: str, policy: Policy,
-                  tags: dict | None = None) -> tuple[list[Reason], dict | None, dict | None]:
+                  tags: dict | None = None) -> tuple[list[Reason], AssessmentDocument | None, dict | None]:
     """Why ``version`` may not be champion now (empty: it may), its latest assessment and the approving review."""
     latest = store.latest(settings, kind, version)
     if latest is None:
         return ([Reason(Refusal.NEVER_ASSESSED, f"version {version} has never been assessed: run "
                                                 f"`loopbaan assess --kind {kind} --version {version}`")], None, None)
     reasons = []
-    assessment_id = latest["assessment_id"]
-    if latest["policy"]["digest"] != policy.digest:
-        reasons.append(Reason(Refusal.STALE_POLICY, f"its latest assessment {assessment_id} was made under policy {latest['policy']['version']} "
-                       f"(digest {latest['policy']['digest'][:12]}), not the policy in force {policy.policy_version} "
+    assessment_id = latest.assessment_id
+    if latest.policy.digest != policy.digest:
+        reasons.append(Reason(Refusal.STALE_POLICY, f"its latest assessment {assessment_id} was made under policy {latest.policy.version} "
+                       f"(digest {latest.policy.digest[:12]}), not the policy in force {policy.policy_version} "
                        f"(digest {policy.digest[:12]}): re-assess it"))
-    if not latest["passed"]:
-        failures = "; ".join(f"{check['name']}: {check['summary']}" for check in latest["checks"]
-                             if check["name"] in latest["failed_checks"])
+    if not latest.passed:
+        failures = "; ".join(f"{check.name}: {check.summary}" for check in latest.checks
+                             if check.name in latest.failed_checks)
         reasons.append(Reason(Refusal.FAILED_CHECKS, f"its latest assessment {assessment_id} failed "
-                                                     f"{', '.join(latest['failed_checks'])} ({failures})"))
+                                                     f"{', '.join(latest.failed_checks)} ({failures})"))
     if tags is not None and tags.get(TAG_ASSESSMENT_ID) not in (None, assessment_id):
         reasons.append(Reason(Refusal.TAG_MISMATCH, f"the registry names assessment {tags.get(TAG_ASSESSMENT_ID)} "
                                                     f"for this version, the store {assessment_id}: re-assess it"))
     rejected = governance.rejections_of(settings, kind=kind, version=version,
-                                        content_digest=latest.get("model", {}).get("content_digest"))
+                                        content_digest=latest.model.content_digest)
     for review in rejected:
         same = "" if str(review["version"]) == str(version) else f" — version {review['version']}, the same model"
         reasons.append(Reason(Refusal.BOARD_REJECTED, f"the ethics board rejected this model ({review['reviewer']}, "
@@ -103,7 +104,7 @@ def gate_refusals(settings: Settings, *, kind: str, version: str, policy: Policy
                      if review["decision"] == governance.APPROVE), None)
     if policy.sign_off_required and approval is None and not rejected:
         command = f"loopbaan review --assessment {assessment_id} --approve --reviewer NAME --comment TEXT"
-        finding = (latest.get("labour_market") or {}).get("id")
+        finding = latest.finding_id
         if finding:
             command += f" --acknowledge {finding}"
         reasons.append(Reason(Refusal.APPROVAL_REQUIRED, "the policy requires the ethics board's approval of "
@@ -122,7 +123,7 @@ def promote(*, kind: str, version: str, settings: Settings, policy: Policy) -> D
         reasons = [Reason(Refusal.ALREADY_CHAMPION, f"version {ref.version} is already the champion")]
     promoted = not reasons
     record = {"action": PROMOTE if promoted else REFUSE, "kind": kind, "to_version": ref.version,
-              "from_version": previous, "assessment_id": latest["assessment_id"] if latest else None,
+              "from_version": previous, "assessment_id": latest.assessment_id if latest else None,
               "policy_version": policy.policy_version, "reviewer": approval["reviewer"] if approval else None,
               **_refusal_fields(reasons)}
     if promoted:
@@ -150,7 +151,7 @@ def _approved_before(settings: Settings, *, kind: str, content_digest: str | Non
 
 
 def rollback(*, kind: str, failed_version: str, settings: Settings, policy: Policy, assessment_id: str,
-             reassess: Callable[[str], dict]) -> dict:
+             reassess: Callable[[str], AssessmentDocument]) -> dict:
     """Move ``champion`` back to the latest earlier champion that passes again; withdraw the kind when none does.
 
     Each candidate (earlier champions, newest first) is re-assessed on the current data (``reassess(version)``
@@ -169,25 +170,25 @@ def rollback(*, kind: str, failed_version: str, settings: Settings, policy: Poli
             continue
         tried.append(candidate)
         document = reassess(candidate)
-        content = document["model"]["content_digest"]
+        content = document.model.content_digest
         rejected = governance.rejections_of(settings, kind=kind, version=candidate, content_digest=content)
         approval = _approved_before(settings, kind=kind, content_digest=content)
-        if not document["passed"] or rejected or approval is None:
-            refusal, why = ((Refusal.FAILED_CHECKS, "fails " + ", ".join(document["failed_checks"]))
-                            if not document["passed"] else
+        if not document.passed or rejected or approval is None:
+            refusal, why = ((Refusal.FAILED_CHECKS, "fails " + ", ".join(document.failed_checks))
+                            if not document.passed else
                             (Refusal.BOARD_REJECTED, "was rejected by the board") if rejected else
                             (Refusal.NEVER_APPROVED, "was never approved by the board"))
-            refused.append(Reason(refusal, f"v{candidate} {why} ({document['assessment_id']})"))
+            refused.append(Reason(refusal, f"v{candidate} {why} ({document.assessment_id})"))
             continue
         registry.set_champion(client, kind, candidate)
         registry.clear_withdrawal(client, kind)
         logger.warning("%s: champion rolled back from version %s to %s", kind, failed_version, candidate)
         return governance.record_promotion(settings, {
             "action": ROLLBACK, "kind": kind, "from_version": str(failed_version), "to_version": candidate,
-            "assessment_id": document["assessment_id"], "trigger_assessment_id": assessment_id,
+            "assessment_id": document.assessment_id, "trigger_assessment_id": assessment_id,
             "policy_version": policy.policy_version, "reviewer": approval["reviewer"],
             "reasons": [f"recurring assessment {assessment_id} of version {failed_version} failed; version "
-                        f"{candidate} passed again on the same data ({document['assessment_id']})"], "refusals": []})
+                        f"{candidate} passed again on the same data ({document.assessment_id})"], "refusals": []})
     reason = (f"the recurring assessment {assessment_id} of champion version {failed_version} failed, and no earlier "
               f"champion passes again on the current data "
               f"({'; '.join(why.sentence for why in refused) or 'none to try'}): the kind is "

@@ -3,6 +3,7 @@
 Written for readers without code: every section says in plain words what was measured and what it means,
 starting with the go/no-go decision. Sections (their ids are stable): decision, purpose, ai-act, datasheet,
 performance, fairness, labour-market, metrics, trend, explanations, mitigation, oversight, model-card, glossary.
+The sections read the document as its JSON objects (``AssessmentDocument.to_dict``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from html import escape
 
 from assessments import _plots
+from assessments.document import AssessmentDocument
 from assessments.metric_catalogue import METRIC_BY_NAME
 from features.feature_registry import FEATURE_BY_NAME
 from features.vocabulary import NDCG_AT_K
@@ -576,8 +578,9 @@ def _glossary() -> str:
     return _section("glossary", "How to read this report", body)
 
 
-def render_report(doc: dict) -> str:
+def render_report(document: AssessmentDocument) -> str:
     """The whole report as one HTML string."""
+    doc = document.to_dict()
     title = f"Fairness assessment — {doc['registered_model']} v{doc['version']}"
     body = "".join([_decision(doc), _purpose(doc), _ai_act(doc), _datasheet(doc), _performance(doc), _checks(doc),
                     _labour_market(doc), _metrics(doc), _trend(doc), _explanations(doc), _mitigation(doc),
