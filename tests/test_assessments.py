@@ -309,6 +309,7 @@ def test_records_append_whole_lines_and_survive_a_cut_write(tmp_path: Path) -> N
 # --- the assessment document ------------------------------------------------------------------------------------
 
 STORED_DOCUMENT = Path(__file__).parent / "fixtures" / "assessments" / "jobs-v2-mitigated-format2.json.gz"
+STORED_REPORT = STORED_DOCUMENT.with_name("jobs-v2-mitigated-format2.report.html.gz")
 
 
 def test_a_stored_document_loads_typed_and_dumps_back_byte_for_byte(tmp_path: Path) -> None:
@@ -331,6 +332,22 @@ def test_a_stored_document_loads_typed_and_dumps_back_byte_for_byte(tmp_path: Pa
     old["model"] = {key: value for key, value in old["model"].items() if key != "content_digest"}
     loaded = AssessmentDocument.model_validate(old)
     assert loaded.format is None and loaded.model.content_digest is None and loaded.to_dict() == old
+
+
+def test_the_report_of_a_stored_document_is_the_one_the_code_before_the_template_wrote(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixture report is what the f-string report made of the fixture document, each inline plot replaced by
+    PLOT (the figures' pixels are matplotlib's, and drawing them takes half a minute); the template must give the
+    same page, byte for byte."""
+    import gzip
+
+    from assessments import _plots
+    from assessments.report import render_report
+
+    for figure in ("checks_figure", "labour_market_figure", "groups_figure", "trend_figure", "tradeoff_figure"):
+        monkeypatch.setattr(_plots, figure, lambda *args, **kwargs: "PLOT")
+    document = AssessmentDocument.from_json(gzip.decompress(STORED_DOCUMENT.read_bytes()).decode("utf-8"))
+    assert render_report(document) == gzip.decompress(STORED_REPORT.read_bytes()).decode("utf-8")
 
 
 def test_a_document_without_its_verdict_is_unreadable_and_skipped(tmp_path: Path) -> None:
