@@ -83,45 +83,6 @@ def _section(anchor: str, title: str, body: str) -> str:
     return f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>'
 
 
-def _datasheet(doc: dict) -> str:
-    data = doc["data"]
-    config = data.get("config", {})
-    bias = config.get("bias") or {}
-    rule = data["rule"]
-    rows = [("Data", "synthetic (generated), version " + _e(data.get("generator_version"))),
-            ("Folder / digest", f"{_e(data['folder'])} / <code>{_e(data['digest'][:16])}</code>"),
-            ("Citizens (aged 18-64)", f"{data['population_citizens']:,}"),
-            ("Generator seed / reference date", f"{_e(config.get('seed'))} / {_e(data['as_of'])}"),
-            ("Taxonomy", _e(data.get("taxonomy"))),
-            ("Citizens the model learnt from (left out, by id)",
-             f"{data['seen_citizens']:,} of this snapshot (training and validation"
-             f"{', and tuning of its mitigation' if doc['model']['lineage'].get('tuning') else ''})"),
-            ("Held-out citizens", f"{data['heldout_citizens']:,} ({data['opted_out_citizens']:,} more left out: they "
-                                  "switched AI suggestions off)"),
-            ("Tuning / judging split", f"{data.get('tuning_citizens', 0):,} / {data['judging_citizens']:,} by the "
-                                       f"seeded rule <code>{_e(rule['method'])}</code>, salt "
-                                       f"<code>{_e(rule['salt'])}</code>, tuning share {rule['tuning_share']:g}"),
-            ("Judging citizens with logged outcomes (quality metrics)", f"{data['test_citizens'].get('judging', 0):,}"),
-            ("Judging citizens whose suggestions were assessed",
-             f"{data['sampled_citizens']['judging']:,} (seeded random sample)"),
-            ("Catalogue size", f"{data['catalogue_size']:,}")]
-    if doc.get("outcome_model"):
-        outcome = doc["outcome_model"]
-        rows.append(("Outcome records for the chance-of-success model",
-                     f"{outcome['records']:,} of the citizens the model learnt from (success rate "
-                     f"{outcome['success_rate']:.1%})"))
-    table = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
-    knobs = "".join(f"<tr><td>{_e(name.replace('_', ' '))}</td><td>{float(value):.2f}</td></tr>"
-                    for name, value in bias.items())
-    body = (f"<p>{_bias_sentence(config)}</p><table>{table}</table>"
-            f"<h3>Historical-bias settings</h3><table><tr><th>knob</th><th>log-odds penalty</th></tr>{knobs}</table>"
-            "<p class='small'>Sensitive attributes (gender, age band, origin, arbeidshandicap, province) live in a "
-            "separate table. The model never sees them; only this assessment reads them, to form groups. The "
-            "population's own data sheet (datasheet.md next to the data) compares every calibrated figure with "
-            "its real source.</p>")
-    return _section("datasheet", "Data sheet", body)
-
-
 def _lowest(result: dict) -> list[tuple[str, str, float, int]]:
     out = []
     for key, breakdown in result.get("breakdowns", {}).items():
@@ -130,31 +91,6 @@ def _lowest(result: dict) -> list[tuple[str, str, float, int]]:
             worst = min(judged, key=lambda group: group["model"])
             out.append((key, worst["group"], worst["model"], worst["n"]))
     return out
-
-
-def _performance(doc: dict) -> str:
-    results = doc["results"]
-    training = doc["model"]["training"]["metrics"]
-    rows = []
-    for metric in (NDCG_AT_K, "recall_top_half"):
-        if metric in results:
-            overall = results[metric]["overall"]
-            worst_text = "; ".join(f"{_e(key)}: {_e(group)} {_fmt(metric, value)} (n={n})"
-                                   for key, group, value, n in _lowest(results[metric]))
-            rows.append(f"<tr><td>{_e(METRIC_BY_NAME[metric].title)}</td><td>{_fmt(metric, overall['model'])}</td>"
-                        f"<td>{_ci(metric, overall['model_ci'])}</td><td>{_fmt(metric, overall['reference'])}</td>"
-                        f"<td class='small'>{worst_text}</td></tr>")
-    baselines = "".join(f"<li>{_e(name.removeprefix('baseline_').removesuffix('_' + NDCG_AT_K))}: "
-                        f"{value:.3f}</li>" for name, value in sorted(training.items())
-                        if name.startswith("baseline_") and name.endswith("_" + NDCG_AT_K))
-    body = ("<p>How well the model orders what judging citizens really chose in their logged lists (they were not "
-            "used in training), beside the reference ranking's order of the same lists. The right column names the "
-            "lowest-scoring judged group of every breakdown.</p>"
-            "<table><tr><th>metric</th><th>model</th><th>95% CI</th><th>reference</th>"
-            "<th>worst group per breakdown (model)</th></tr>" + "".join(rows) + "</table>"
-            f"<p>At training time: NDCG@10 {training.get(NDCG_AT_K, float('nan')):.3f} on held-out citizens; "
-            f"baselines (same candidates): <ul>{baselines}</ul></p>")
-    return _section("performance", "Performance, overall and for the worst groups", body)
 
 
 def _threshold(check: dict) -> str:
@@ -325,38 +261,6 @@ def _worst(checks: list[dict]) -> dict[str, float]:
     return {check["name"]: worst["value"] for check in checks if (worst := _worst_finding(check)) is not None}
 
 
-def _explanations(doc: dict) -> str:
-    explanations = doc["explanations"]
-    verdict = ("<span class='ok'>every explanation adds up to its score</span>" if explanations["additive"]
-               else "<span class='bad'>explanations do NOT add up to their scores</span>")
-    cards = []
-    for sample in explanations["samples"][:2]:
-        items = []
-        for item in sample["suggestions"]:
-            reasons = "".join(f"<li>{_e(reason['sentence'])} <span class='muted'>({reason['contribution']:+.3f})"
-                              "</span></li>" for reason in item["reasons"])
-            extra = ""
-            if item["missing"]:
-                extra += f"<br><span class='small'>Still missing: {_e(', '.join(item['missing']))}</span>"
-            if item["barriers"]:
-                extra += f"<br><span class='small'>Barriers: {_e('; '.join(item['barriers']))}</span>"
-            items.append(f"<li><b>{_e(item['title'])}</b> — {_e(item['readiness'])}<br>{_e(item['summary'])}"
-                         f"<ul>{reasons}</ul><span class='small muted'>score {item['score']:.3f} = base "
-                         f"{item['base_value']:.3f} + contributions {item['contribution_sum']:+.3f}</span>"
-                         f"{extra}</li>")
-        cards.append(f"<div class='card'><b>A citizen's top 3 (language: {_e(sample['language'])})</b>"
-                     f"<ol>{''.join(items)}</ol></div>")
-    mitigated = ""
-    if doc["model"]["mitigation"]:
-        mitigated = ("<p>This version re-ranks with the fairness re-ranker: the order can differ from the scores; "
-                     "each score and its explanation stay exact, and every suggestion that the guarantee moved up "
-                     "carries that fact and its reason on the site.</p>")
-    body = (f"<p>Additivity: base value + per-feature contributions = score for {explanations['rows_checked']:,} "
-            f"shown suggestions; largest difference {explanations['additivity_max_error']:.1e}: {verdict}.</p>"
-            f"{mitigated}<p>Sample explanations exactly as a citizen sees them (anonymous):</p>" + "".join(cards))
-    return _section("explanations", "Explanation quality", body)
-
-
 def _side_by_side(doc: dict) -> str:
     """The mitigated version's enforced checks on the tuning citizens (in sample for its choice) and on the
     judging citizens (the verdict)."""
@@ -425,49 +329,16 @@ def _mitigation(doc: dict) -> str:
     return _section("mitigation", "Mitigations and trade-off", "".join(parts))
 
 
-def _model_card(doc: dict) -> str:
-    training = doc["model"]["training"]
-    params = training["params"]
-    features = "".join(f"<li><b>{_e(name)}</b>: {_e(FEATURE_BY_NAME[name].meaning)} ({_e(FEATURE_BY_NAME[name].unit)})"
-                       "</li>" for name in doc["model"]["feature_names"] if name in FEATURE_BY_NAME)
-    lgbm = ", ".join(f"{_e(key.removeprefix('lgbm.'))}={_e(value)}" for key, value in sorted(params.items())
-                     if key.startswith("lgbm."))
-    coefficients = ""
-    if doc.get("outcome_model"):
-        coefficients = ("<p>What the historical records show (log-odds of success per trait, all qualifications "
-                        "equal; negative = penalised; this is the bias the outcome-parity check looks for):</p><ul>"
-                        + "".join(f"<li>{_e(name)}: {value:+.2f}</li>"
-                                  for name, value in doc["outcome_model"]["sensitive_log_odds"].items()) + "</ul>")
-    body = (f"<table><tr><th>Model</th><td>{_e(doc['registered_model'])} v{_e(doc['version'])}, MLflow run "
-            f"<code>{_e(doc['run_id'])}</code> ({_e(training['run_name'])})</td></tr>"
-            "<tr><th>Type</th><td>LightGBM LambdaRank (gradient-boosted trees ranking the candidates of one citizen), "
-            "monotone constraints from the feature registry; candidates retrieved by competency overlap and "
-            "meaning (MiniLM)</td></tr>"
-            f"<tr><th>Training</th><td>{_e(params.get('train_queries'))} training queries, "
-            f"{_e(params.get('valid_queries'))} validation, {_e(params.get('test_queries'))} held-out; seed "
-            f"{_e(params.get('seed'))}; data digest <code>{_e(str(params.get('dataset_digest'))[:16])}</code></td></tr>"
-            f"<tr><th>Parameters</th><td class='small'>{lgbm}</td></tr>"
-            "<tr><th>Inputs</th><td>pair features only — never a sensitive attribute, never an embedding dimension"
-            f"<ul class='small'>{features}</ul></td></tr>"
-            "<tr><th>Output</th><td>a relevance score per (citizen, item); every score explained exactly by "
-            "per-feature contributions (SHAP TreeExplainer values)</td></tr>"
-            "<tr><th>Limitations</th><td>trained and assessed on synthetic data; learns from what citizens did in a "
-            "legacy system (what they were shown, applied to, completed), so it inherits that system's exposure; "
-            "readiness and gaps are only as good as the competency profiles; groups smaller than the minimum size "
-            "cannot be judged.</td></tr></table>" + coefficients)
-    return _section("model-card", "Model card", body)
-
-
 def render_report(document: AssessmentDocument) -> str:
     """The whole report as one HTML string."""
     doc = document.to_dict()
-    sections = {"datasheet": _datasheet(doc), "performance": _performance(doc), "fairness": _checks(doc),
-                "labour_market": _labour_market(doc), "metrics": _metrics(doc), "trend": _trend(doc),
-                "explanations": _explanations(doc), "mitigation": _mitigation(doc), "model_card": _model_card(doc)}
+    sections = {"fairness": _checks(doc), "labour_market": _labour_market(doc), "metrics": _metrics(doc),
+                "trend": _trend(doc), "mitigation": _mitigation(doc)}
     return _template().render(
         doc=document, title=f"Fairness assessment — {document.registered_model} v{document.version}",
         css=Markup(_CSS), sections={name: Markup(html) for name, html in sections.items()},
-        kind_words=_KIND_WORDS, metrics=list(METRIC_BY_NAME.values()),
+        kind_words=_KIND_WORDS, metrics=list(METRIC_BY_NAME.values()), metric_info=METRIC_BY_NAME,
+        feature_info=FEATURE_BY_NAME, ndcg_at_k=NDCG_AT_K, nan=float("nan"), fmt=_fmt, ci=_ci, lowest=_lowest,
         bias_sentence=lambda config: Markup(_bias_sentence(config)))
 
 
@@ -489,4 +360,5 @@ def _escaped(value: object) -> Markup:
 def _template() -> jinja2.Template:
     environment = jinja2.Environment(loader=_Loader("assessments", "templates"), autoescape=True,
                                      finalize=_escaped, undefined=jinja2.StrictUndefined)
+    environment.filters["f"] = format  # {{ value | f(",") }}: Python's format specification
     return environment.get_template(TEMPLATE)
