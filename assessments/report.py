@@ -107,83 +107,11 @@ def _p(finding: dict) -> str:
     return "–" if finding.get("p") is None else f"{finding['p']:.2g}"
 
 
-def _check_rows(checks: list[dict]) -> str:
-    rows = []
-    for check in checks:
-        enforce = "enforced" if check["enforce"] else "advisory"
-        worst = _worst_finding(check)
-        p_value = _p(worst) if worst else "–"
-        rows.append(f"<tr><td><b>{_e(check['name'])}</b><br><span class='small'>{_e(check['why'])}</span></td>"
-                    f"<td>{_e(METRIC_BY_NAME[check['metric']].title)}</td><td>{_e(_RULES[check['rule']])} "
-                    f"{_threshold(check)}</td><td>{enforce}</td><td>{_status(check['status'])}</td>"
-                    f"<td class='small'>{_e(check['summary'])}</td><td class='small'>{_e(p_value)}</td></tr>")
-    return ("<table><tr><th>check</th><th>metric</th><th>rule and threshold</th><th></th><th>result</th>"
-            "<th>finding</th><th>p (worst)</th></tr>" + "".join(rows) + "</table>")
-
-
 def _worst_finding(check: dict) -> dict | None:
     judged = [finding for finding in check["findings"] if finding.get("judged")]
     if not judged:
         return None
     return (min if check["floor"] else max)(judged, key=lambda finding: finding["value"])
-
-
-def _checks(doc: dict) -> str:
-    picture = _plots.checks_figure(doc["checks"])
-    body = ("<p>Each check of the policy, its threshold and the result on the judging citizens. An enforced check "
-            "compares the model with the reference ranking of the same citizens' candidates: <i>model's "
-            "lowest/highest ratio ÷ reference's</i> is how much of the reference's parity between groups the model "
-            "keeps (1.00 = the same gap, below 1 = the model widens it); <i>model ÷ reference</i> per group is how "
-            "much the model raises or lowers that group's value; <i>model − reference</i> is how much more the "
-            "model does of something that should stay low. A finding fails only beyond doubt: its one-sided "
-            f"p-value, adjusted ({_e(doc['policy']['multiplicity'])}) over every judged finding of every enforced "
-            f"check, below {(1 - doc['policy']['confidence_level']) / 2:.3f}. Intervals are BCa bootstrap intervals. "
-            "Advisory checks are the absolute figures (the four-fifths rule and the like), shown as context; they "
-            "never block.</p>" + _check_rows(doc["checks"]) + f"<img alt='checks' src='{picture}'>")
-    return _section("fairness", "Fairness checks against the policy", body)
-
-
-def _labour_market(doc: dict) -> str:
-    finding = doc.get("labour_market")
-    if not finding:
-        return _section("labour-market", "Labour-market finding",
-                        "<p>This kind has no recorded outcome of acting on a suggestion (or too few records), so "
-                        "no penalty of the labour market can be measured.</p>")
-    groups = finding["groups"]
-    rows = "".join(f"<tr><td>{_e(group['group'])}</td><td>{group['records']:,}</td><td>{group['citizens']:,}</td>"
-                   f"<td>{group['chance_ratio']:.2f}</td><td>{_range(group['ci'])}</td>"
-                   f"<td>{'<b class=bad>named</b>' if group['named'] else '–'}</td></tr>" for group in groups)
-    occupation_rows = []
-    for entry in finding["occupations"]:
-        if not entry["groups"]:
-            occupation_rows.append(f"<tr><td>ISCO {_e(entry['isco'])} {_e(entry['title'])}</td><td>"
-                                   f"{entry['records']:,}</td><td colspan=4 class='muted'>too few records for a fit "
-                                   "of its own</td></tr>")
-            continue
-        for group in entry["groups"]:
-            occupation_rows.append(
-                f"<tr><td>ISCO {_e(entry['isco'])} {_e(entry['title'])}</td><td>{group['records']:,}</td>"
-                f"<td>{_e(group['group'])}</td><td>{group['chance_ratio']:.2f}</td><td>{_range(group['ci'])}</td>"
-                f"<td>{'<b class=bad>named</b>' if group['named'] else '–'}</td></tr>")
-    picture = _plots.labour_market_figure(groups, materiality=finding["materiality"]) if groups else ""
-    verdict = (f"<p class='bad'>Finding <code>{_e(finding['id'])}</code> names: {_e('; '.join(finding['named']))}. An "
-               f"approval of this assessment must acknowledge it (<code>--acknowledge {_e(finding['id'])}</code>).</p>"
-               if finding["id"] else
-               f"<p class='ok'>No group's whole interval lies below {finding['materiality']:.2f}: no finding to "
-               "acknowledge.</p>")
-    body = (f"<p>What the historical records carry, whatever is suggested: for each trait, the records of citizens "
-            f"with it ({_e(finding['outcome'])}), and the estimated chance of success with the trait divided by the "
-            "chance of the same record without it, all qualifications equal (the aware outcome model; 1.00 = no "
-            "penalty). The interval spans the model's refits on citizens resampled. It is evidence for action on the "
-            "employers' and providers' side (employer engagement, anonymised applications, support during courses), "
-            "not a verdict on this model: the enforced outcome check asks only that the model's lists do not lower "
-            f"a group's chance below the reference ranking's. A group is named when its whole interval lies below "
-            f"{finding['materiality']:.2f}.</p>{verdict}<img alt='labour market' src='{picture}'>"
-            "<table><tr><th>group</th><th>records</th><th>citizens</th><th>chance ratio</th><th>95% interval</th>"
-            f"<th></th></tr>{rows}</table><h3>Per occupation group (ISCO major group of the items)</h3>"
-            "<table><tr><th>occupation group</th><th>records</th><th>group</th><th>chance ratio</th>"
-            f"<th>95% interval</th><th></th></tr>{''.join(occupation_rows)}</table>")
-    return _section("labour-market", "Labour-market finding", body)
 
 
 def _range(interval: list | None) -> str:
@@ -332,13 +260,15 @@ def _mitigation(doc: dict) -> str:
 def render_report(document: AssessmentDocument) -> str:
     """The whole report as one HTML string."""
     doc = document.to_dict()
-    sections = {"fairness": _checks(doc), "labour_market": _labour_market(doc), "metrics": _metrics(doc),
-                "trend": _trend(doc), "mitigation": _mitigation(doc)}
+    sections = {"metrics": _metrics(doc), "trend": _trend(doc), "mitigation": _mitigation(doc)}
     return _template().render(
         doc=document, title=f"Fairness assessment — {document.registered_model} v{document.version}",
         css=Markup(_CSS), sections={name: Markup(html) for name, html in sections.items()},
         kind_words=_KIND_WORDS, metrics=list(METRIC_BY_NAME.values()), metric_info=METRIC_BY_NAME,
         feature_info=FEATURE_BY_NAME, ndcg_at_k=NDCG_AT_K, nan=float("nan"), fmt=_fmt, ci=_ci, lowest=_lowest,
+        checks=doc["checks"], worst_finding=_worst_finding, threshold=_threshold, p=_p, rules=_RULES, plots=_plots,
+        status=lambda value: Markup(_status(value)), range=_range,
+        named=lambda group: Markup("<b class=bad>named</b>" if group["named"] else "–"),
         bias_sentence=lambda config: Markup(_bias_sentence(config)))
 
 
