@@ -120,69 +120,9 @@ def _range(interval: list | None) -> str:
     return f"{interval[0]:.2f} – {interval[1]:.2f}"
 
 
-def _metric_block(metric: str, result: dict, previous: dict | None) -> str:
-    info = METRIC_BY_NAME[metric]
-    parts = [(f"<div class='card'><h3 id='metric-{_e(metric)}'>{_e(info.title)}</h3><p class='small'>"
-             f"{_e(info.meaning)}</p>")]
-    overall = result["overall"]
-    change = ""
-    if previous is not None and previous.get("value") is not None and overall["model"] is not None:
-        change = f"; since the last assessment: {_fmt(metric, previous['value'])} → {_fmt(metric, overall['model'])}"
-    parts.append(f"<p>Overall: model <b>{_fmt(metric, overall['model'])}</b> (95% CI "
-                 f"{_ci(metric, overall.get('model_ci'))}), reference {_fmt(metric, overall['reference'])}, "
-                 f"n={result['n']:,}{change}</p>")
-    if result.get("breakdowns"):
-        singles = [key for key, breakdown in result["breakdowns"].items() if len(breakdown["features"]) == 1]
-        parts.append(f"<img alt='{_e(metric)}' src='{_plots.groups_figure(result, singles)}'>")
-        rows = []
-        for key, breakdown in result["breakdowns"].items():
-            cells = "".join(
-                f"<span class='{'' if group['judged'] else 'muted'}'>{_e(group['group'])}: model "
-                f"{_fmt(metric, group['model'])} [{_ci(metric, group['model_ci'])}], reference "
-                f"{_fmt(metric, group['reference'])}; n={group['n']}{'' if group['judged'] else ' (not judged)'}"
-                "</span><br>" for group in breakdown["groups"])
-            rows.append(f"<tr><td>{_e(key.replace('+', ' × '))}</td><td class='small'>{cells}</td></tr>")
-        parts.append("<table><tr><th>breakdown</th><th>groups: model [95% CI], reference; size</th></tr>"
-                     + "".join(rows) + "</table>")
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _metrics(doc: dict) -> str:
-    previous = doc["trend"][-1] if doc.get("trend") else None
-    previous_results = previous.get("overall", {}) if previous else {}
-    blocks = [_metric_block(metric, result, previous_results.get(metric)) for metric, result in doc["results"].items()]
-    body = ("<p>Every metric on the judging citizens, overall and for every group of every sensitive feature and "
-            "intersection, for the model's lists and for the reference ranking's, with 95% BCa bootstrap confidence "
-            "intervals (citizens resampled within each group, the same resample for both lists; for the "
-            "chance-of-success metrics also the outcome model's own uncertainty). Quality on logged lists is "
-            "standardised to the same mix of list lengths in every group. Grey groups are smaller than the minimum "
-            f"group size ({doc['policy']['min_group_size']}) and are reported only. A good opportunity here is: "
-            f"{_e(doc['goodness']['description'])}.</p>" + "".join(blocks))
-    return _section("metrics", "Every fairness metric, per group and intersection", body)
-
-
-def _trend(doc: dict) -> str:
-    trend = doc.get("trend", [])
-    entries = [*trend, {"assessment_id": doc["assessment_id"], "assessed_at": doc["assessed_at"],
-                        "version": doc["version"], "trigger": doc["trigger"], "passed": doc["passed"],
-                        "worst": _worst(doc["checks"])}]
-    enforced = [check["name"] for check in doc["checks"] if check["enforce"]]
-    rows = "".join(f"<tr><td><code>{_e(entry['assessment_id'])}</code></td><td>{_e(entry['assessed_at'])}</td>"
-                   f"<td>{_e(entry['version'])}</td><td>{_e(entry.get('trigger'))}</td>"
-                   f"<td>{_status('pass' if entry['passed'] else 'fail')}</td></tr>" for entry in entries)
-    changes = []
-    if trend:
-        last = trend[-1]["worst"]
-        for name, value in _worst(doc["checks"]).items():
-            if name in last:
-                changes.append(f"<li>{_e(name)}: {last[name]:.3f} → {value:.3f} ({value - last[name]:+.3f})</li>")
-    body = (f"<p>{len(trend)} earlier assessment(s) of this kind. Since the last one (worst finding per check):</p>"
-            f"<ul>{''.join(changes) or '<li>no earlier assessment to compare with</li>'}</ul>"
-            f"<img alt='trend' src='{_plots.trend_figure(entries, enforced)}'>"
-            "<table><tr><th>assessment</th><th>when</th><th>version</th><th>trigger</th><th>result</th></tr>"
-            + rows + "</table>")
-    return _section("trend", "Trend across assessments", body)
+def _singles(result: dict) -> list[str]:
+    """The breakdowns of one feature (the plot shows those; the table every breakdown)."""
+    return [key for key, breakdown in result["breakdowns"].items() if len(breakdown["features"]) == 1]
 
 
 def _worst(checks: list[dict]) -> dict[str, float]:
@@ -260,7 +200,10 @@ def _mitigation(doc: dict) -> str:
 def render_report(document: AssessmentDocument) -> str:
     """The whole report as one HTML string."""
     doc = document.to_dict()
-    sections = {"metrics": _metrics(doc), "trend": _trend(doc), "mitigation": _mitigation(doc)}
+    sections = {"mitigation": _mitigation(doc)}
+    trend_entries = [*doc.get("trend", []), {
+        "assessment_id": doc["assessment_id"], "assessed_at": doc["assessed_at"], "version": doc["version"],
+        "trigger": doc["trigger"], "passed": doc["passed"], "worst": _worst(doc["checks"])}]
     return _template().render(
         doc=document, title=f"Fairness assessment — {document.registered_model} v{document.version}",
         css=Markup(_CSS), sections={name: Markup(html) for name, html in sections.items()},
@@ -268,6 +211,8 @@ def render_report(document: AssessmentDocument) -> str:
         feature_info=FEATURE_BY_NAME, ndcg_at_k=NDCG_AT_K, nan=float("nan"), fmt=_fmt, ci=_ci, lowest=_lowest,
         checks=doc["checks"], worst_finding=_worst_finding, threshold=_threshold, p=_p, rules=_RULES, plots=_plots,
         status=lambda value: Markup(_status(value)), range=_range,
+        trend_entries=trend_entries, worst_now=_worst(doc["checks"]),
+        enforced=[check["name"] for check in doc["checks"] if check["enforce"]], singles=_singles,
         named=lambda group: Markup("<b class=bad>named</b>" if group["named"] else "–"),
         bias_sentence=lambda config: Markup(_bias_sentence(config)))
 
