@@ -1,9 +1,11 @@
-"""The assessment report for the ethics board: one self-contained HTML page (inline CSS, inline PNG plots).
+"""The assessment report for the ethics board: one self-contained HTML page (inline CSS, inline PNG plots),
+rendered from the Jinja2 template ``templates/report.html.j2``; this module gives it the figures and formats.
 
 Written for readers without code: every section says in plain words what was measured and what it means,
 starting with the go/no-go decision. Sections (their ids are stable): decision, purpose, ai-act, datasheet,
 performance, fairness, labour-market, metrics, trend, explanations, mitigation, oversight, model-card, glossary.
-The sections read the document as its JSON objects (``AssessmentDocument.to_dict``).
+The template reads the :class:`~assessments.document.AssessmentDocument`; the helpers here and the plots read
+its JSON objects (``AssessmentDocument.to_dict``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from assessments.metric_catalogue import METRIC_BY_NAME
 from features.feature_registry import FEATURE_BY_NAME
 from features.vocabulary import NDCG_AT_K
 
-TEMPLATE = "report.html.j2"  # the page, and the sections that are text more than figures
+TEMPLATE = "report.html.j2"
 SECTIONS = ("decision", "purpose", "ai-act", "datasheet", "performance", "fairness", "labour-market", "metrics",
             "trend", "explanations", "mitigation", "oversight", "model-card", "glossary")
 _RULES = {"gap_vs_reference": "model's lowest/highest ratio ÷ reference's ≥",
@@ -46,10 +48,6 @@ padding:.7em;border-radius:6px}.small{font-size:.85em}img{max-width:100%}code{ba
 """
 
 
-def _e(value: object) -> str:
-    return escape(str(value))
-
-
 def _fmt(metric: str, value: float | None) -> str:
     if value is None:
         return "–"
@@ -62,25 +60,22 @@ def _ci(metric: str, interval: list | None) -> str:
     return f"{_fmt(metric, interval[0])} – {_fmt(metric, interval[1])}"
 
 
-def _status(status: str) -> str:
+def _status(status: str) -> Markup:
     label, css = _STATUS.get(status, (status, "muted"))
-    return f'<span class="{css}">{label}</span>'
+    return Markup(f'<span class="{css}">{label}</span>')
 
 
-def _bias_sentence(config: dict) -> str:
+def _bias_sentence(config: dict) -> Markup:
     bias = config.get("bias") or {}
     if not bias:
-        return "The bias settings of these data are not recorded."
+        return Markup("The bias settings of these data are not recorded.")
     if all(float(value) == 0 for value in bias.values()):
-        return "Historical-bias knobs: <b>all set to 0</b> (no historical bias was put into the hiring outcomes)."
-    parts = ", ".join(f"{_e(name.replace('_', ' '))} {float(value):.2f}" for name, value in bias.items())
-    return (f"Historical-bias knobs (penalty on the log-odds of being hired after applying): <b>{parts}</b>. "
-            "These put discrimination by employers into the synthetic hiring records on purpose, so that the gate "
-            "has real work to do.")
-
-
-def _section(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>'
+        return Markup("Historical-bias knobs: <b>all set to 0</b> (no historical bias was put into the hiring "
+                      "outcomes).")
+    parts = ", ".join(f"{escape(name.replace('_', ' '))} {float(value):.2f}" for name, value in bias.items())
+    return Markup(f"Historical-bias knobs (penalty on the log-odds of being hired after applying): <b>{parts}</b>. "
+                  "These put discrimination by employers into the synthetic hiring records on purpose, so that the "
+                  "gate has real work to do.")
 
 
 def _lowest(result: dict) -> list[tuple[str, str, float, int]]:
@@ -129,92 +124,35 @@ def _worst(checks: list[dict]) -> dict[str, float]:
     return {check["name"]: worst["value"] for check in checks if (worst := _worst_finding(check)) is not None}
 
 
-def _side_by_side(doc: dict) -> str:
-    """The mitigated version's enforced checks on the tuning citizens (in sample for its choice) and on the
-    judging citizens (the verdict)."""
-    tuning = doc.get("tuning")
-    if not tuning:
-        return ""
-    by_name = {check["name"]: check for check in tuning["checks"]}
-    rows = []
-    for check in doc["checks"]:
-        if not check["enforce"]:
-            continue
-        other = by_name.get(check["name"])
-        cells = []
-        for found in (other, check):
-            worst = _worst_finding(found) if found else None
-            cells.append(f"<td>{_status(found['status']) if found else '–'} "
-                         f"{'' if worst is None else format(worst['value'], '.3f')}</td>")
-        rows.append(f"<tr><td>{_e(check['name'])}</td>{''.join(cells)}</tr>")
-    ndcg = {name: part["results"].get(NDCG_AT_K, {}).get("overall", {}).get("model")
-            for name, part in (("tuning", tuning), ("judging", doc))}
-    quality = "".join(f"<td>{value:.3f}</td>" if value is not None else "<td>–</td>" for value in ndcg.values())
-    return ("<h3>Tuning and judging figures side by side</h3><p>The setting was chosen on the tuning citizens, so "
-            "its figures there are in sample; the verdict above comes from the judging citizens, whom the choice "
-            "never looked at.</p><table><tr><th>check (worst finding)</th><th>tuning citizens</th><th>judging "
-            f"citizens</th></tr>{''.join(rows)}<tr><td>NDCG@10</td>{quality}</tr></table>")
+def _mitigation_others(info: dict) -> list[str]:
+    """The exposure and readiness checks every trade-off point has a worst value of, beside the one it follows."""
+    return [name for name in ("good_opportunity_exposure", "readiness_parity")
+            if name != info["focus"] and all(name in point.get("worst", {}) for point in info["points"])]
 
 
-def _mitigation(doc: dict) -> str:
-    model_mitigation = doc["model"]["mitigation"]
-    info = doc.get("mitigation")
-    if not model_mitigation and not info:
-        body = ("<p>No mitigation is applied to this version. When a challenger fails, "
-                "<code>loopbaan assess --mitigate</code> tries a FA*IR-style re-ranker that guarantees good "
-                "opportunities (and, in a second variant, ready items) a minimum share of every citizen's top 10, "
-                "chooses its setting on the tuning citizens only, and registers it as a new version that is judged "
-                "by this same gate on the judging citizens.</p>")
-        return _section("mitigation", "Mitigations and trade-off", body)
-    parts = []
-    if model_mitigation:
-        parts.append(f"<p><b>Applied:</b> {_e(doc['model']['mitigation_text'])} Base version: "
-                     f"{_e((info or {}).get('base_version', '?'))}.</p>")
-    if info:
-        points = info["points"]
-        others = [name for name in ("good_opportunity_exposure", "readiness_parity")
-                  if name != info["focus"] and all(name in point.get("worst", {}) for point in points)]
-        rows = "".join(f"<tr><td>{_e(_plots.setting_label(point))}</td>"
-                       f"<td>{point['proportion']:g}{' (chosen)' if point.get('chosen') else ''}</td>"
-                       f"<td>{point[NDCG_AT_K]:.3f}</td><td>{point['fairness']:.3f}</td>"
-                       + "".join(f"<td>{point['worst'][name]:.3f}</td>" for name in others)
-                       + f"<td>{_status('pass' if point['passed'] else 'fail')}</td>"
-                       f"<td class='small'>{_e(', '.join(point['failed']) or '–')}</td></tr>" for point in points)
-        picture = _plots.tradeoff_figure(points, fairness_label=info["fairness_label"], threshold=info.get("threshold"))
-        parts.append(f"<p>The base version's assessment <code>{_e(info['base_assessment_id'])}</code> failed "
-                     f"{_e(', '.join(info['base_failed']))} on its judging citizens. Re-ranking settings tried, each "
-                     "judged by the gate on the <b>tuning citizens only</b>: what every prefix of the list guarantees "
-                     "(good = good opportunities, ready = items the citizen is ready for now, each with its own "
-                     "minimum) and p, the minimum share; p=0 is the unmitigated model. Of the passing settings, those "
-                     "that leave the fewest checks inconclusive, and of these the one with the highest NDCG@10, is "
-                     "chosen.</p>"
-                     f"<img alt='trade-off' src='{picture}'><table><tr><th>guarantees</th><th>p</th><th>NDCG@10</th>"
-                     f"<th>{_e(info['fairness_label'])}</th>"
-                     + "".join(f"<th>{_e(name)}: worst</th>" for name in others)
-                     + f"<th>gate (tuning)</th><th>failing</th></tr>{rows}</table>"
-                     f"<p><b>Outcome:</b> {_e(info['conclusion'])}</p>")
-    parts.append(_side_by_side(doc))
-    return _section("mitigation", "Mitigations and trade-off", "".join(parts))
+def _ndcg(part: dict) -> float | None:
+    return part["results"].get(NDCG_AT_K, {}).get("overall", {}).get("model")
 
 
 def render_report(document: AssessmentDocument) -> str:
     """The whole report as one HTML string."""
     doc = document.to_dict()
-    sections = {"mitigation": _mitigation(doc)}
     trend_entries = [*doc.get("trend", []), {
         "assessment_id": doc["assessment_id"], "assessed_at": doc["assessed_at"], "version": doc["version"],
         "trigger": doc["trigger"], "passed": doc["passed"], "worst": _worst(doc["checks"])}]
     return _template().render(
         doc=document, title=f"Fairness assessment — {document.registered_model} v{document.version}",
-        css=Markup(_CSS), sections={name: Markup(html) for name, html in sections.items()},
+        css=Markup(_CSS),
         kind_words=_KIND_WORDS, metrics=list(METRIC_BY_NAME.values()), metric_info=METRIC_BY_NAME,
         feature_info=FEATURE_BY_NAME, ndcg_at_k=NDCG_AT_K, nan=float("nan"), fmt=_fmt, ci=_ci, lowest=_lowest,
         checks=doc["checks"], worst_finding=_worst_finding, threshold=_threshold, p=_p, rules=_RULES, plots=_plots,
-        status=lambda value: Markup(_status(value)), range=_range,
+        status=_status, range=_range,
         trend_entries=trend_entries, worst_now=_worst(doc["checks"]),
         enforced=[check["name"] for check in doc["checks"] if check["enforce"]], singles=_singles,
-        named=lambda group: Markup("<b class=bad>named</b>" if group["named"] else "–"),
-        bias_sentence=lambda config: Markup(_bias_sentence(config)))
+        tuning_checks={check["name"]: check for check in (doc.get("tuning") or {}).get("checks", [])},
+        mitigation_others=_mitigation_others,
+        side_by_side_ndcg=[_ndcg(doc["tuning"]), _ndcg(doc)] if doc.get("tuning") else [],
+        bias_sentence=_bias_sentence)
 
 
 class _Loader(jinja2.PackageLoader):

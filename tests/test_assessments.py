@@ -348,6 +348,10 @@ def test_the_report_of_a_stored_document_is_the_one_the_code_before_the_template
         monkeypatch.setattr(_plots, figure, lambda *args, **kwargs: "PLOT")
     document = AssessmentDocument.from_json(gzip.decompress(STORED_DOCUMENT.read_bytes()).decode("utf-8"))
     assert render_report(document) == gzip.decompress(STORED_REPORT.read_bytes()).decode("utf-8")
+    document.oversight["reviews"] = [{"at": "2026-01-01T00:00:00Z", "assessment_id": document.assessment_id,
+                                      "decision": "reject", "reviewer": "<b>Dr. X</b>", "comment": "<script>'&'"}]
+    html = render_report(document)  # what the board writes is text, never markup
+    assert "<td>&lt;b&gt;Dr. X&lt;/b&gt;</td><td>&lt;script&gt;&#x27;&amp;&#x27;</td>" in html and "<script>" not in html
 
 
 def test_a_document_without_its_verdict_is_unreadable_and_skipped(tmp_path: Path) -> None:
