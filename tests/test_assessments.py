@@ -953,7 +953,7 @@ def test_default_bias_the_ranker_does_not_widen_the_hiring_gap_one_built_to_does
     for group in finding.groups:
         assert group["records"] > 0 and group["ci"][0] <= group["chance_ratio"] <= group["ci"][1]
     html = outcome.report.read_text(encoding="utf-8")
-    assert finding["id"] in html and "age 55-64 (against 35-44)" in html and "ISCO" in html
+    assert finding.id in html and "age 55-64 (against 35-44)" in html and "ISCO" in html
 
     client = tracking.configure(settings)
     ref = registry.resolve(client, "jobs", version=outcome.version)
