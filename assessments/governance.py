@@ -106,32 +106,32 @@ def record_review(settings: Settings, *, assessment_id: str, decision: str, revi
     if not comment or not comment.strip():
         raise LoopbaanError(ERR_COMMENT)
     document = store.load(settings, assessment_id)
-    if "content_digest" not in document.get("model", {}):
-        raise LoopbaanError(ERR_OLD_DOCUMENT.format(assessment_id=assessment_id, version=document["policy"]["version"],
-                                                    kind=document["kind"], version_number=document["version"]))
+    if document.model.content_digest is None:
+        raise LoopbaanError(ERR_OLD_DOCUMENT.format(assessment_id=assessment_id, version=document.policy.version,
+                                                    kind=document.kind, version_number=document.version))
     earlier = reviews(settings, assessment_id=assessment_id)
     if earlier:
         first = earlier[0]
         raise LoopbaanError(ERR_REVIEWED.format(assessment_id=assessment_id, decision=PAST[first["decision"]],
-                                                reviewer=first["reviewer"], at=first["at"], kind=document["kind"],
-                                                version=document["version"]))
-    if decision == APPROVE and not document["passed"]:
+                                                reviewer=first["reviewer"], at=first["at"], kind=document.kind,
+                                                version=document.version))
+    if decision == APPROVE and not document.passed:
         raise LoopbaanError(ERR_APPROVE_FAILED.format(assessment_id=assessment_id,
-                                                      failed=", ".join(document["failed_checks"])))
-    finding = (document.get("labour_market") or {}).get("id")
+                                                      failed=", ".join(document.failed_checks)))
+    finding = document.finding_id
     given = [value.strip() for value in acknowledge if value and value.strip()]
     unknown = [value for value in given if value != finding]
     if unknown:
         raise LoopbaanError(ERR_UNKNOWN_FINDING.format(given=unknown[0], assessment_id=assessment_id,
                                                        finding=finding or "none"))
     if decision == APPROVE and finding and finding not in given:
-        named = "; ".join(document["labour_market"]["named"][:3])
+        named = "; ".join(document.labour_market.named[:3])
         raise LoopbaanError(ERR_ACKNOWLEDGE.format(assessment_id=assessment_id, finding=finding, named=named))
     record = {"review_id": uuid.uuid4().hex[:12], "at": store.iso(store.now_utc()), "assessment_id": assessment_id,
-              "kind": document["kind"], "version": str(document["version"]), "decision": decision,
+              "kind": document.kind, "version": str(document.version), "decision": decision,
               "reviewer": reviewer.strip(), "comment": comment.strip(),
-              "policy_version": document["policy"]["version"],
-              "content_digest": document["model"]["content_digest"], "acknowledged": given}
+              "policy_version": document.policy.version,
+              "content_digest": document.model.content_digest, "acknowledged": given}
     append_record(governance_dir(settings) / REVIEWS, record)
     logger.info("review of %s recorded: %s", assessment_id, decision)
     return record

@@ -101,7 +101,7 @@ def tradeoff(base: AssessmentOutcome, *, policy: Policy) -> tuple[list[dict], Re
     """On the tuning citizens only: the unmitigated point and one point per guarantees variant and strength; the
     chosen re-ranker; the check the curve follows (the first that fails there, else the base's first failure)."""
     prepared = base.prepared
-    seed = int(base.document["model"]["seed"])
+    seed = int(base.document.model.seed)
     unmitigated = judge(collect(prepared, part=TUNING), policy=policy, kind=base.kind, seed=seed)
     focus = (unmitigated.failed or base.failed_checks)[0]
     points = [_point(None, unmitigated, focus)]
@@ -201,10 +201,10 @@ def mitigate(*, kind: str, settings: Settings, policy: Policy, data=None, versio
                       f"{', '.join(best['failed'])} ({focus}: {moved}), at an NDCG@10 of {best[NDCG_AT_K]:.3f} "
                       f"against {unmitigated[NDCG_AT_K]:.3f} unmitigated. The failing checks measure something "
                       "the re-ranker does not change: retrain, or the board decides.")
-    check = next(check for check in base.document["checks"] if check["name"] == focus)
+    check = base.document.check(focus)
     info = {"base_version": base.version, "base_assessment_id": base.assessment_id, "base_failed": base.failed_checks,
-            "points": points, "focus": focus, "threshold": check["threshold"], "chosen_on": TUNING,
-            "fairness_label": f"{focus}: worst {'ratio' if check['floor'] else 'value'} (tuning citizens)",
+            "points": points, "focus": focus, "threshold": check.threshold, "chosen_on": TUNING,
+            "fairness_label": f"{focus}: worst {'ratio' if check.floor else 'value'} (tuning citizens)",
             "conclusion": conclusion, "method": chosen.describe()}
     new_version = register_mitigated(base=base, reranker=chosen, settings=settings)
     echo(f"{kind}: registered the re-ranked model as version {new_version} (p={chosen.proportion:g}, guaranteeing "

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from assessments import promotion, registry, store
+from assessments.document import AssessmentDocument
 from assessments.policy import Policy
 from assessments.run import run_assessment
 from features.errors import LoopbaanError
@@ -52,7 +53,7 @@ def recurring_assessment(*, settings: Settings, policy: Policy, data=None, kinds
                            outcome.assessment_id, kind, champion, ", ".join(outcome.failed_checks))
             echo(f"ALERT {kind}: champion v{champion} fails {', '.join(outcome.failed_checks)}; report {outcome.report}")
             if policy.rollback_on_failure:
-                def reassess(version: str, kind: str = kind) -> dict:
+                def reassess(version: str, kind: str = kind) -> AssessmentDocument:
                     echo(f"{kind}: re-assessing v{version} on the current data before it may serve again")
                     return run_assessment(kind=kind, settings=settings, policy=policy, data=data, version=version,
                                           trigger="rollback", echo=echo).document

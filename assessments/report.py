@@ -1,19 +1,29 @@
-"""The assessment report for the ethics board: one self-contained HTML page (inline CSS, inline PNG plots).
+"""The assessment report for the ethics board: one self-contained HTML page (inline CSS, inline PNG plots),
+rendered from the Jinja2 template ``templates/report.html.j2``; this module gives it the figures and formats.
 
 Written for readers without code: every section says in plain words what was measured and what it means,
 starting with the go/no-go decision. Sections (their ids are stable): decision, purpose, ai-act, datasheet,
 performance, fairness, labour-market, metrics, trend, explanations, mitigation, oversight, model-card, glossary.
+The template reads the :class:`~assessments.document.AssessmentDocument`; the helpers here and the plots read
+its JSON objects (``AssessmentDocument.to_dict``).
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from html import escape
 
+import jinja2
+from markupsafe import Markup
+
 from assessments import _plots
+from assessments.document import AssessmentDocument
 from assessments.metric_catalogue import METRIC_BY_NAME
 from features.feature_registry import FEATURE_BY_NAME
 from features.vocabulary import NDCG_AT_K
 
+TEMPLATE = "report.html.j2"
 SECTIONS = ("decision", "purpose", "ai-act", "datasheet", "performance", "fairness", "labour-market", "metrics",
             "trend", "explanations", "mitigation", "oversight", "model-card", "glossary")
 _RULES = {"gap_vs_reference": "model's lowest/highest ratio ÷ reference's ≥",
@@ -38,10 +48,6 @@ padding:.7em;border-radius:6px}.small{font-size:.85em}img{max-width:100%}code{ba
 """
 
 
-def _e(value: object) -> str:
-    return escape(str(value))
-
-
 def _fmt(metric: str, value: float | None) -> str:
     if value is None:
         return "–"
@@ -54,145 +60,22 @@ def _ci(metric: str, interval: list | None) -> str:
     return f"{_fmt(metric, interval[0])} – {_fmt(metric, interval[1])}"
 
 
-def _status(status: str) -> str:
+def _status(status: str) -> Markup:
     label, css = _STATUS.get(status, (status, "muted"))
-    return f'<span class="{css}">{label}</span>'
+    return Markup(f'<span class="{css}">{label}</span>')
 
 
-def _bias_sentence(config: dict) -> str:
+def _bias_sentence(config: dict) -> Markup:
     bias = config.get("bias") or {}
     if not bias:
-        return "The bias settings of these data are not recorded."
+        return Markup("The bias settings of these data are not recorded.")
     if all(float(value) == 0 for value in bias.values()):
-        return "Historical-bias knobs: <b>all set to 0</b> (no historical bias was put into the hiring outcomes)."
-    parts = ", ".join(f"{_e(name.replace('_', ' '))} {float(value):.2f}" for name, value in bias.items())
-    return (f"Historical-bias knobs (penalty on the log-odds of being hired after applying): <b>{parts}</b>. "
-            "These put discrimination by employers into the synthetic hiring records on purpose, so that the gate "
-            "has real work to do.")
-
-
-def _section(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>'
-
-
-def _decision(doc: dict) -> str:
-    passed = doc["passed"]
-    data = doc["data"]
-    lines = [f'<div class="banner {"go" if passed else "nogo"}"><b>Decision: {"GO" if passed else "NO-GO"}</b> — ']
-    if passed:
-        lines.append(f"version {_e(doc['version'])} passes every enforced check of policy "
-                     f"{_e(doc['policy']['version'])} on {data['judging_citizens']:,} judging citizens.")
-        if doc["policy"]["sign_off_required"]:
-            lines.append(" The policy also requires the ethics board's approval before promotion.")
-    else:
-        lines.append(f"version {_e(doc['version'])} fails: <b>{_e(', '.join(doc['failed_checks']))}</b>. "
-                     "It cannot be promoted to the citizens' service.")
-    lines.append("</div>")
-    if doc.get("trigger") == "recurring" and not passed:
-        lines.append('<div class="banner alert"><b>Alert:</b> this is a recurring assessment of the model in '
-                     "production, and it failed. See the human oversight section for the rollback or withdrawal."
-                     "</div>")
-    if doc["inconclusive_checks"]:
-        lines.append(f'<p class="warn">Inconclusive (beyond a threshold, but not beyond doubt; not blocking): '
-                     f"{_e(', '.join(doc['inconclusive_checks']))}.</p>")
-    finding = doc.get("labour_market") or {}
-    if finding.get("id"):
-        lines.append(f'<div class="banner alert"><b>Labour-market finding {_e(finding["id"])}:</b> the historical '
-                     f"records penalise {_e('; '.join(finding['named'][:4]))}"
-                     f"{' and more' if len(finding['named']) > 4 else ''}, whatever any model suggests. This is not a "
-                     "verdict on the model; an approval must acknowledge it (section "
-                     "<a href='#labour-market'>labour-market finding</a>).</div>")
-    lines.append("<p>Every enforced check compares the model's lists with the <b>reference ranking</b> of the same "
-                 "candidates for the same citizens — the competency-only order of retrieval — and fails only when the "
-                 "model does worse beyond doubt, so the verdict is about the model. The verdict is computed on "
-                 "<b>judging citizens</b> only: citizens the model never trained or validated on, and on whom no "
-                 "setting was tuned.</p>")
-    lines.append('<div class="synthetic"><b>All data in this report are synthetic.</b> No real citizen is in them: '
-                 "citizens, careers, vacancies, trainings and outcomes were generated by loopbaan's documented "
-                 f"behaviour model from the real ESCO taxonomy and published Flemish figures. "
-                 f"{_bias_sentence(data.get('config', {}))}</div>")
-    policy = doc["policy"]
-    lines.append(f'<table><tr><th>Model</th><td>{_e(doc["registered_model"])} version {_e(doc["version"])} '
-                 f'({_e(_KIND_WORDS[doc["kind"]])}); aliases: {_e(", ".join(doc["aliases"]) or "none")}; content '
-                 f'digest <code>{_e(doc["model"]["content_digest"][:12])}</code></td></tr>'
-                 f'<tr><th>Assessment</th><td><code>{_e(doc["assessment_id"])}</code>, {_e(doc["assessed_at"])}, '
-                 f'trigger: {_e(doc["trigger"])}</td></tr>'
-                 f'<tr><th>Policy</th><td>version {_e(policy["version"])} (digest '
-                 f'<code>{_e(policy["digest"][:12])}</code>), owner {_e(policy["owner"])}; decision '
-                 f'basis: {_e(policy["decision_basis"])}, multiplicity correction: {_e(policy["multiplicity"])} over '
-                 f'every enforced finding; groups under {policy["min_group_size"]} citizens are reported, not '
-                 f"judged</td></tr></table>")
-    return _section("decision", "Go / no-go decision", "".join(lines))
-
-
-def _purpose(doc: dict) -> str:
-    body = (f"<p><b>Intended purpose.</b> The model ranks {_e(_KIND_WORDS[doc['kind']])} for one citizen on "
-            "their personal site (\"Mijn loopbaan\"), matched on competencies, each suggestion with its explanation, "
-            "the competencies that match and those still missing, and trainings that would close the gap. Only the "
-            "citizen sees their own suggestions; they are an offer, never an obligation.</p>"
-            "<p><b>Excluded uses.</b> The suggestions and scores must <b>never</b> be used for sanctions, for "
-            "checking a citizen's availability for work or their search effort, for deciding on benefits, for "
-            "ranking citizens for employers, or by consultants or partners. A citizen who did not act on a "
-            "suggestion has done nothing wrong. Citizens who opted out of AI suggestions get none.</p>")
-    return _section("purpose", "Intended purpose and excluded uses", body)
-
-
-def _ai_act(doc: dict) -> str:
-    body = ("<p><b>Classification: high risk.</b> Under the EU AI Act, Annex III point 4 (employment, workers "
-            "management and access to self-employment) lists AI systems used to place targeted job offers and to "
-            "match people with work; a public employment service using them to steer citizens falls there. The "
-            "obligations apply: risk management (Art. 9), data governance and bias examination (Art. 10), technical "
-            "documentation (Art. 11), logging (Art. 12), transparency to the people concerned (Art. 13), human "
-            "oversight (Art. 14), accuracy and robustness (Art. 15), and, for a public body, a fundamental-rights "
-            "impact assessment before use (Art. 27). Were the output ever used to grant, reduce or revoke benefits, "
-            "Annex III point 5(a) would apply as well — which is one reason that use is excluded.</p>"
-            "<p><b>Fundamental rights at stake</b> (EU Charter): non-discrimination (Art. 21) and equality between "
-            "women and men (Art. 23) — this assessment; the rights of older persons (Art. 25) and of persons with "
-            "disabilities (Art. 26) — the age and arbeidshandicap breakdowns; the freedom to choose an occupation "
-            "and the right to engage in work (Art. 15) — suggestions must widen, not narrow, what a citizen sees "
-            "(stereotyping, congestion); protection of personal data (Art. 8) — sensitive attributes are kept in a "
-            "separate table, read only by this assessment, never by the model; good administration (Art. 41) — "
-            "every suggestion is explained. No decision with legal effect is taken by the system (GDPR Art. 22).</p>")
-    return _section("ai-act", "EU AI Act classification and fundamental rights", body)
-
-
-def _datasheet(doc: dict) -> str:
-    data = doc["data"]
-    config = data.get("config", {})
-    bias = config.get("bias") or {}
-    rule = data["rule"]
-    rows = [("Data", "synthetic (generated), version " + _e(data.get("generator_version"))),
-            ("Folder / digest", f"{_e(data['folder'])} / <code>{_e(data['digest'][:16])}</code>"),
-            ("Citizens (aged 18-64)", f"{data['population_citizens']:,}"),
-            ("Generator seed / reference date", f"{_e(config.get('seed'))} / {_e(data['as_of'])}"),
-            ("Taxonomy", _e(data.get("taxonomy"))),
-            ("Citizens the model learnt from (left out, by id)",
-             f"{data['seen_citizens']:,} of this snapshot (training and validation"
-             f"{', and tuning of its mitigation' if doc['model']['lineage'].get('tuning') else ''})"),
-            ("Held-out citizens", f"{data['heldout_citizens']:,} ({data['opted_out_citizens']:,} more left out: they "
-                                  "switched AI suggestions off)"),
-            ("Tuning / judging split", f"{data.get('tuning_citizens', 0):,} / {data['judging_citizens']:,} by the "
-                                       f"seeded rule <code>{_e(rule['method'])}</code>, salt "
-                                       f"<code>{_e(rule['salt'])}</code>, tuning share {rule['tuning_share']:g}"),
-            ("Judging citizens with logged outcomes (quality metrics)", f"{data['test_citizens'].get('judging', 0):,}"),
-            ("Judging citizens whose suggestions were assessed",
-             f"{data['sampled_citizens']['judging']:,} (seeded random sample)"),
-            ("Catalogue size", f"{data['catalogue_size']:,}")]
-    if doc.get("outcome_model"):
-        outcome = doc["outcome_model"]
-        rows.append(("Outcome records for the chance-of-success model",
-                     f"{outcome['records']:,} of the citizens the model learnt from (success rate "
-                     f"{outcome['success_rate']:.1%})"))
-    table = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
-    knobs = "".join(f"<tr><td>{_e(name.replace('_', ' '))}</td><td>{float(value):.2f}</td></tr>"
-                    for name, value in bias.items())
-    body = (f"<p>{_bias_sentence(config)}</p><table>{table}</table>"
-            f"<h3>Historical-bias settings</h3><table><tr><th>knob</th><th>log-odds penalty</th></tr>{knobs}</table>"
-            "<p class='small'>Sensitive attributes (gender, age band, origin, arbeidshandicap, province) live in a "
-            "separate table. The model never sees them; only this assessment reads them, to form groups. The "
-            "population's own data sheet (datasheet.md next to the data) compares every calibrated figure with "
-            "its real source.</p>")
-    return _section("datasheet", "Data sheet", body)
+        return Markup("Historical-bias knobs: <b>all set to 0</b> (no historical bias was put into the hiring "
+                      "outcomes).")
+    parts = ", ".join(f"{escape(name.replace('_', ' '))} {float(value):.2f}" for name, value in bias.items())
+    return Markup(f"Historical-bias knobs (penalty on the log-odds of being hired after applying): <b>{parts}</b>. "
+                  "These put discrimination by employers into the synthetic hiring records on purpose, so that the "
+                  "gate has real work to do.")
 
 
 def _lowest(result: dict) -> list[tuple[str, str, float, int]]:
@@ -203,31 +86,6 @@ def _lowest(result: dict) -> list[tuple[str, str, float, int]]:
             worst = min(judged, key=lambda group: group["model"])
             out.append((key, worst["group"], worst["model"], worst["n"]))
     return out
-
-
-def _performance(doc: dict) -> str:
-    results = doc["results"]
-    training = doc["model"]["training"]["metrics"]
-    rows = []
-    for metric in (NDCG_AT_K, "recall_top_half"):
-        if metric in results:
-            overall = results[metric]["overall"]
-            worst_text = "; ".join(f"{_e(key)}: {_e(group)} {_fmt(metric, value)} (n={n})"
-                                   for key, group, value, n in _lowest(results[metric]))
-            rows.append(f"<tr><td>{_e(METRIC_BY_NAME[metric].title)}</td><td>{_fmt(metric, overall['model'])}</td>"
-                        f"<td>{_ci(metric, overall['model_ci'])}</td><td>{_fmt(metric, overall['reference'])}</td>"
-                        f"<td class='small'>{worst_text}</td></tr>")
-    baselines = "".join(f"<li>{_e(name.removeprefix('baseline_').removesuffix('_' + NDCG_AT_K))}: "
-                        f"{value:.3f}</li>" for name, value in sorted(training.items())
-                        if name.startswith("baseline_") and name.endswith("_" + NDCG_AT_K))
-    body = ("<p>How well the model orders what judging citizens really chose in their logged lists (they were not "
-            "used in training), beside the reference ranking's order of the same lists. The right column names the "
-            "lowest-scoring judged group of every breakdown.</p>"
-            "<table><tr><th>metric</th><th>model</th><th>95% CI</th><th>reference</th>"
-            "<th>worst group per breakdown (model)</th></tr>" + "".join(rows) + "</table>"
-            f"<p>At training time: NDCG@10 {training.get(NDCG_AT_K, float('nan')):.3f} on held-out citizens; "
-            f"baselines (same candidates): <ul>{baselines}</ul></p>")
-    return _section("performance", "Performance, overall and for the worst groups", body)
 
 
 def _threshold(check: dict) -> str:
@@ -244,83 +102,11 @@ def _p(finding: dict) -> str:
     return "–" if finding.get("p") is None else f"{finding['p']:.2g}"
 
 
-def _check_rows(checks: list[dict]) -> str:
-    rows = []
-    for check in checks:
-        enforce = "enforced" if check["enforce"] else "advisory"
-        worst = _worst_finding(check)
-        p_value = _p(worst) if worst else "–"
-        rows.append(f"<tr><td><b>{_e(check['name'])}</b><br><span class='small'>{_e(check['why'])}</span></td>"
-                    f"<td>{_e(METRIC_BY_NAME[check['metric']].title)}</td><td>{_e(_RULES[check['rule']])} "
-                    f"{_threshold(check)}</td><td>{enforce}</td><td>{_status(check['status'])}</td>"
-                    f"<td class='small'>{_e(check['summary'])}</td><td class='small'>{_e(p_value)}</td></tr>")
-    return ("<table><tr><th>check</th><th>metric</th><th>rule and threshold</th><th></th><th>result</th>"
-            "<th>finding</th><th>p (worst)</th></tr>" + "".join(rows) + "</table>")
-
-
 def _worst_finding(check: dict) -> dict | None:
     judged = [finding for finding in check["findings"] if finding.get("judged")]
     if not judged:
         return None
     return (min if check["floor"] else max)(judged, key=lambda finding: finding["value"])
-
-
-def _checks(doc: dict) -> str:
-    picture = _plots.checks_figure(doc["checks"])
-    body = ("<p>Each check of the policy, its threshold and the result on the judging citizens. An enforced check "
-            "compares the model with the reference ranking of the same citizens' candidates: <i>model's "
-            "lowest/highest ratio ÷ reference's</i> is how much of the reference's parity between groups the model "
-            "keeps (1.00 = the same gap, below 1 = the model widens it); <i>model ÷ reference</i> per group is how "
-            "much the model raises or lowers that group's value; <i>model − reference</i> is how much more the "
-            "model does of something that should stay low. A finding fails only beyond doubt: its one-sided "
-            f"p-value, adjusted ({_e(doc['policy']['multiplicity'])}) over every judged finding of every enforced "
-            f"check, below {(1 - doc['policy']['confidence_level']) / 2:.3f}. Intervals are BCa bootstrap intervals. "
-            "Advisory checks are the absolute figures (the four-fifths rule and the like), shown as context; they "
-            "never block.</p>" + _check_rows(doc["checks"]) + f"<img alt='checks' src='{picture}'>")
-    return _section("fairness", "Fairness checks against the policy", body)
-
-
-def _labour_market(doc: dict) -> str:
-    finding = doc.get("labour_market")
-    if not finding:
-        return _section("labour-market", "Labour-market finding",
-                        "<p>This kind has no recorded outcome of acting on a suggestion (or too few records), so "
-                        "no penalty of the labour market can be measured.</p>")
-    groups = finding["groups"]
-    rows = "".join(f"<tr><td>{_e(group['group'])}</td><td>{group['records']:,}</td><td>{group['citizens']:,}</td>"
-                   f"<td>{group['chance_ratio']:.2f}</td><td>{_range(group['ci'])}</td>"
-                   f"<td>{'<b class=bad>named</b>' if group['named'] else '–'}</td></tr>" for group in groups)
-    occupation_rows = []
-    for entry in finding["occupations"]:
-        if not entry["groups"]:
-            occupation_rows.append(f"<tr><td>ISCO {_e(entry['isco'])} {_e(entry['title'])}</td><td>"
-                                   f"{entry['records']:,}</td><td colspan=4 class='muted'>too few records for a fit "
-                                   "of its own</td></tr>")
-            continue
-        for group in entry["groups"]:
-            occupation_rows.append(
-                f"<tr><td>ISCO {_e(entry['isco'])} {_e(entry['title'])}</td><td>{group['records']:,}</td>"
-                f"<td>{_e(group['group'])}</td><td>{group['chance_ratio']:.2f}</td><td>{_range(group['ci'])}</td>"
-                f"<td>{'<b class=bad>named</b>' if group['named'] else '–'}</td></tr>")
-    picture = _plots.labour_market_figure(groups, materiality=finding["materiality"]) if groups else ""
-    verdict = (f"<p class='bad'>Finding <code>{_e(finding['id'])}</code> names: {_e('; '.join(finding['named']))}. An "
-               f"approval of this assessment must acknowledge it (<code>--acknowledge {_e(finding['id'])}</code>).</p>"
-               if finding["id"] else
-               f"<p class='ok'>No group's whole interval lies below {finding['materiality']:.2f}: no finding to "
-               "acknowledge.</p>")
-    body = (f"<p>What the historical records carry, whatever is suggested: for each trait, the records of citizens "
-            f"with it ({_e(finding['outcome'])}), and the estimated chance of success with the trait divided by the "
-            "chance of the same record without it, all qualifications equal (the aware outcome model; 1.00 = no "
-            "penalty). The interval spans the model's refits on citizens resampled. It is evidence for action on the "
-            "employers' and providers' side (employer engagement, anonymised applications, support during courses), "
-            "not a verdict on this model: the enforced outcome check asks only that the model's lists do not lower "
-            f"a group's chance below the reference ranking's. A group is named when its whole interval lies below "
-            f"{finding['materiality']:.2f}.</p>{verdict}<img alt='labour market' src='{picture}'>"
-            "<table><tr><th>group</th><th>records</th><th>citizens</th><th>chance ratio</th><th>95% interval</th>"
-            f"<th></th></tr>{rows}</table><h3>Per occupation group (ISCO major group of the items)</h3>"
-            "<table><tr><th>occupation group</th><th>records</th><th>group</th><th>chance ratio</th>"
-            f"<th>95% interval</th><th></th></tr>{''.join(occupation_rows)}</table>")
-    return _section("labour-market", "Labour-market finding", body)
 
 
 def _range(interval: list | None) -> str:
@@ -329,259 +115,63 @@ def _range(interval: list | None) -> str:
     return f"{interval[0]:.2f} – {interval[1]:.2f}"
 
 
-def _metric_block(metric: str, result: dict, previous: dict | None) -> str:
-    info = METRIC_BY_NAME[metric]
-    parts = [(f"<div class='card'><h3 id='metric-{_e(metric)}'>{_e(info.title)}</h3><p class='small'>"
-             f"{_e(info.meaning)}</p>")]
-    overall = result["overall"]
-    change = ""
-    if previous is not None and previous.get("value") is not None and overall["model"] is not None:
-        change = f"; since the last assessment: {_fmt(metric, previous['value'])} → {_fmt(metric, overall['model'])}"
-    parts.append(f"<p>Overall: model <b>{_fmt(metric, overall['model'])}</b> (95% CI "
-                 f"{_ci(metric, overall.get('model_ci'))}), reference {_fmt(metric, overall['reference'])}, "
-                 f"n={result['n']:,}{change}</p>")
-    if result.get("breakdowns"):
-        singles = [key for key, breakdown in result["breakdowns"].items() if len(breakdown["features"]) == 1]
-        parts.append(f"<img alt='{_e(metric)}' src='{_plots.groups_figure(result, singles)}'>")
-        rows = []
-        for key, breakdown in result["breakdowns"].items():
-            cells = "".join(
-                f"<span class='{'' if group['judged'] else 'muted'}'>{_e(group['group'])}: model "
-                f"{_fmt(metric, group['model'])} [{_ci(metric, group['model_ci'])}], reference "
-                f"{_fmt(metric, group['reference'])}; n={group['n']}{'' if group['judged'] else ' (not judged)'}"
-                "</span><br>" for group in breakdown["groups"])
-            rows.append(f"<tr><td>{_e(key.replace('+', ' × '))}</td><td class='small'>{cells}</td></tr>")
-        parts.append("<table><tr><th>breakdown</th><th>groups: model [95% CI], reference; size</th></tr>"
-                     + "".join(rows) + "</table>")
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _metrics(doc: dict) -> str:
-    previous = doc["trend"][-1] if doc.get("trend") else None
-    previous_results = previous.get("overall", {}) if previous else {}
-    blocks = [_metric_block(metric, result, previous_results.get(metric)) for metric, result in doc["results"].items()]
-    body = ("<p>Every metric on the judging citizens, overall and for every group of every sensitive feature and "
-            "intersection, for the model's lists and for the reference ranking's, with 95% BCa bootstrap confidence "
-            "intervals (citizens resampled within each group, the same resample for both lists; for the "
-            "chance-of-success metrics also the outcome model's own uncertainty). Quality on logged lists is "
-            "standardised to the same mix of list lengths in every group. Grey groups are smaller than the minimum "
-            f"group size ({doc['policy']['min_group_size']}) and are reported only. A good opportunity here is: "
-            f"{_e(doc['goodness']['description'])}.</p>" + "".join(blocks))
-    return _section("metrics", "Every fairness metric, per group and intersection", body)
-
-
-def _trend(doc: dict) -> str:
-    trend = doc.get("trend", [])
-    entries = [*trend, {"assessment_id": doc["assessment_id"], "assessed_at": doc["assessed_at"],
-                        "version": doc["version"], "trigger": doc["trigger"], "passed": doc["passed"],
-                        "worst": _worst(doc["checks"])}]
-    enforced = [check["name"] for check in doc["checks"] if check["enforce"]]
-    rows = "".join(f"<tr><td><code>{_e(entry['assessment_id'])}</code></td><td>{_e(entry['assessed_at'])}</td>"
-                   f"<td>{_e(entry['version'])}</td><td>{_e(entry.get('trigger'))}</td>"
-                   f"<td>{_status('pass' if entry['passed'] else 'fail')}</td></tr>" for entry in entries)
-    changes = []
-    if trend:
-        last = trend[-1]["worst"]
-        for name, value in _worst(doc["checks"]).items():
-            if name in last:
-                changes.append(f"<li>{_e(name)}: {last[name]:.3f} → {value:.3f} ({value - last[name]:+.3f})</li>")
-    body = (f"<p>{len(trend)} earlier assessment(s) of this kind. Since the last one (worst finding per check):</p>"
-            f"<ul>{''.join(changes) or '<li>no earlier assessment to compare with</li>'}</ul>"
-            f"<img alt='trend' src='{_plots.trend_figure(entries, enforced)}'>"
-            "<table><tr><th>assessment</th><th>when</th><th>version</th><th>trigger</th><th>result</th></tr>"
-            + rows + "</table>")
-    return _section("trend", "Trend across assessments", body)
+def _singles(result: dict) -> list[str]:
+    """The breakdowns of one feature (the plot shows those; the table every breakdown)."""
+    return [key for key, breakdown in result["breakdowns"].items() if len(breakdown["features"]) == 1]
 
 
 def _worst(checks: list[dict]) -> dict[str, float]:
     return {check["name"]: worst["value"] for check in checks if (worst := _worst_finding(check)) is not None}
 
 
-def _explanations(doc: dict) -> str:
-    explanations = doc["explanations"]
-    verdict = ("<span class='ok'>every explanation adds up to its score</span>" if explanations["additive"]
-               else "<span class='bad'>explanations do NOT add up to their scores</span>")
-    cards = []
-    for sample in explanations["samples"][:2]:
-        items = []
-        for item in sample["suggestions"]:
-            reasons = "".join(f"<li>{_e(reason['sentence'])} <span class='muted'>({reason['contribution']:+.3f})"
-                              "</span></li>" for reason in item["reasons"])
-            extra = ""
-            if item["missing"]:
-                extra += f"<br><span class='small'>Still missing: {_e(', '.join(item['missing']))}</span>"
-            if item["barriers"]:
-                extra += f"<br><span class='small'>Barriers: {_e('; '.join(item['barriers']))}</span>"
-            items.append(f"<li><b>{_e(item['title'])}</b> — {_e(item['readiness'])}<br>{_e(item['summary'])}"
-                         f"<ul>{reasons}</ul><span class='small muted'>score {item['score']:.3f} = base "
-                         f"{item['base_value']:.3f} + contributions {item['contribution_sum']:+.3f}</span>"
-                         f"{extra}</li>")
-        cards.append(f"<div class='card'><b>A citizen's top 3 (language: {_e(sample['language'])})</b>"
-                     f"<ol>{''.join(items)}</ol></div>")
-    mitigated = ""
-    if doc["model"]["mitigation"]:
-        mitigated = ("<p>This version re-ranks with the fairness re-ranker: the order can differ from the scores; "
-                     "each score and its explanation stay exact, and every suggestion that the guarantee moved up "
-                     "carries that fact and its reason on the site.</p>")
-    body = (f"<p>Additivity: base value + per-feature contributions = score for {explanations['rows_checked']:,} "
-            f"shown suggestions; largest difference {explanations['additivity_max_error']:.1e}: {verdict}.</p>"
-            f"{mitigated}<p>Sample explanations exactly as a citizen sees them (anonymous):</p>" + "".join(cards))
-    return _section("explanations", "Explanation quality", body)
+def _mitigation_others(info: dict) -> list[str]:
+    """The exposure and readiness checks every trade-off point has a worst value of, beside the one it follows."""
+    return [name for name in ("good_opportunity_exposure", "readiness_parity")
+            if name != info["focus"] and all(name in point.get("worst", {}) for point in info["points"])]
 
 
-def _side_by_side(doc: dict) -> str:
-    """The mitigated version's enforced checks on the tuning citizens (in sample for its choice) and on the
-    judging citizens (the verdict)."""
-    tuning = doc.get("tuning")
-    if not tuning:
-        return ""
-    by_name = {check["name"]: check for check in tuning["checks"]}
-    rows = []
-    for check in doc["checks"]:
-        if not check["enforce"]:
-            continue
-        other = by_name.get(check["name"])
-        cells = []
-        for found in (other, check):
-            worst = _worst_finding(found) if found else None
-            cells.append(f"<td>{_status(found['status']) if found else '–'} "
-                         f"{'' if worst is None else format(worst['value'], '.3f')}</td>")
-        rows.append(f"<tr><td>{_e(check['name'])}</td>{''.join(cells)}</tr>")
-    ndcg = {name: part["results"].get(NDCG_AT_K, {}).get("overall", {}).get("model")
-            for name, part in (("tuning", tuning), ("judging", doc))}
-    quality = "".join(f"<td>{value:.3f}</td>" if value is not None else "<td>–</td>" for value in ndcg.values())
-    return ("<h3>Tuning and judging figures side by side</h3><p>The setting was chosen on the tuning citizens, so "
-            "its figures there are in sample; the verdict above comes from the judging citizens, whom the choice "
-            "never looked at.</p><table><tr><th>check (worst finding)</th><th>tuning citizens</th><th>judging "
-            f"citizens</th></tr>{''.join(rows)}<tr><td>NDCG@10</td>{quality}</tr></table>")
+def _ndcg(part: dict) -> float | None:
+    return part["results"].get(NDCG_AT_K, {}).get("overall", {}).get("model")
 
 
-def _mitigation(doc: dict) -> str:
-    model_mitigation = doc["model"]["mitigation"]
-    info = doc.get("mitigation")
-    if not model_mitigation and not info:
-        body = ("<p>No mitigation is applied to this version. When a challenger fails, "
-                "<code>loopbaan assess --mitigate</code> tries a FA*IR-style re-ranker that guarantees good "
-                "opportunities (and, in a second variant, ready items) a minimum share of every citizen's top 10, "
-                "chooses its setting on the tuning citizens only, and registers it as a new version that is judged "
-                "by this same gate on the judging citizens.</p>")
-        return _section("mitigation", "Mitigations and trade-off", body)
-    parts = []
-    if model_mitigation:
-        parts.append(f"<p><b>Applied:</b> {_e(doc['model']['mitigation_text'])} Base version: "
-                     f"{_e((info or {}).get('base_version', '?'))}.</p>")
-    if info:
-        points = info["points"]
-        others = [name for name in ("good_opportunity_exposure", "readiness_parity")
-                  if name != info["focus"] and all(name in point.get("worst", {}) for point in points)]
-        rows = "".join(f"<tr><td>{_e(_plots.setting_label(point))}</td>"
-                       f"<td>{point['proportion']:g}{' (chosen)' if point.get('chosen') else ''}</td>"
-                       f"<td>{point[NDCG_AT_K]:.3f}</td><td>{point['fairness']:.3f}</td>"
-                       + "".join(f"<td>{point['worst'][name]:.3f}</td>" for name in others)
-                       + f"<td>{_status('pass' if point['passed'] else 'fail')}</td>"
-                       f"<td class='small'>{_e(', '.join(point['failed']) or '–')}</td></tr>" for point in points)
-        picture = _plots.tradeoff_figure(points, fairness_label=info["fairness_label"], threshold=info.get("threshold"))
-        parts.append(f"<p>The base version's assessment <code>{_e(info['base_assessment_id'])}</code> failed "
-                     f"{_e(', '.join(info['base_failed']))} on its judging citizens. Re-ranking settings tried, each "
-                     "judged by the gate on the <b>tuning citizens only</b>: what every prefix of the list guarantees "
-                     "(good = good opportunities, ready = items the citizen is ready for now, each with its own "
-                     "minimum) and p, the minimum share; p=0 is the unmitigated model. Of the passing settings, those "
-                     "that leave the fewest checks inconclusive, and of these the one with the highest NDCG@10, is "
-                     "chosen.</p>"
-                     f"<img alt='trade-off' src='{picture}'><table><tr><th>guarantees</th><th>p</th><th>NDCG@10</th>"
-                     f"<th>{_e(info['fairness_label'])}</th>"
-                     + "".join(f"<th>{_e(name)}: worst</th>" for name in others)
-                     + f"<th>gate (tuning)</th><th>failing</th></tr>{rows}</table>"
-                     f"<p><b>Outcome:</b> {_e(info['conclusion'])}</p>")
-    parts.append(_side_by_side(doc))
-    return _section("mitigation", "Mitigations and trade-off", "".join(parts))
-
-
-def _oversight(doc: dict) -> str:
-    oversight = doc["oversight"]
-    reviews = "".join(f"<tr><td>{_e(review['at'])}</td><td><code>{_e(review['assessment_id'])}</code></td>"
-                      f"<td>{_e(review['decision'])}</td><td>{_e(review['reviewer'])}</td>"
-                      f"<td>{_e(review['comment'])}</td></tr>" for review in oversight["reviews"])
-    promotions = "".join(f"<tr><td>{_e(record['at'])}</td><td>{_e(record['action'])}</td>"
-                         f"<td>{_e(record.get('from_version'))} → {_e(record.get('to_version'))}</td>"
-                         f"<td><code>{_e(record.get('assessment_id'))}</code></td><td>{_e(record.get('reviewer'))}</td>"
-                         f"<td class='small'>{_e('; '.join(record.get('reasons') or []))}</td></tr>"
-                         for record in oversight["promotions"])
-    overrides = "".join(f"<li class='bad'>{_e(line)}</li>" for line in oversight["overrides"]) or "<li>none</li>"
-    body = (f"<p>Champion now: version {_e(oversight['champion'] or 'none')}. Promotion needs a passing assessment "
-            f"under the policy in force{' and the board’s approval' if doc['policy']['sign_off_required'] else ''}; "
-            "a rejection blocks the model's content for good, whatever version holds it. Review this assessment with "
-            f"<code>loopbaan review --assessment {_e(doc['assessment_id'])} --approve|--reject --reviewer NAME "
-            f"--comment TEXT{_acknowledge(doc)}</code>.</p>"
-            f"<h3>Reviews of version {_e(doc['version'])}</h3><table><tr><th>when</th><th>assessment</th>"
-            f"<th>decision</th><th>reviewer</th><th>comment</th></tr>{reviews or '<tr><td colspan=5>none yet</td></tr>'}"
-            "</table><h3>Promotion history (this kind, latest 20)</h3><table><tr><th>when</th><th>action</th>"
-            "<th>versions</th><th>assessment</th><th>reviewer</th><th>reasons</th></tr>"
-            f"{promotions or '<tr><td colspan=6>none yet</td></tr>'}</table>"
-            f"<h3>Overrides outside the gate</h3><ul>{overrides}</ul>")
-    return _section("oversight", "Human oversight: reviews, promotions, overrides", body)
-
-
-def _acknowledge(doc: dict) -> str:
-    finding = (doc.get("labour_market") or {}).get("id")
-    return f" --acknowledge {_e(finding)}" if finding else ""
-
-
-def _model_card(doc: dict) -> str:
-    training = doc["model"]["training"]
-    params = training["params"]
-    features = "".join(f"<li><b>{_e(name)}</b>: {_e(FEATURE_BY_NAME[name].meaning)} ({_e(FEATURE_BY_NAME[name].unit)})"
-                       "</li>" for name in doc["model"]["feature_names"] if name in FEATURE_BY_NAME)
-    lgbm = ", ".join(f"{_e(key.removeprefix('lgbm.'))}={_e(value)}" for key, value in sorted(params.items())
-                     if key.startswith("lgbm."))
-    coefficients = ""
-    if doc.get("outcome_model"):
-        coefficients = ("<p>What the historical records show (log-odds of success per trait, all qualifications "
-                        "equal; negative = penalised; this is the bias the outcome-parity check looks for):</p><ul>"
-                        + "".join(f"<li>{_e(name)}: {value:+.2f}</li>"
-                                  for name, value in doc["outcome_model"]["sensitive_log_odds"].items()) + "</ul>")
-    body = (f"<table><tr><th>Model</th><td>{_e(doc['registered_model'])} v{_e(doc['version'])}, MLflow run "
-            f"<code>{_e(doc['run_id'])}</code> ({_e(training['run_name'])})</td></tr>"
-            "<tr><th>Type</th><td>LightGBM LambdaRank (gradient-boosted trees ranking the candidates of one citizen), "
-            "monotone constraints from the feature registry; candidates retrieved by competency overlap and "
-            "meaning (MiniLM)</td></tr>"
-            f"<tr><th>Training</th><td>{_e(params.get('train_queries'))} training queries, "
-            f"{_e(params.get('valid_queries'))} validation, {_e(params.get('test_queries'))} held-out; seed "
-            f"{_e(params.get('seed'))}; data digest <code>{_e(str(params.get('dataset_digest'))[:16])}</code></td></tr>"
-            f"<tr><th>Parameters</th><td class='small'>{lgbm}</td></tr>"
-            "<tr><th>Inputs</th><td>pair features only — never a sensitive attribute, never an embedding dimension"
-            f"<ul class='small'>{features}</ul></td></tr>"
-            "<tr><th>Output</th><td>a relevance score per (citizen, item); every score explained exactly by "
-            "per-feature contributions (SHAP TreeExplainer values)</td></tr>"
-            "<tr><th>Limitations</th><td>trained and assessed on synthetic data; learns from what citizens did in a "
-            "legacy system (what they were shown, applied to, completed), so it inherits that system's exposure; "
-            "readiness and gaps are only as good as the competency profiles; groups smaller than the minimum size "
-            "cannot be judged.</td></tr></table>" + coefficients)
-    return _section("model-card", "Model card", body)
-
-
-def _glossary() -> str:
-    items = "".join(f"<li><b>{_e(info.title)}</b> (<code>{_e(info.name)}</code>): {_e(info.meaning)}</li>"
-                    for info in METRIC_BY_NAME.values())
-    body = ("<p><b>Group</b>: citizens sharing a value of a sensitive feature (or two, for an intersection). "
-            "<b>Ratio</b>: lowest group value divided by the highest. <b>Reference ranking</b>: the same candidates "
-            "in the competency-only order of retrieval, a neutral yardstick for what the model adds. <b>Judging "
-            "citizens</b>: held-out citizens on whom no choice was made; the verdict is theirs. <b>Tuning citizens"
-            "</b>: held-out citizens a mitigation may choose its setting on. <b>95% CI</b>: the range the value would "
-            "likely fall in on another sample of citizens (BCa bootstrap). <b>p (adjusted)</b>: how likely a finding "
-            "this far beyond its threshold is by chance alone, corrected for the number of findings judged. "
-            "<b>Position weight</b>: attention drops with the position in the list as 1/log2(1 + position).</p>"
-            "<ul class='small'>" + items + "</ul>")
-    return _section("glossary", "How to read this report", body)
-
-
-def render_report(doc: dict) -> str:
+def render_report(document: AssessmentDocument) -> str:
     """The whole report as one HTML string."""
-    title = f"Fairness assessment — {doc['registered_model']} v{doc['version']}"
-    body = "".join([_decision(doc), _purpose(doc), _ai_act(doc), _datasheet(doc), _performance(doc), _checks(doc),
-                    _labour_market(doc), _metrics(doc), _trend(doc), _explanations(doc), _mitigation(doc),
-                    _oversight(doc), _model_card(doc), _glossary()])
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
-            f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1><p class='muted'>loopbaan fairness gate · "
-            f"{_e(doc['assessed_at'])} · synthetic data</p>{body}</body></html>")
+    doc = document.to_dict()
+    trend_entries = [*doc.get("trend", []), {
+        "assessment_id": doc["assessment_id"], "assessed_at": doc["assessed_at"], "version": doc["version"],
+        "trigger": doc["trigger"], "passed": doc["passed"], "worst": _worst(doc["checks"])}]
+    return _template().render(
+        doc=document, title=f"Fairness assessment — {document.registered_model} v{document.version}",
+        css=Markup(_CSS),
+        kind_words=_KIND_WORDS, metrics=list(METRIC_BY_NAME.values()), metric_info=METRIC_BY_NAME,
+        feature_info=FEATURE_BY_NAME, ndcg_at_k=NDCG_AT_K, nan=float("nan"), fmt=_fmt, ci=_ci, lowest=_lowest,
+        checks=doc["checks"], worst_finding=_worst_finding, threshold=_threshold, p=_p, rules=_RULES, plots=_plots,
+        status=_status, range=_range,
+        trend_entries=trend_entries, worst_now=_worst(doc["checks"]),
+        enforced=[check["name"] for check in doc["checks"] if check["enforce"]], singles=_singles,
+        tuning_checks={check["name"]: check for check in (doc.get("tuning") or {}).get("checks", [])},
+        mitigation_others=_mitigation_others,
+        side_by_side_ndcg=[_ndcg(doc["tuning"]), _ndcg(doc)] if doc.get("tuning") else [],
+        bias_sentence=_bias_sentence)
+
+
+class _Loader(jinja2.PackageLoader):
+    """The package's templates with each line break and the indentation after it removed: the report is one line
+    of HTML, as it always was, and the template stays readable."""
+
+    def get_source(self, environment: jinja2.Environment, template: str):
+        source, filename, uptodate = super().get_source(environment, template)
+        return re.sub(r"\n[ \t]*", "", source), filename, uptodate
+
+
+def _escaped(value: object) -> Markup:
+    """Every value the template prints, escaped as the report always escaped it (``html.escape``)."""
+    return value if isinstance(value, Markup) else Markup(escape(str(value)))
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(loader=_Loader("assessments", "templates"), autoescape=True,
+                                     finalize=_escaped, undefined=jinja2.StrictUndefined)
+    environment.filters["f"] = format  # {{ value | f(",") }}: Python's format specification
+    return environment.get_template(TEMPLATE)

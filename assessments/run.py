@@ -1,5 +1,6 @@
 """One assessment end to end: the version → its held-out citizens (by its lineage) → evidence per part →
-metrics per group, model against reference → the gate on the judging part → ``assessment.json`` +
+metrics per group, model against reference → the gate on the judging part → ``assessment.json`` (an
+:class:`~assessments.document.AssessmentDocument`) +
 ``report.html`` under the settings' reports folder → metrics, report and result tags in MLflow. Thin callers:
 ``loopbaan assess``, the recurring run, the mitigation.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from assessments import governance, registry, store
 from assessments._ranking import ModelScorer, Scorer
 from assessments.aggregate import results_document, summarise
+from assessments.document import AssessmentDocument
 from assessments.evidence import Evidence, Prepared, collect, prepare
 from assessments.gate import INCONCLUSIVE, decide, evaluate
 from assessments.holdout import JUDGING, PARTS, TUNING, HoldoutRule, split_holdout
@@ -74,7 +76,7 @@ class AssessmentOutcome:
     inconclusive_checks: list[str]
     folder: Path
     report: Path
-    document: dict
+    document: AssessmentDocument
     prepared: Prepared | None = None
     reranker: Reranker | None = None
 
@@ -165,18 +167,18 @@ def _oversight(settings: Settings, client, kind: str, version: str) -> dict:
 def _trend(settings: Settings, kind: str) -> list[dict]:
     out = []
     for document in store.assessments_of(settings, kind)[-20:]:
-        if document.get("format") != FORMAT:
+        if document.format != FORMAT:
             continue  # made under a policy of another format: its figures are not comparable
         worst = {}
-        for check in document.get("checks", []):
-            values = [finding["value"] for finding in check.get("findings", []) if finding.get("judged")]
+        for check in document.checks:
+            values = [finding["value"] for finding in check.findings if finding.get("judged")]
             if values:
-                worst[check["name"]] = min(values) if check["floor"] else max(values)
-        out.append({"assessment_id": document["assessment_id"], "assessed_at": document["assessed_at"],
-                    "version": document["version"], "trigger": document.get("trigger"),
-                    "passed": document["passed"], "worst": worst,
+                worst[check.name] = min(values) if check.floor else max(values)
+        out.append({"assessment_id": document.assessment_id, "assessed_at": document.assessed_at,
+                    "version": document.version, "trigger": document.trigger,
+                    "passed": document.passed, "worst": worst,
                     "overall": {metric: {"value": result.get("overall", {}).get("model")}
-                                for metric, result in document.get("results", {}).items()}})
+                                for metric, result in document.results.items()}})
     return out
 
 
@@ -250,7 +252,10 @@ def _run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path
     moment = store.now_utc()
     assessment_id = store.new_id(kind, ref.version, moment)
     manifest = population.manifest
-    document = {
+    explanations = _explanations(prepared, evidence[JUDGING], reranker)
+    trend, oversight = _trend(settings, kind), _oversight(settings, client, kind, ref.version)
+    timings["explain_s"] = time.perf_counter() - started
+    document = AssessmentDocument.model_validate({
         "format": FORMAT, "assessment_id": assessment_id, "kind": kind, "version": ref.version,
         "registered_model": ref.name, "run_id": ref.run_id, "aliases": list(ref.aliases), "trigger": trigger,
         "assessed_at": store.iso(moment), "passed": judging.passed, "failed_checks": judging.failed,
@@ -279,21 +284,18 @@ def _run_assessment(*, kind: str, settings: Settings, policy: Policy, data: Path
         "labour_market": finding,
         "results": judging.results, "checks": judging.checks,
         "tuning": verdicts[TUNING].to_dict() if TUNING in verdicts else None,
-        "explanations": _explanations(prepared, evidence[JUDGING], reranker),
-        "trend": _trend(settings, kind), "oversight": _oversight(settings, client, kind, ref.version),
-        "mitigation": mitigation,
-    }
-    timings["explain_s"] = time.perf_counter() - started
-    document["timings_s"] = timings
+        "explanations": explanations, "trend": trend, "oversight": oversight, "mitigation": mitigation,
+        "timings_s": timings,
+    })
     started = time.perf_counter()
     json_path, report_path = store.save(settings, document, render_report(document))
     step = len(store.assessments_of(settings, kind, version=ref.version))
     registry.log_results(client, ref, metrics=registry.flat_metrics(judging.results, judging.checks), step=step,
                          report=report_path, assessment=json_path, assessment_id=assessment_id)
     registry.set_result_tags(client, ref, assessment_id=assessment_id, passed=judging.passed,
-                             assessed_at=document["assessed_at"], policy_version=policy.policy_version,
+                             assessed_at=document.assessed_at, policy_version=policy.policy_version,
                              failed=judging.failed)
-    timings["record_s"] = time.perf_counter() - started
+    document.timings_s["record_s"] = time.perf_counter() - started  # in memory only, as the benchmark reads it
     logger.info("%s version %s assessed (%s): %s", kind, ref.version, assessment_id,
                 "passed" if judging.passed else f"failed {', '.join(judging.failed)}")
     return AssessmentOutcome(assessment_id=assessment_id, kind=kind, version=ref.version, passed=judging.passed,

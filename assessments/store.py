@@ -1,18 +1,18 @@
 """Where assessments live: ``<reports_dir>/<kind>/<assessment id>/`` with ``assessment.json`` and ``report.html``.
 
-Files are written to a temporary name and renamed into place, so a crash never leaves half a document;
+Each ``assessment.json`` is an :class:`~assessments.document.AssessmentDocument`. Files are written to a temporary name and renamed into place, so a crash never leaves half a document;
 an assessment id is unique (kind, version, UTC time, random suffix) and never reused.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from assessments.document import AssessmentDocument
 from features.errors import LoopbaanError
 from features.settings import Settings
 from features.vocabulary import KINDS
@@ -57,21 +57,21 @@ def write_atomic(path: Path, text: str) -> None:
         partial.unlink(missing_ok=True)
 
 
-def save(settings: Settings, document: dict, report_html: str) -> tuple[Path, Path]:
-    folder = folder_of(settings, document["assessment_id"])
+def save(settings: Settings, document: AssessmentDocument, report_html: str) -> tuple[Path, Path]:
+    folder = folder_of(settings, document.assessment_id)
     write_atomic(folder / REPORT_FILE, report_html)
-    write_atomic(folder / ASSESSMENT_FILE, json.dumps(document, indent=1, default=str) + "\n")
+    write_atomic(folder / ASSESSMENT_FILE, document.to_json())
     return folder / ASSESSMENT_FILE, folder / REPORT_FILE
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> AssessmentDocument:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        return AssessmentDocument.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # a pydantic ValidationError is a ValueError
         raise LoopbaanError(ERR_UNREADABLE.format(path=path, reason=error)) from None
 
 
-def load(settings: Settings, assessment_id: str) -> dict:
+def load(settings: Settings, assessment_id: str) -> AssessmentDocument:
     path = folder_of(settings, assessment_id) / ASSESSMENT_FILE
     if not path.is_file():
         kind = assessment_id.split("-", 1)[0]
@@ -79,7 +79,7 @@ def load(settings: Settings, assessment_id: str) -> dict:
     return _read(path)
 
 
-def assessments_of(settings: Settings, kind: str, *, version: str | None = None) -> list[dict]:
+def assessments_of(settings: Settings, kind: str, *, version: str | None = None) -> list[AssessmentDocument]:
     """Every stored assessment of a kind (optionally of one version), oldest first; unreadable ones skipped."""
     if kind not in KINDS:
         return []
@@ -90,11 +90,11 @@ def assessments_of(settings: Settings, kind: str, *, version: str | None = None)
             document = _read(path)
         except LoopbaanError:
             continue
-        if version is None or str(document.get("version")) == str(version):
+        if version is None or document.version == str(version):
             out.append(document)
-    return sorted(out, key=lambda document: (document.get("assessed_at", ""), document.get("assessment_id", "")))
+    return sorted(out, key=lambda document: (document.assessed_at, document.assessment_id))
 
 
-def latest(settings: Settings, kind: str, version: str) -> dict | None:
+def latest(settings: Settings, kind: str, version: str) -> AssessmentDocument | None:
     found = assessments_of(settings, kind, version=version)
     return found[-1] if found else None

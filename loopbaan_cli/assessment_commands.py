@@ -48,9 +48,9 @@ def _print_outcome(outcome, *, as_json: bool) -> None:
         return
     verdict = "PASSED" if outcome.passed else f"FAILED: {', '.join(outcome.failed_checks)}"
     typer.echo(f"{outcome.kind} v{outcome.version}: {verdict}")
-    for check in outcome.document["checks"]:
-        if check["status"] in ("fail", "inconclusive") and check["enforce"]:
-            typer.echo(f"  {check['name']} {check['status']}: {check['summary']}")
+    for check in outcome.document.checks:
+        if check.status in ("fail", "inconclusive") and check.enforce:
+            typer.echo(f"  {check.name} {check.status}: {check.summary}")
     if outcome.inconclusive_checks:
         typer.echo(f"  inconclusive (not blocking): {', '.join(outcome.inconclusive_checks)}")
     typer.echo(f"  assessment {outcome.assessment_id}; report {outcome.report}")

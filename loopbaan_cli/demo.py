@@ -148,37 +148,37 @@ def gate(settings: Settings, *, kind: str, version: str, policy, population_dir:
     record a demo approval of a passing assessment and promote it."""
     from assessments import governance, store
     from assessments.mitigation import mitigate
-    from assessments.promotion import gate_reasons, promote
+    from assessments.promotion import Refusal, gate_refusals, promote
 
     started = time.perf_counter()
     current = {}
     for candidate in _family(settings, kind, version):
         latest = store.latest(settings, kind, candidate)
-        if latest is not None and latest["policy"]["digest"] == policy.digest:
+        if latest is not None and latest.policy.digest == policy.digest:
             current[candidate] = latest
     if not current:
         result = mitigate(kind=kind, settings=settings, policy=policy, data=population_dir, version=version)
         current = {outcome.version: store.latest(settings, kind, outcome.version)
                    for outcome in (result.mitigated, result.base) if outcome is not None}
-    passing = [candidate for candidate, latest in current.items() if latest["passed"]]
+    passing = [candidate for candidate, latest in current.items() if latest.passed]
     if not passing:
         latest = current.get(version) or next(iter(current.values()))
-        report = store.folder_of(settings, latest["assessment_id"]) / store.REPORT_FILE
-        failed = ", ".join(latest["failed_checks"])
+        report = store.folder_of(settings, latest.assessment_id) / store.REPORT_FILE
+        failed = ", ".join(latest.failed_checks)
         stage("gate", started, f"{kind}: v{version} failed the fairness gate ({failed}) and the re-ranked version "
                                f"did not pass either: no champion. Report: {report}")
         return GateResult(kind=kind, version=None, report=report, passed=False, summary=failed)
     chosen = passing[0]
     latest = current[chosen]
-    report = store.folder_of(settings, latest["assessment_id"]) / store.REPORT_FILE
-    _, _, approval = gate_reasons(settings, kind=kind, version=chosen, policy=policy)
-    if approval is None and not governance.reviews(settings, assessment_id=latest["assessment_id"]):
-        finding = (latest.get("labour_market") or {}).get("id")
-        governance.record_review(settings, assessment_id=latest["assessment_id"], decision=governance.APPROVE,
+    report = store.folder_of(settings, latest.assessment_id) / store.REPORT_FILE
+    _, _, approval = gate_refusals(settings, kind=kind, version=chosen, policy=policy)
+    if approval is None and not governance.reviews(settings, assessment_id=latest.assessment_id):
+        finding = latest.finding_id
+        governance.record_review(settings, assessment_id=latest.assessment_id, decision=governance.APPROVE,
                                  reviewer=DEMO_REVIEWER, comment=DEMO_COMMENT + (DEMO_FINDING if finding else ""),
                                  acknowledge=[finding] if finding else [])
     decision = promote(kind=kind, version=chosen, settings=settings, policy=policy)
-    already = decision.already_champion
+    already = decision.refused(Refusal.ALREADY_CHAMPION)
     if not (decision.promoted or already):
         raise LoopbaanError(f"{kind} v{chosen} passed but was not promoted: {'; '.join(decision.reasons)}")
     mitigated = "" if chosen == version else f" (the fairness re-ranked version of v{version})"

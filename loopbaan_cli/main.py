@@ -168,55 +168,49 @@ def demo(
     current = "population"
     search = None
     try:
-        store = steps.population(settings, citizens=citizens, seed=seed)
-        current = "train"
-        versions = steps.rankers(settings, store)
-        current = "gate"
-        if serve:
-            search = steps.SearchIndexes(settings)  # after training: it reads the registry for a search encoder
-        policy = load_policy(settings=settings)
-        gates = [steps.gate(settings, kind=kind, version=versions[kind], policy=policy,
-                            population_dir=store.folder) for kind in KINDS]
-    except KeyboardInterrupt:
+        try:
+            store = steps.population(settings, citizens=citizens, seed=seed)
+            current = "train"
+            versions = steps.rankers(settings, store)
+            current = "gate"
+            if serve:
+                search = steps.SearchIndexes(settings)  # after training: it reads the registry for a search encoder
+            policy = load_policy(settings=settings)
+            gates = [steps.gate(settings, kind=kind, version=versions[kind], policy=policy,
+                                population_dir=store.folder) for kind in KINDS]
+        except KeyboardInterrupt:
+            typer.secho(f"\ninterrupted during {current}: the stages before it are kept and the next `loopbaan demo` "
+                        "reuses them (an interrupted training run is marked failed in MLflow).", err=True)
+            raise typer.Exit(130) from None
+        refused = [result.kind for result in gates if not result.passed]
+        accounts_for = steps.demo_citizens(store)
+        if not serve:
+            _print_reports(settings, gates, started=started)
+            _print_test_token(settings, citizen=accounts_for[0], hours=token_hours, host=host, port=port)
+            return
+        if oidc_port == port:
+            raise LoopbaanError(f"--oidc-port and --port are both {port}: give the OpenID provider another port")
+        steps.check_port(host=host, port=port, option="--port")
+        steps.check_port(host="127.0.0.1", port=oidc_port, option="--oidc-port (0: any free port)")
+        signal.signal(signal.SIGTERM, _interrupt)  # a `kill` stops the service and the provider as cleanly as Ctrl-C
+        provider = None
+        try:
+            steps.vault(settings)
+            accounts, provider = steps.sign_in(settings, citizens=accounts_for, host=host, port=port,
+                                               oidc_port=oidc_port)
+            search.wait()
+            process, log = steps.start_service(settings, host=host, port=port, allow_challenger=bool(refused),
+                                               oidc_issuer=provider.issuer)
+        except BaseException as error:
+            if provider is not None:
+                provider.stop()
+            if isinstance(error, KeyboardInterrupt):
+                typer.secho("\ninterrupted while the service started; nothing is left running.", err=True)
+                raise typer.Exit(130) from None
+            raise
+    finally:
         if search is not None:
-            search.stop()
-        typer.secho(f"\ninterrupted during {current}: the stages before it are kept and the next `loopbaan demo` "
-                    "reuses them (an interrupted training run is marked failed in MLflow).", err=True)
-        raise typer.Exit(130) from None
-    except BaseException:
-        if search is not None:
-            search.stop()
-        raise
-    refused = [result.kind for result in gates if not result.passed]
-    accounts_for = steps.demo_citizens(store)
-    if not serve:
-        _print_reports(settings, gates, started=started)
-        _print_test_token(settings, citizen=accounts_for[0], hours=token_hours, host=host, port=port)
-        return
-    if oidc_port == port:
-        raise LoopbaanError(f"--oidc-port and --port are both {port}: give the OpenID provider another port")
-    steps.check_port(host=host, port=port, option="--port")
-    steps.check_port(host="127.0.0.1", port=oidc_port, option="--oidc-port (0: any free port)")
-    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` stops the service and the provider as cleanly as Ctrl-C
-    provider = None
-    try:
-        steps.vault(settings)
-        accounts, provider = steps.sign_in(settings, citizens=accounts_for, host=host, port=port,
-                                           oidc_port=oidc_port)
-        search.wait()
-        process, log = steps.start_service(settings, host=host, port=port, allow_challenger=bool(refused),
-                                           oidc_issuer=provider.issuer)
-    except KeyboardInterrupt:
-        search.stop()
-        if provider is not None:
-            provider.stop()
-        typer.secho("\ninterrupted while the service started; nothing is left running.", err=True)
-        raise typer.Exit(130) from None
-    except BaseException:
-        search.stop()
-        if provider is not None:
-            provider.stop()
-        raise
+            search.stop()  # a no-op once the indexes are built (SearchIndexes.wait)
     _print_reports(settings, gates, started=started)
     if refused:
         typer.echo(f"  no champion for {', '.join(refused)}: a real deployment serves nothing there; this demo site "

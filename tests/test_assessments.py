@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from assessments import governance, store
 from assessments import ranking_metrics as rm
 from assessments.aggregate import summarise
+from assessments.document import AssessmentDocument
 from assessments.evidence import Evidence
 from assessments.gate import NOT_APPLICABLE, NOT_JUDGED, decide, evaluate
 from assessments.policy import DEFAULT_POLICY, load_policy, parse_policy
@@ -305,6 +306,117 @@ def test_records_append_whole_lines_and_survive_a_cut_write(tmp_path: Path) -> N
     assert path.read_text(encoding="utf-8").endswith('{"n": 3}\n')
 
 
+# --- the assessment document ------------------------------------------------------------------------------------
+
+STORED_DOCUMENT = Path(__file__).parent / "fixtures" / "assessments" / "jobs-v2-mitigated-format2.json.gz"
+STORED_REPORT = STORED_DOCUMENT.with_name("jobs-v2-mitigated-format2.report.html.gz")
+
+
+def test_a_stored_document_loads_typed_and_dumps_back_byte_for_byte(tmp_path: Path) -> None:
+    """The fixture is the ``assessment.json`` of a mitigated version (with its tuning part) as the code before
+    the typed document wrote it; store.save must write it back unchanged."""
+    import gzip
+
+    text = gzip.decompress(STORED_DOCUMENT.read_bytes()).decode("utf-8")
+    document = AssessmentDocument.from_json(text)
+    assert document.to_json() == text and document.to_dict() == json.loads(text)
+    assert document.policy.multiplicity == "holm" and document.model.mitigation is not None
+    assert document.check(document.mitigation["focus"]).threshold == document.mitigation["threshold"]
+    assert document.finding_id == document.labour_market.id and document.finding_id.startswith("LM-jobs-")
+    settings = _settings(tmp_path / "home")
+    json_path, _ = store.save(settings, document, "<html></html>")
+    assert json_path.read_text(encoding="utf-8") == text
+    assert store.load(settings, document.assessment_id) == document
+    # an older document without the newer keys loads, and dumps without them
+    old = {key: value for key, value in json.loads(text).items() if key not in ("format", "trigger", "tuning")}
+    old["model"] = {key: value for key, value in old["model"].items() if key != "content_digest"}
+    loaded = AssessmentDocument.model_validate(old)
+    assert loaded.format is None and loaded.model.content_digest is None and loaded.to_dict() == old
+
+
+def test_the_report_of_a_stored_document_is_the_one_the_code_before_the_template_wrote(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixture report is what the f-string report made of the fixture document, each inline plot replaced by
+    PLOT (the figures' pixels are matplotlib's, and drawing them takes half a minute); the template must give the
+    same page, byte for byte."""
+    import gzip
+
+    from assessments import _plots
+    from assessments.report import render_report
+
+    for figure in ("checks_figure", "labour_market_figure", "groups_figure", "trend_figure", "tradeoff_figure"):
+        monkeypatch.setattr(_plots, figure, lambda *args, **kwargs: "PLOT")
+    document = AssessmentDocument.from_json(gzip.decompress(STORED_DOCUMENT.read_bytes()).decode("utf-8"))
+    assert render_report(document) == gzip.decompress(STORED_REPORT.read_bytes()).decode("utf-8")
+    document.oversight["reviews"] = [{"at": "2026-01-01T00:00:00Z", "assessment_id": document.assessment_id,
+                                      "decision": "reject", "reviewer": "<b>Dr. X</b>", "comment": "<script>'&'"}]
+    html = render_report(document)  # what the board writes is text, never markup
+    assert "<td>&lt;b&gt;Dr. X&lt;/b&gt;</td><td>&lt;script&gt;&#x27;&amp;&#x27;</td>" in html and "<script>" not in html
+
+
+def test_a_document_without_its_verdict_is_unreadable_and_skipped(tmp_path: Path) -> None:
+    import gzip
+
+    settings = _settings(tmp_path / "home")
+    document = json.loads(gzip.decompress(STORED_DOCUMENT.read_bytes()))
+    del document["passed"]
+    path = store.folder_of(settings, document["assessment_id"]) / store.ASSESSMENT_FILE
+    store.write_atomic(path, json.dumps(document))
+    with pytest.raises(LoopbaanError, match="is unreadable"):
+        store.load(settings, document["assessment_id"])
+    assert store.assessments_of(settings, "jobs") == []
+
+
+# --- the gate's refusals as flags ------------------------------------------------------------------------------
+
+def _stored(settings, policy, *, at: str, passed: bool = True, digest: str | None = None) -> dict:
+    document = {"assessment_id": store.new_id("jobs", "4", datetime.fromisoformat(at)), "assessed_at": at,
+                "kind": "jobs", "version": "4",
+                "passed": passed, "failed_checks": [] if passed else ["outcome_parity"],
+                "checks": [{"name": "outcome_parity", "summary": "gap 0.20 > 0.05"}],
+                "policy": {"version": policy.policy_version, "digest": digest or policy.digest},
+                "model": {"content_digest": "c0ffee"}, "labour_market": None}
+    store.save(settings, AssessmentDocument.model_validate(document), "<html></html>")
+    return document
+
+
+def test_gate_refusals_carry_one_flag_per_cause_with_its_sentence(tmp_path: Path) -> None:
+    from assessments.promotion import Decision, Reason, Refusal, gate_refusals
+    from features.model_tags import TAG_ASSESSMENT_ID
+
+    settings, policy = _settings(tmp_path / "home"), load_policy()
+
+    def flags(**given) -> list[Refusal]:
+        return [reason.refusal for reason in gate_refusals(settings, kind="jobs", version="4", policy=policy,
+                                                           **given)[0]]
+
+    never = gate_refusals(settings, kind="jobs", version="4", policy=policy)[0]
+    assert [reason.refusal for reason in never] == [Refusal.NEVER_ASSESSED]
+    assert never[0].sentence.startswith("version 4 has never been assessed: run `loopbaan assess --kind jobs")
+    document = _stored(settings, policy, at="2026-01-01T00:00:00Z")
+    assert flags() == [Refusal.APPROVAL_REQUIRED]
+    assert flags(tags={TAG_ASSESSMENT_ID: "jobs-v4-20260101T000000Z-aaaaaa"}) == [
+        Refusal.TAG_MISMATCH, Refusal.APPROVAL_REQUIRED]
+    governance.append_record(governance.governance_dir(settings) / governance.REVIEWS, {
+        "assessment_id": document["assessment_id"], "kind": "jobs", "version": "4", "decision": "approve",
+        "reviewer": "Dr. Peeters", "comment": "ok", "content_digest": "c0ffee", "at": "2026-01-01T00:00:00Z"})
+    assert flags() == []
+    _stored(settings, policy, at="2026-01-02T00:00:00Z", passed=False, digest="0" * 64)
+    assert flags() == [Refusal.STALE_POLICY, Refusal.FAILED_CHECKS, Refusal.APPROVAL_REQUIRED]
+    governance.append_record(governance.governance_dir(settings) / governance.REVIEWS, {
+        "assessment_id": "jobs-v3-20260101T000000Z-bbbbbb", "kind": "jobs", "version": "3", "decision": "reject",
+        "reviewer": "Dr. Janssens", "comment": "no", "content_digest": "c0ffee", "at": "2026-01-02T00:00:00Z"})
+    reasons = gate_refusals(settings, kind="jobs", version="4", policy=policy)[0]
+    assert [reason.refusal for reason in reasons] == [Refusal.STALE_POLICY, Refusal.FAILED_CHECKS,
+                                                      Refusal.BOARD_REJECTED]
+    assert "failed outcome_parity (outcome_parity: gap 0.20 > 0.05)" in reasons[1].sentence
+    decision = Decision(promoted=False, kind="jobs", version="4", refusals=tuple(reasons))
+    assert decision.refused(Refusal.BOARD_REJECTED) and not decision.refused(Refusal.APPROVAL_REQUIRED)
+    assert decision.reasons == [reason.sentence for reason in reasons] and not decision.already_champion
+    assert Decision(promoted=False, kind="jobs", version="4",
+                    refusals=(Reason(Refusal.ALREADY_CHAMPION, "version 4 is already the champion"),)).already_champion
+
+
 # --- the scheduler ---------------------------------------------------------------------------------------------
 
 def test_schedule_runs_every_n_hours_and_keeps_going_after_a_failed_run() -> None:
@@ -399,9 +511,9 @@ def test_assessment_is_recorded_in_the_store_and_in_mlflow(assessed: dict) -> No
     client = tracking.configure(_settings(home))
     version = client.get_model_version("loopbaan-jobs", outcome.version)
     latest = store.latest(_settings(home), "jobs", outcome.version)  # other tests here may assess it again
-    assert version.tags["fairness.assessment_id"] == latest["assessment_id"]
-    assert version.tags["fairness.passed"] == ("true" if latest["passed"] else "false")
-    assert version.tags["fairness.failed_checks"] == ",".join(latest["failed_checks"])
+    assert version.tags["fairness.assessment_id"] == latest.assessment_id
+    assert version.tags["fairness.passed"] == ("true" if latest.passed else "false")
+    assert version.tags["fairness.failed_checks"] == ",".join(latest.failed_checks)
     assert version.tags["fairness.policy_version"] == load_policy().policy_version
     assert version.tags["fairness.assessed_at"].endswith("Z")
     run = client.get_run(version.run_id)
@@ -539,7 +651,7 @@ def test_promotion_only_through_the_gate_with_reviews_bound_to_the_model_and_wit
     assert first["passed"] and first["failed_checks"] == []
     waiting = promote("1")
     assert waiting.exit_code == 1 and "requires the ethics board's approval" in waiting.output
-    finding = store.load(_settings(home), first["assessment_id"])["labour_market"]["id"]
+    finding = store.load(_settings(home), first["assessment_id"]).finding_id
     if finding:  # an approval that does not name the labour-market finding is refused
         _one_line_error(cli("review", "--assessment", first["assessment_id"], "--approve", "--reviewer", "Dr. Peeters",
                             "--comment", "evidence sufficient"), f"add --acknowledge {finding}")
@@ -581,7 +693,7 @@ def test_promotion_only_through_the_gate_with_reviews_bound_to_the_model_and_wit
     third = assess("1")
     review = cli("review", "--assessment", third["assessment_id"], "--approve", "--reviewer", "Dr. Peeters",
                  "--comment", "back", *(["--acknowledge", finding] if (finding := store.load(
-                     _settings(home), third["assessment_id"])["labour_market"]["id"]) else []))
+                     _settings(home), third["assessment_id"]).finding_id) else []))
     assert review.exit_code == 0, review.output
     assert json.loads(promote("1").output)["promoted"]
     assert tracking.TAG_WITHDRAWN_REASON not in (client.get_registered_model("loopbaan-jobs").tags or {})
@@ -605,8 +717,7 @@ def test_promotion_only_through_the_gate_with_reviews_bound_to_the_model_and_wit
     assert all(record["at"].endswith("Z") and "policy_version" in record for record in history)
     reviews = governance.reviews(_settings(home), kind="jobs")
     assert [review["decision"] for review in reviews] == ["approve", "approve", "reject"]
-    assert reviews[2]["content_digest"] == store.load(_settings(home), first["assessment_id"])["model"][
-        "content_digest"]
+    assert reviews[2]["content_digest"] == store.load(_settings(home), first["assessment_id"]).model.content_digest
     assert "citizen" not in (home / "governance" / "promotions.jsonl").read_text(encoding="utf-8")
 
 
@@ -619,7 +730,7 @@ def test_rollback_re_assesses_each_earlier_champion_and_takes_the_first_that_pas
     shutil.copytree(assessed["home"], home)
     settings = _settings(home)
     policy = load_policy()
-    digest = assessed["outcome"].document["model"]["content_digest"]
+    digest = assessed["outcome"].document.model.content_digest
     for version in ("1", "2", "3"):
         governance.record_promotion(settings, {"action": "promote", "kind": "jobs", "to_version": version})
     governance.append_record(governance.governance_dir(settings) / governance.REVIEWS, {
@@ -627,10 +738,13 @@ def test_rollback_re_assesses_each_earlier_champion_and_takes_the_first_that_pas
         "reviewer": "Dr. Peeters", "comment": "ok", "content_digest": digest, "at": "2026-01-01T00:00:00Z"})
     asked = []
 
-    def reassess(version: str) -> dict:  # version 2 fails again on the current data, version 1 passes
-        asked.append(version)
-        return {"assessment_id": f"jobs-v{version}-20260102T000000Z-bbbbbb", "passed": version == "1",
-                "failed_checks": [] if version == "1" else ["outcome_parity"], "model": {"content_digest": digest}}
+    def reassess(version: str, *, content: str = digest) -> AssessmentDocument:
+        asked.append(version)  # version 2 fails again on the current data, version 1 passes
+        return AssessmentDocument.model_validate({
+            "assessment_id": f"jobs-v{version}-20260102T000000Z-bbbbbb", "kind": "jobs", "version": version,
+            "passed": version == "1", "failed_checks": [] if version == "1" else ["outcome_parity"],
+            "policy": {"version": policy.policy_version, "digest": policy.digest},
+            "model": {"content_digest": content}})
 
     record = promotion.rollback(kind="jobs", failed_version="3", settings=settings, policy=policy,
                                 assessment_id="jobs-v3-20260102T000000Z-cccccc", reassess=reassess)
@@ -639,9 +753,10 @@ def test_rollback_re_assesses_each_earlier_champion_and_takes_the_first_that_pas
     # a candidate that passes again but was never approved by the board does not serve either
     record = promotion.rollback(kind="jobs", failed_version="1", settings=settings, policy=policy,
                                 assessment_id="jobs-v1-20260103T000000Z-dddddd",
-                                reassess=lambda version: {**reassess(version), "passed": True,
-                                                          "model": {"content_digest": "another model"}})
+                                reassess=lambda version: reassess(version, content="another model").model_copy(
+                                    update={"passed": True}))
     assert record["action"] == "withdraw" and "never approved" in record["reasons"][0]
+    assert record["refusals"] == ["never_approved", "never_approved"]
 
 
 @pytest.mark.slow
@@ -689,7 +804,7 @@ def test_mitigation_chooses_on_tuning_citizens_and_is_judged_on_the_others(asses
     prepared = result.base.prepared
     tuning, judging = prepared.holdout.parts[TUNING], prepared.holdout.parts[JUDGING]
     assert len(tuning) and len(judging) and not np.intersect1d(tuning, judging).size
-    info = mitigated.document["mitigation"]
+    info = mitigated.document.mitigation
     assert info["chosen_on"] == TUNING
     tried = [(point["guarantees"], point["proportion"]) for point in info["points"]]
     assert tried == [([], 0.0), *((variant, share) for variant in policy.mitigation.guarantees
@@ -705,13 +820,13 @@ def test_mitigation_chooses_on_tuning_citizens_and_is_judged_on_the_others(asses
     ref = registry.resolve(client, "jobs", alias="challenger")
     reranker = registry.load_reranker(client, ref)
     # the trade-off's figures are the tuning citizens' (recomputed here), never the judging citizens'
-    seed = int(result.base.document["model"]["seed"])
+    seed = int(result.base.document.model.seed)
     on_tuning = judge(collect(prepared, part=TUNING, reranker=reranker), policy=policy, kind="jobs", seed=seed)
     assert chosen["ndcg_at_10"] == pytest.approx(on_tuning.results["ndcg_at_10"]["overall"]["model"])
     verdict = mitigated.document
-    assert verdict["results"]["ndcg_at_10"]["overall"]["model"] != pytest.approx(chosen["ndcg_at_10"])
-    assert verdict["tuning"]["results"]["ndcg_at_10"]["overall"]["model"] == pytest.approx(chosen["ndcg_at_10"])
-    assert verdict["data"]["judging_citizens"] == len(judging)
+    assert verdict.results["ndcg_at_10"]["overall"]["model"] != pytest.approx(chosen["ndcg_at_10"])
+    assert verdict.tuning["results"]["ndcg_at_10"]["overall"]["model"] == pytest.approx(chosen["ndcg_at_10"])
+    assert verdict.data["judging_citizens"] == len(judging)
     # the mitigated version records the tuning citizens in its lineage: they never judge it
     lineage = load_lineage(client, run_id=ref.run_id, name=ref.name, version=ref.version, kind="jobs")
     assert np.array_equal(lineage[TUNING], tuning) and not np.intersect1d(lineage[TUNING], judging).size
@@ -784,7 +899,7 @@ def test_held_out_citizens_are_those_the_model_never_learnt_from_also_on_a_secon
         expected = np.setdiff1d(population["citizen_id"], np.union1d(learnt, opted_out))
         assert np.array_equal(everyone, expected)
         assert np.isin(learnt, population["citizen_id"]).any()  # the snapshot does share citizens with training
-        assert outcome.document["data"]["seen_citizens"] == int(np.isin(population["citizen_id"], learnt).sum())
+        assert outcome.document.data["seen_citizens"] == int(np.isin(population["citizen_id"], learnt).sum())
 
 
 # --- the done-when on the demo's size: the real jobs ranker, a gap-amplifying one, the labour-market finding ----
@@ -829,16 +944,16 @@ def test_default_bias_the_ranker_does_not_widen_the_hiring_gap_one_built_to_does
     settings = _settings(home)
     policy = load_policy()
     outcome = run_assessment(kind="jobs", settings=settings, policy=policy, data=folder)
-    checks = {check["name"]: check for check in outcome.document["checks"]}
-    assert checks["outcome_parity"]["status"] != "fail", checks["outcome_parity"]["summary"]
-    assert checks["outcome_parity_absolute"]["status"] != "pass"  # the penalty the market carries, as context
-    finding = outcome.document["labour_market"]
-    assert finding["id"] and {"age 55-64 (against 35-44)", "non-EU origin (against Belgian)",
-                              "arbeidshandicap"} <= set(finding["named"])
-    for group in finding["groups"]:
+    checks = {check.name: check for check in outcome.document.checks}
+    assert checks["outcome_parity"].status != "fail", checks["outcome_parity"].summary
+    assert checks["outcome_parity_absolute"].status != "pass"  # the penalty the market carries, as context
+    finding = outcome.document.labour_market
+    assert finding.id and {"age 55-64 (against 35-44)", "non-EU origin (against Belgian)",
+                           "arbeidshandicap"} <= set(finding.named)
+    for group in finding.groups:
         assert group["records"] > 0 and group["ci"][0] <= group["chance_ratio"] <= group["ci"][1]
     html = outcome.report.read_text(encoding="utf-8")
-    assert finding["id"] in html and "age 55-64 (against 35-44)" in html and "ISCO" in html
+    assert finding.id in html and "age 55-64 (against 35-44)" in html and "ISCO" in html
 
     client = tracking.configure(settings)
     ref = registry.resolve(client, "jobs", version=outcome.version)
@@ -849,11 +964,11 @@ def test_default_bias_the_ranker_does_not_widen_the_hiring_gap_one_built_to_does
     amplifying = LowChanceFirst(prepared.scorer, facts, "age_band", "55-64")
     unfair = prepare_version(resources=load_resources("jobs", store=PopulationStore(folder), settings=settings),
                              model=prepared.model, lineage=registry.lineage_of(client, ref), policy=policy,
-                             seed=int(outcome.document["model"]["seed"]), time_cutoff=None, version=ref.version,
+                             seed=int(outcome.document.model.seed), time_cutoff=None, version=ref.version,
                              opted_out=opted_out_ids(settings, PopulationStore(folder), datetime.now(UTC)),
                              scorer=amplifying)
     assert np.array_equal(unfair.parts[JUDGING].sample_ids, prepared.parts[JUDGING].sample_ids)  # same citizens
-    verdict = judge(collect(unfair), policy=policy, kind="jobs", seed=int(outcome.document["model"]["seed"]))
+    verdict = judge(collect(unfair), policy=policy, kind="jobs", seed=int(outcome.document.model.seed))
     outcome_check = next(check for check in verdict.checks if check["name"] == "outcome_parity")
     assert outcome_check["status"] == "fail" and "55-64" in outcome_check["summary"], outcome_check["summary"]
 
@@ -865,6 +980,6 @@ def test_no_historical_bias_passes_the_gate_and_names_no_finding(bias_pair) -> N
     folder, home = bias_pair["none"]
     outcome = run_assessment(kind="jobs", settings=_settings(home), policy=load_policy(), data=folder)
     assert outcome.passed, outcome.failed_checks
-    assert outcome.document["labour_market"]["id"] is None or not any(
-        "55-64" in name for name in outcome.document["labour_market"]["named"])
+    assert outcome.document.finding_id is None or not any(
+        "55-64" in name for name in outcome.document.labour_market.named)
     assert "all set to 0" in outcome.report.read_text(encoding="utf-8")
