@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from pathlib import Path
 
 from assessments import store
 from features.errors import LoopbaanError
+from features.files import append_line
 from features.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -43,21 +43,9 @@ def governance_dir(settings: Settings) -> Path:
 
 
 def append_record(path: Path, record: dict) -> None:
-    """Append one JSON line durably: one write of the full line, then flush and fsync."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, sort_keys=True, default=str) + "\n"
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(descriptor).st_size
-        if size:
-            with open(path, "rb") as handle:
-                handle.seek(size - 1)
-                if handle.read(1) != b"\n":
-                    line = "\n" + line  # an earlier write was cut short: start this record on its own line
-        os.write(descriptor, line.encode("utf-8"))
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    """Append one JSON line durably: one write of the full line, then fsync; a record cut short before is left on its
+    own line."""
+    append_line(path, json.dumps(record, sort_keys=True, default=str), durable=True, mode=0o644, repair_cut_line=True)
 
 
 def read_records(path: Path) -> list[dict]:

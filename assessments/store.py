@@ -6,7 +6,6 @@ an assessment id is unique (kind, version, UTC time, random suffix) and never re
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from assessments.document import AssessmentDocument
 from features.errors import LoopbaanError
+from features.files import write_atomic
 from features.settings import Settings
 from features.vocabulary import KINDS
 
@@ -44,23 +44,10 @@ def folder_of(settings: Settings, assessment_id: str) -> Path:
     return settings.reports_dir / assessment_id.split("-", 1)[0] / assessment_id
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def save(settings: Settings, document: AssessmentDocument, report_html: str) -> tuple[Path, Path]:
     folder = folder_of(settings, document.assessment_id)
-    write_atomic(folder / REPORT_FILE, report_html)
-    write_atomic(folder / ASSESSMENT_FILE, document.to_json())
+    write_atomic(folder / REPORT_FILE, report_html, durable=True)
+    write_atomic(folder / ASSESSMENT_FILE, document.to_json(), durable=True)
     return folder / ASSESSMENT_FILE, folder / REPORT_FILE
 
 

@@ -60,11 +60,11 @@ def main() -> None:
                 outcome = run_assessment(kind=kind, settings=settings, policy=policy, data=folder)
                 runs.append((time.perf_counter() - started, outcome))
             total = statistics.median(seconds for seconds, _ in runs)
-            stages = {stage: statistics.median(outcome.document["timings_s"].get(stage, 0.0) for _, outcome in runs)
+            stages = {stage: statistics.median(outcome.document.timings_s.get(stage, 0.0) for _, outcome in runs)
                       for stage in STAGES[:-1]}
             stages["record_s"] = total - sum(stages.values())
             outcome = runs[-1][1]
-            data = outcome.document["data"]
+            data = outcome.document.data
             verdict = "passed" if outcome.passed else "failed " + ",".join(outcome.failed_checks)
             print(f"{citizens:>9,} {kind:>10} " + " ".join(f"{stages[stage]:>8.1f}" for stage in STAGES)
                   + f" {total:>8.1f}  {data['sampled_citizens']['judging']:>8,} {data['test_citizens']['judging']:>6,}"

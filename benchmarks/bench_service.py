@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +45,7 @@ from serving import schemas
 from serving.auth import mint_token
 from serving.engine import SuggestionEngine
 from serving.errors import RequestError
+from serving.launch import ServiceStartError, start_service
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,26 +63,12 @@ def _free_port() -> int:
 
 def _start_service(home: Path, port: int, code: Path, log: Path) -> subprocess.Popen:
     """The service of ``code``, once every worker process has started (the figures are of a service at rest)."""
-    env = {**os.environ, "LOOPBAAN_HOME": str(home), "LOOPBAAN_ALLOW_CHALLENGER": "true", "PYTHONPATH": str(code)}
-    with log.open("w") as output:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve",
-                                    "serving.service:SuggestionService", "--host", "127.0.0.1", "--port", str(port)],
-                                   cwd=code, env=env, stdout=output, stderr=subprocess.STDOUT)
-    workers = Settings().service_workers
-    deadline = time.monotonic() + 300
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise SystemExit(f"the service of {code} exited during start-up: {log}")
-            try:
-                if client.get("/readyz").status_code == 200 and \
-                        log.read_text().count(" initialized") >= workers:
-                    return process
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-    process.terminate()
-    raise SystemExit("the service did not become ready in 300 s")
+    try:
+        return start_service(home=home, host="127.0.0.1", port=port, log=log, cwd=code, timeout_s=300,
+                             env={"LOOPBAAN_ALLOW_CHALLENGER": "true", "PYTHONPATH": str(code)},
+                             workers=Settings().service_workers)
+    except ServiceStartError as error:
+        raise SystemExit(f"the service of {code}: {error}") from None
 
 
 def _import_vault(settings: Settings) -> None:

@@ -18,6 +18,7 @@ choices in either store, the latest one holds.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import LoopbaanError
-from features.jsonlines import append_line, read_lines
+from features.files import append_line, read_lines
 from features.keys import key_id, pseudonym, pseudonym_key
 from features.population.store import PopulationStore
 from features.settings import Settings
@@ -117,9 +118,9 @@ class JsonlConsentStore:
             raise LoopbaanError(ERR_NOT_BOOLEAN.format(value=opted_out))
         entry = {"time": datetime.now(UTC).isoformat(timespec="microseconds"),
                  "citizen": pseudonym(citizen_id, key=self.key), "opted_out": opted_out, "key": self.key_id}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            append_line(self.path, entry)
+            append_line(self.path, json.dumps(entry, separators=(",", ":")), durable=False, mode=0o600,
+                        repair_cut_line=False)
 
     def check(self) -> None:
         """Raise when the store holds choices this key cannot read (see the module docstring)."""

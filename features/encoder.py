@@ -7,13 +7,13 @@ mapped to the taxonomy lexically first (see :mod:`features.title_matching`).
 from __future__ import annotations
 
 import hashlib
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from features.errors import LoopbaanError
+from features.files import write_atomic
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
@@ -61,11 +61,7 @@ def cached_embeddings(texts: list[str], *, cache_dir: Path, name: str) -> np.nda
         except (OSError, ValueError):
             pass  # a damaged cache file is rebuilt below
     vectors = encode(texts)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    with open(partial, "wb") as handle:
-        np.save(handle, vectors)
-    partial.replace(path)
+    write_atomic(path, lambda handle: np.save(handle, vectors), durable=False)
     return vectors
 
 

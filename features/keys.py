@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
 from features.errors import LoopbaanError
+from features.files import write_new
 from features.settings import Settings
 
 SIGNING_KEY_FILE = "secret.key"
@@ -34,17 +34,7 @@ def _stored(path: Path, *, initial: str | None = None) -> bytes:
     """The key in ``path``; created when missing (``initial``, else random) without ever replacing a key that another
     process created meanwhile."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(initial if initial is not None else secrets.token_urlsafe(32))
-        try:
-            os.link(partial, path)
-        except FileExistsError:
-            pass
-        finally:
-            partial.unlink(missing_ok=True)
+        write_new(path, initial if initial is not None else secrets.token_urlsafe(32), durable=True, mode=0o600)
     consequence = _CONSEQUENCE.get(path.name, "what it protects becomes unreadable")
     try:
         key = path.read_text(encoding="utf-8").strip()

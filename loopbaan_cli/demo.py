@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +30,10 @@ DEMO_COMMENT = ("Recorded automatically by `loopbaan demo` so that the walk-thro
                 "deployment needs the ethics board's own review: `loopbaan review --assessment ID ...`.")
 DEMO_FINDING = (" The labour-market finding of the assessment is acknowledged automatically too; the board must read "
                 "it in the report.")
-SERVICE = "serving.service:SuggestionService"
 READY_TIMEOUT_S = 600  # a start that finds no search indexes builds them first, in every worker
 WORKER_STOP_S = 10
 SIGN_IN_CITIZENS = 5
 ERR_PORT_BUSY = "port {port} on {host} is in use: stop what runs there or pass {option}"
-ERR_SERVICE_EXITED = "the service stopped while starting (exit code {code}); its log: {log}"
-ERR_SERVICE_SLOW = "the service was not ready after {seconds} s; its log: {log}"
 
 
 @dataclass
@@ -263,40 +258,18 @@ def start_service(settings: Settings, *, host: str, port: int, allow_challenger:
     ``allow_challenger``: kinds without a champion show their challenger, marked as not approved in every list.
     ``oidc_issuer``: the OpenID provider whose tokens sign citizens and partners in (``LOOPBAAN_OIDC_ISSUER``).
     """
-    import httpx
+    from serving import launch
 
     check_port(host=host, port=port, option="--port")
-    bentoml = shutil.which("bentoml", path=os.path.dirname(sys.executable)) or shutil.which("bentoml")
-    if bentoml is None:
-        raise LoopbaanError("the bentoml command is not installed: run `make install`")
     log_path = settings.home / "logs" / "service.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    env = {**os.environ, "LOOPBAAN_HOME": str(settings.home), "BENTOML_DO_NOT_TRACK": "true",
-           "LOOPBAAN_ALLOW_CHALLENGER": "true" if allow_challenger else "false"}
+    env = {"LOOPBAAN_ALLOW_CHALLENGER": "true" if allow_challenger else "false"}
     if oidc_issuer is not None:
         env["LOOPBAAN_OIDC_ISSUER"] = oidc_issuer
-    with log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen([bentoml, "serve", SERVICE, "--host", host, "--port", str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    try:
-        with httpx.Client(base_url=f"http://{host}:{port}", timeout=5) as client:
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    raise LoopbaanError(ERR_SERVICE_EXITED.format(code=process.returncode, log=log_path))
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        stage("service", started, f"ready on http://{host}:{port} (log {log_path})")
-                        return process, log_path
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-    except BaseException:
-        stop_service(process)
-        raise
-    stop_service(process)
-    raise LoopbaanError(ERR_SERVICE_SLOW.format(seconds=READY_TIMEOUT_S, log=log_path))
+    process = launch.start_service(home=settings.home, host=host, port=port, log=log_path, env=env,
+                                   timeout_s=READY_TIMEOUT_S, new_session=True, stop=stop_service)
+    stage("service", started, f"ready on http://{host}:{port} (log {log_path})")
+    return process, log_path
 
 
 def stop_service(process: subprocess.Popen) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from typing import Annotated
 
 import typer
@@ -13,8 +11,8 @@ from features.errors import LoopbaanError
 from features.settings import Settings
 from features.vocabulary import KINDS
 from loopbaan_cli._errors import user_errors
+from serving.launch import serve_command
 
-SERVICE = "serving.service:SuggestionService"
 TEST_TOKEN_NOTE = ("a test and script token: only a service started without an OpenID provider (LOOPBAAN_OIDC_ISSUER "
                    "unset) accepts it; with one, citizens sign in at the provider (`loopbaan demo` starts one)")
 
@@ -90,11 +88,9 @@ def serve(
     settings = Settings()
     for line in preflight(settings):
         typer.echo(line)
-    bentoml = shutil.which("bentoml", path=os.path.dirname(sys.executable)) or shutil.which("bentoml")
-    if bentoml is None:
-        raise LoopbaanError("the bentoml command is not installed: run `make install`")
+    command = serve_command(host=host, port=port)
     typer.echo(f"serving on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
-    os.execv(bentoml, [bentoml, "serve", SERVICE, "--host", host, "--port", str(port)])
+    os.execv(command[0], command)
 
 
 @user_errors

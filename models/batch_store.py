@@ -24,7 +24,6 @@ from __future__ import annotations
 import bisect
 import fcntl
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.errors import LoopbaanError
+from features.files import PARTIAL, write_atomic
 from features.settings import Settings
 from features.vocabulary import KINDS, LANGUAGES
 from models.suggest import SuggestionLabels, SuggestionRecord
@@ -78,18 +79,8 @@ def new_batch_id(kind: str) -> str:
     return f"{kind}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
 
 
-def _write_atomically(path: Path, write) -> None:
-    """``write(temporary path)``, then rename over ``path``: readers see the old file or the whole new one."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _write_json(path: Path, data: dict) -> None:
-    _write_atomically(path, lambda target: target.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8"))
+    write_atomic(path, json.dumps(data, indent=1) + "\n", durable=False)
 
 
 # -- the rows ---------------------------------------------------------------------------------------------------
@@ -177,14 +168,14 @@ def write_partition(directory: Path, index: int, records: PartitionRecords, *, h
              "row_groups": [int(citizens[start]) for start in group_starts]}
     schema = table.schema.with_metadata({_METADATA_KEY: json.dumps({**header, "partition": entry}).encode()})
 
-    def write(target: Path) -> None:
-        with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+    def write(handle: BinaryIO) -> None:
+        with pq.ParquetWriter(handle, schema, compression="zstd") as writer:
             for start, stop in pairwise(bounds):
                 writer.write_table(table.slice(start, stop - start), row_group_size=int(stop - start))
             if not len(group_starts):
                 writer.write_table(table)
 
-    _write_atomically(directory / entry["file"], write)
+    write_atomic(directory / entry["file"], write, durable=False)
     return entry
 
 
@@ -219,8 +210,8 @@ def write_labels(directory: Path, labels: SuggestionLabels) -> None:
                                "duration_hours": pa.array(np.asarray(labels.training_hours, dtype=np.float64))}),
     }
     for name, table in tables.items():
-        _write_atomically(Path(directory) / f"labels-{name}.parquet",
-                          lambda target, table=table: pq.write_table(table, target, compression="zstd"))
+        write_atomic(Path(directory) / f"labels-{name}.parquet",
+                     lambda handle, table=table: pq.write_table(table, handle, compression="zstd"), durable=False)
 
 
 @lru_cache(maxsize=16)
@@ -310,7 +301,7 @@ class BatchWriter:
         expected = [partition["index"] for partition in self.plan["partitions"]]
         if [entry["index"] for entry in entries] != expected:
             raise LoopbaanError(ERR_INCOMPLETE.format(batch_id=self.batch_id))
-        for stray in self.folder.glob(".*.tmp"):
+        for stray in self.folder.glob(f".*{PARTIAL}"):
             stray.unlink(missing_ok=True)
         manifest = {**self.plan, **completed, "completed_at": _now(),
                     "citizens": sum(entry["citizens"] for entry in entries),

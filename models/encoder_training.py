@@ -10,7 +10,6 @@ so the registered encoder knows every concept's Dutch labels.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 from features.encoder import ENCODER_NAME
 from features.errors import LoopbaanError
 from features.esco import load_esco
+from features.files import staged_folder
 from features.search import (
     SearchEncoder,
     base_encoder,
@@ -283,19 +283,11 @@ def search_encoder(*, settings: Settings) -> ResolvedEncoder:
 
 def _local_copy(*, name: str, version: str, run_id: str, settings: Settings) -> Path:
     """The registered version's files under ``<cache>/encoders/``, downloaded once, atomically."""
-    import shutil
-
     import mlflow.artifacts
 
     folder = settings.cache_dir / "encoders" / f"{name}-v{version}-{run_id[:12]}"
     if (folder / MODEL_SUBFOLDER / "modules.json").is_file():
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(partial))
-    try:
-        partial.replace(folder)
-    except OSError:
-        shutil.rmtree(partial, ignore_errors=True)  # another process copied it first
+    with staged_folder(folder, durable=False, replace=False) as partial:  # another process may copy it first
+        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(partial))
     return folder

@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -160,43 +159,34 @@ def warm_search(home: Path) -> None:
 
 
 def start_service(home: Path, *, env: dict[str, str] | None = None, log_name: str = "service.log",
-                  port: int | None = None):
-    """``bentoml serve`` on ``port`` (default: a free loopback port) for ``home``; returns (process, client, log
-    file) once ready."""
+                  port: int | None = None) -> tuple[subprocess.Popen, httpx.Client]:
+    """``bentoml serve`` on ``port`` (default: a free loopback port) for ``home``; returns (process, client) once it
+    answers /readyz and /metadata."""
+    from serving import launch
+
     port = port or free_port()
-    environment = {**os.environ, "LOOPBAAN_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **(env or {})}
-    log = open(home / log_name, "w")  # noqa: SIM115 - closed by stop_service
-    process = subprocess.Popen([BENTOML, "serve", "serving.service:SuggestionService", "--host", "127.0.0.1",
-                                "--port", str(port)], cwd=PROJECT_ROOT, env=environment, stdout=log,
-                               stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the service exited: {(home / log_name).read_text()[-3000:]}")
-        try:
-            if client.get("/readyz").status_code == 200 and client.get("/metadata").status_code == 200:
-                return process, client, log
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    process.terminate()
-    pytest.fail(f"the service did not become ready in {START_TIMEOUT_S} s")
+    try:
+        process = launch.start_service(home=home, host="127.0.0.1", port=port, log=home / log_name, env=env,
+                                       cwd=PROJECT_ROOT, timeout_s=START_TIMEOUT_S, also_ready=("/metadata",),
+                                       poll_timeout_s=60)
+    except launch.ServiceStartError as error:
+        pytest.fail(f"{error}\n{error.log.read_text()[-3000:]}")
+    return process, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
 
 
-def stop_service(process: subprocess.Popen, client: httpx.Client, log) -> None:
+def stop_service(process: subprocess.Popen, client: httpx.Client) -> None:
+    from serving import launch
+
     client.close()
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    launch.terminate(process)
 
 
 @pytest.fixture(scope="session")
 def service(service_home: Path):
     """The real BentoML service (with the site) on a free loopback port, started once for the session."""
-    process, client, log = start_service(service_home, env={"LOOPBAAN_ALLOW_CHALLENGER": "true"})
+    process, client = start_service(service_home, env={"LOOPBAAN_ALLOW_CHALLENGER": "true"})
     yield client
-    stop_service(process, client, log)
+    stop_service(process, client)
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,7 @@ def start_signed_in_service(home: Path, folder: Path) -> tuple[SignedInService, 
     try:
         links = read_subjects(state / "subjects.json")
         link_subjects(engine=engine, issuer=provider.issuer, links=links[:-1], source="test")
-        process, client, log = start_service(home, port=port, log_name="service-oidc.log", env={
+        process, client = start_service(home, port=port, log_name="service-oidc.log", env={
             "LOOPBAAN_ALLOW_CHALLENGER": "true", "LOOPBAAN_OIDC_ISSUER": provider.issuer})
     except BaseException:
         provider.stop()
@@ -123,7 +123,7 @@ def start_signed_in_service(home: Path, folder: Path) -> tuple[SignedInService, 
         engine.dispose()
 
     def stop() -> None:
-        stop_service(process, client, log)
+        stop_service(process, client)
         provider.stop()
 
     return SignedInService(client=client, home=home, issuer=provider.issuer, state=state, site_url=site_url,

@@ -22,6 +22,7 @@ from assessments.evidence import Evidence
 from assessments.gate import NOT_APPLICABLE, NOT_JUDGED, decide, evaluate
 from assessments.policy import DEFAULT_POLICY, load_policy, parse_policy
 from features.errors import LoopbaanError
+from features.files import write_atomic
 from models.rerank import fair_top_k, minimum_protected
 from tests.assessment_fixtures import advisory, gate_app, policy_data, write_policy
 
@@ -361,7 +362,7 @@ def test_a_document_without_its_verdict_is_unreadable_and_skipped(tmp_path: Path
     document = json.loads(gzip.decompress(STORED_DOCUMENT.read_bytes()))
     del document["passed"]
     path = store.folder_of(settings, document["assessment_id"]) / store.ASSESSMENT_FILE
-    store.write_atomic(path, json.dumps(document))
+    write_atomic(path, json.dumps(document), durable=False)
     with pytest.raises(LoopbaanError, match="is unreadable"):
         store.load(settings, document["assessment_id"])
     assert store.assessments_of(settings, "jobs") == []

@@ -41,11 +41,11 @@ def live_home(trained_home: Path, small_population_dir: Path, tmp_path_factory: 
 
 @pytest.fixture(scope="module")
 def live(live_home: Path):
-    process, client, log = start_service(live_home, env={"LOOPBAAN_RELOAD_SECONDS": "1",
+    process, client = start_service(live_home, env={"LOOPBAAN_RELOAD_SECONDS": "1",
                                                          "LOOPBAAN_ALLOW_CHALLENGER": "false",
                                                          "LOOPBAAN_SERVICE_WORKERS": "2"}, log_name="live.log")
     yield client
-    stop_service(process, client, log)
+    stop_service(process, client)
 
 
 @pytest.fixture(scope="module")

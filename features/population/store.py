@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import uuid
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.errors import LoopbaanError
+from features.files import staged_folder
 from features.population.schema import SCHEMAS, comparable
 from features.reads import record_read
 
@@ -42,10 +41,7 @@ def write_population(*, tables: Mapping[str, pd.DataFrame], out: Path, manifest:
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise LoopbaanError(ERR_NOT_A_POPULATION.format(folder=out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
-        staging.mkdir()
+    with staged_folder(out, durable=False) as staging:
         for name, schema in SCHEMAS.items():
             frame = tables[name]
             table = pa.Table.from_pandas(frame[schema.names], preserve_index=False).cast(schema)
@@ -54,13 +50,6 @@ def write_population(*, tables: Mapping[str, pd.DataFrame], out: Path, manifest:
         (staging / MANIFEST).write_text(json.dumps({**manifest, "rows": rows}, indent=2, default=str) + "\n",
                                         encoding="utf-8")
         (staging / DATASHEET).write_text(datasheet, encoding="utf-8")
-        retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        if out.exists():
-            out.rename(retired)
-        staging.rename(out)
-        shutil.rmtree(retired, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def check_schema(folder: Path, name: str) -> Path:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from features.files import write_atomic
 
 
 def cached_vectors(texts: list[str], *, encoder_id: str, encode: Callable[[list[str]], np.ndarray],
@@ -24,11 +25,7 @@ def cached_vectors(texts: list[str], *, encoder_id: str, encode: Callable[[list[
             pass  # a damaged cache file is rebuilt below
     vectors = np.ascontiguousarray(encode(texts), dtype=np.float32)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        with open(partial, "wb") as handle:
-            np.save(handle, vectors)
-        partial.replace(path)
+        write_atomic(path, lambda handle: np.save(handle, vectors), durable=False)
     except OSError:
         pass  # a read-only cache only costs the next run the same work
     return vectors

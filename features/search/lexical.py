@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
+from features.files import staged_folder
 from features.search._text import fold, gender_forms, gender_variants
 from features.search.labels import LabelTable
 
@@ -156,18 +156,11 @@ def cached_lexical_index(table: LabelTable, *, cache_dir: Path | None) -> Lexica
 
 
 def _save(index: LexicalIndex, folder: Path) -> None:
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    vocabulary = sorted(index.vocabulary_, key=index.vocabulary_.__getitem__)
-    (partial / "vocabulary.json").write_text(json.dumps(vocabulary), encoding="utf-8")
-    np.save(partial / "idf.npy", index.idf_)
-    sparse.save_npz(partial / "index.npz", index.index_, compressed=False)
-    try:
-        partial.replace(folder)
-    except OSError:
-        for path in partial.iterdir():  # another process wrote the same folder first
-            path.unlink()
-        partial.rmdir()
+    with staged_folder(folder, durable=False, replace=False) as partial:  # another process may write it first
+        vocabulary = sorted(index.vocabulary_, key=index.vocabulary_.__getitem__)
+        (partial / "vocabulary.json").write_text(json.dumps(vocabulary), encoding="utf-8")
+        np.save(partial / "idf.npy", index.idf_)
+        sparse.save_npz(partial / "index.npz", index.index_, compressed=False)
 
 
 def _load(folder: Path, table: LabelTable) -> LexicalIndex:

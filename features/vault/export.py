@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy import Engine, select
 from tqdm.auto import tqdm
 
 from features.errors import LoopbaanError
+from features.files import staged_folder
 from features.population.schema import SCHEMAS
 from features.population.store import MANIFEST, PopulationStore
 from features.vault.database import import_status
@@ -56,10 +56,7 @@ def export_snapshot(*, engine: Engine, source: PopulationStore, out: Path, batch
     if status["import"]["population"] != population_identity(source):
         raise LoopbaanError(ERR_OTHER_SOURCE.format(folder=source.folder))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    with staged_folder(out, durable=False) as staging:
         rows = _write_citizen_tables(engine, staging, batch_size=batch_size, progress=progress)
         feedback = _feedback(engine)
         write_feedback(feedback, staging)
@@ -72,13 +69,6 @@ def export_snapshot(*, engine: Engine, source: PopulationStore, out: Path, batch
         manifest["vault_export"] = {"exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                     "source": str(source.folder), "feedback_rows": len(feedback)}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-        retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        if out.exists():
-            out.rename(retired)
-        staging.rename(out)
-        shutil.rmtree(retired, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return ExportSummary(folder=out, rows=rows, feedback=len(feedback))
 
 
