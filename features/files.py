@@ -13,6 +13,7 @@ entry are on disk (fsync) before the call returns: for records that are kept (as
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -107,6 +108,9 @@ def append_line(path: Path, line: str, *, durable: bool, mode: int, repair_cut_l
     access = os.O_RDWR if repair_cut_line else os.O_WRONLY
     descriptor = os.open(path, access | os.O_APPEND | os.O_CREAT, mode)
     try:
+        if repair_cut_line:
+            # another writer's line may be half written: its missing newline is no cut, so check and write locked
+            fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when the descriptor closes
         size = os.fstat(descriptor).st_size if repair_cut_line else 0
         if size and os.pread(descriptor, 1, size - 1) != b"\n":
             data = b"\n" + data
