@@ -28,12 +28,8 @@ from features.citizens import QueryContext
 from features.vocabulary import K
 from models.ranker import ScoringModel
 from models.resources import KindResources
-from models.retrieval import (
-    DEFAULT_CANDIDATES,
-    iter_candidates,
-    reference_scores,
-    top_per_query,
-)
+from models.retrieval import DEFAULT_CANDIDATES, reference_scores
+from models.scoring import ScoredCandidates, scored_blocks
 
 Flags = Callable[[pd.DataFrame, np.ndarray], np.ndarray]  # (features, item positions) → 0/1 per candidate
 
@@ -89,14 +85,10 @@ class Ranked:
     reach: dict[str, np.ndarray] = field(default_factory=dict)  # flag name → per query count over all retrieved
 
 
-def _concat(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]], columns: list[str],
-            n_queries: int) -> CandidateLists:
-    if not parts:
-        return CandidateLists.empty(columns, n_queries)
-    return CandidateLists(query_rows=np.concatenate([part[0] for part in parts]),
-                          item_positions=np.concatenate([part[1] for part in parts]),
-                          scores=np.concatenate([part[2] for part in parts]),
-                          features=pd.concat([part[3] for part in parts], ignore_index=True), n_queries=n_queries)
+def _lists(parts: list[ScoredCandidates], columns: list[str], n_queries: int) -> CandidateLists:
+    joined = ScoredCandidates.concat(parts, columns)
+    return CandidateLists(query_rows=joined.query_rows, item_positions=joined.item_positions, scores=joined.scores,
+                          features=joined.features, n_queries=n_queries)
 
 
 def rank_candidates(*, resources: KindResources, scorer: Scorer, context: QueryContext, depth: int,
@@ -105,18 +97,18 @@ def rank_candidates(*, resources: KindResources, scorer: Scorer, context: QueryC
     order) and the reference ranking's best ``K``; count each ``reach`` flag over every retrieved candidate."""
     columns = list(resources.featurizer.columns)
     citizens = context.queries["citizen_id"].to_numpy(dtype=np.int64)
+
+    def score(features: pd.DataFrame, query_rows: np.ndarray, item_positions: np.ndarray) -> np.ndarray:
+        return scorer.score(features, citizen_ids=citizens[query_rows], item_positions=item_positions)
+
     deep, reference = [], []
     counts = {name: np.zeros(len(context)) for name in reach or {}}
-    for start, _, block, candidates in iter_candidates(resources.space, context, top_n=max(top_n, depth)):
-        rows, items = candidates.query_rows, candidates.item_positions
-        frame = resources.featurizer.transform(context, rows, items, block=(start, block))
-        score = np.asarray(scorer.score(frame, citizen_ids=citizens[rows], item_positions=items), dtype=np.float64)
+    for block in scored_blocks(resources, context, score, top_n=max(top_n, depth)):
         for name, flags in (reach or {}).items():
-            counts[name] += np.bincount(rows, weights=np.asarray(flags(frame, items), dtype=np.float64),
-                                        minlength=len(context))
-        keep = top_per_query(rows, score, depth)
-        deep.append((rows[keep], items[keep], score[keep], frame.iloc[keep]))
-        keep = top_per_query(rows, reference_scores(resources.kind, frame), K)
-        reference.append((rows[keep], items[keep], score[keep], frame.iloc[keep]))
-    return Ranked(deep=_concat(deep, columns, len(context)), reference=_concat(reference, columns, len(context)),
+            counts[name] += np.bincount(block.query_rows, minlength=len(context),
+                                        weights=np.asarray(flags(block.features, block.item_positions),
+                                                           dtype=np.float64))
+        deep.append(block.best(depth))
+        reference.append(block.best(K, by=reference_scores(resources.kind, block.features)))
+    return Ranked(deep=_lists(deep, columns, len(context)), reference=_lists(reference, columns, len(context)),
                   reach=counts)

@@ -23,7 +23,8 @@ from models.gap import Gap
 from models.ranker import ScoringModel
 from models.rerank import Reranker, item_facts
 from models.resources import KindResources
-from models.retrieval import DEFAULT_CANDIDATES, iter_candidates, top_per_query
+from models.retrieval import DEFAULT_CANDIDATES
+from models.scoring import ScoredCandidates, scored_blocks
 from models.suggestion import Barrier, BridgingTraining, Competency, Contribution, Explanation, Suggestion
 
 _SUMMARY = {
@@ -169,26 +170,19 @@ class Suggester:
     def rank(self, context: QueryContext, *, k: int = 10, top_n: int = DEFAULT_CANDIDATES) -> RankedLists:
         """The ``k`` best items per query, grouped by query, best first (re-ranked when the model version says so)."""
         depth = k if self.reranker is None else max(k, self.reranker.depth)
-        rows, items, scores, features = [], [], [], []
-        for start, _, block, candidates in iter_candidates(self.resources.space, context, top_n=max(top_n, depth)):
-            frame = self.resources.featurizer.transform(context, candidates.query_rows, candidates.item_positions,
-                                                        block=(start, block))
-            score = self.model.predict(frame)
-            keep = top_per_query(candidates.query_rows, score, depth)
-            rows.append(candidates.query_rows[keep])
-            items.append(candidates.item_positions[keep])
-            scores.append(score[keep])
-            features.append(frame.iloc[keep])
-        query_rows, item_positions, score = np.concatenate(rows), np.concatenate(items), np.concatenate(scores)
-        frame = pd.concat(features, ignore_index=True)
+        blocks = scored_blocks(self.resources, context, self._score, top_n=max(top_n, depth))
+        best = ScoredCandidates.concat([block.best(depth) for block in blocks], self.resources.featurizer.columns)
         moved = None
         if self.reranker is not None:
-            keep, moved = self.reranker.select_moves(query_rows=query_rows, scores=score, features=frame,
-                                                     item_positions=item_positions, k=k, items=self._items)
-            query_rows, item_positions, score = query_rows[keep], item_positions[keep], score[keep]
-            frame = frame.iloc[keep].reset_index(drop=True)
-        return RankedLists(query_rows=query_rows, item_positions=item_positions, scores=score, features=frame,
-                           contributions=self.model.contributions(frame), moved=moved)
+            keep, moved = self.reranker.select_moves(query_rows=best.query_rows, scores=best.scores,
+                                                     features=best.features, item_positions=best.item_positions, k=k,
+                                                     items=self._items)
+            best = best.take(keep)
+        return RankedLists(query_rows=best.query_rows, item_positions=best.item_positions, scores=best.scores,
+                           features=best.features, contributions=self.model.contributions(best.features), moved=moved)
+
+    def _score(self, features: pd.DataFrame, query_rows: np.ndarray, item_positions: np.ndarray) -> np.ndarray:
+        return self.model.predict(features)
 
     def readiness(self, context: QueryContext, ranked: RankedLists) -> np.ndarray:
         """Readiness of every ranked item."""
@@ -236,7 +230,8 @@ class Suggester:
         missing = set(gap.missing.tolist())
         bridging = []
         for position in gap.bridging:
-            taught = trainings.essential.indices[trainings.essential.indptr[position]:trainings.essential.indptr[position + 1]]
+            taught = trainings.essential.indices[trainings.essential.indptr[position]:
+                                                 trainings.essential.indptr[position + 1]]
             covers = [column for column in taught.tolist() if column in missing]
             missing -= set(covers)
             bridging.append((int(position), np.array(covers, dtype=np.int64)))
