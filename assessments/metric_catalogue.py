@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from features.feature_registry import features_for
+from features.feature_definitions import features_for
 from features.vocabulary import K, KINDS, NDCG_AT_K, OCCUPATION_KINDS
 
 

@@ -20,7 +20,7 @@ from markupsafe import Markup
 from assessments import _plots
 from assessments.document import AssessmentDocument
 from assessments.metric_catalogue import METRIC_BY_NAME
-from features.feature_registry import FEATURE_BY_NAME
+from features.feature_definitions import FEATURE_BY_NAME
 from features.vocabulary import NDCG_AT_K
 
 TEMPLATE = "report.html.j2"

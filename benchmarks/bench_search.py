@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from features.esco import load_esco
-from features.search import build_engine, single_threaded
+from features.search import build_searcher, single_threaded
 from features.search.fusion import ALPHA
 from features.settings import Settings
 from models.encoder_training import search_encoder
@@ -52,20 +52,20 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return float(np.median(values)), float(np.percentile(values, 95))
 
 
-def _bench(engine, queries: list[str], *, repeats: int) -> dict[str, tuple[float, float]]:
-    encoder = engine.hybrid.semantic.encoder if engine.hybrid.semantic is not None else None
+def _bench(searcher, queries: list[str], *, repeats: int) -> dict[str, tuple[float, float]]:
+    encoder = searcher.hybrid.semantic.encoder if searcher.hybrid.semantic is not None else None
     figures = {}
     for mode in ("lexical", "semantic", "hybrid"):
         if mode != "lexical" and encoder is None:
             continue
-        engine.search_batch(queries[:2], k=5, mode=mode)  # warm-up
+        searcher.search_batch(queries[:2], k=5, mode=mode)  # warm-up
         samples = []
         for _ in range(repeats):
             for query in queries:
                 if encoder is not None:
                     encoder._memory.clear()  # every query is embedded afresh
                 started = time.perf_counter()
-                engine.search_batch([query], k=5, mode=mode)
+                searcher.search_batch([query], k=5, mode=mode)
                 samples.append(time.perf_counter() - started)
         figures[mode] = _percentiles(samples)
     if encoder is not None:
@@ -73,7 +73,7 @@ def _bench(engine, queries: list[str], *, repeats: int) -> dict[str, tuple[float
         for _ in range(repeats):
             encoder._memory.clear()
             started = time.perf_counter()
-            engine.search_batch(queries, k=5, mode="hybrid")
+            searcher.search_batch(queries, k=5, mode="hybrid")
             samples.append((time.perf_counter() - started) / len(queries))
         figures["hybrid batch"] = (statistics.median(samples) * 1000, max(samples) * 1000)
     return figures
@@ -92,13 +92,13 @@ def main() -> None:
     taxonomy = load_esco()
     for kind in args.kind:
         started = time.perf_counter()
-        engine = build_engine(kind, taxonomy=taxonomy, encoder=resolved.encoder, cache_dir=settings.cache_dir,
+        searcher = build_searcher(kind, taxonomy=taxonomy, encoder=resolved.encoder, cache_dir=settings.cache_dir,
                               alpha=resolved.alphas.get(kind, ALPHA))
         loaded = time.perf_counter() - started
         with single_threaded():  # as the CLI runs queries
-            figures = _bench(engine, QUERIES[kind], repeats=args.repeats)
+            figures = _bench(searcher, QUERIES[kind], repeats=args.repeats)
         load = os.getloadavg()[0]
-        print(f"\n{kind}: {engine.hybrid.table.n_concepts:,} concepts, {len(engine.hybrid.table.texts):,} labels; "
+        print(f"\n{kind}: {searcher.hybrid.table.n_concepts:,} concepts, {len(searcher.hybrid.table.texts):,} labels; "
               f"loaded in {loaded:.1f} s; {len(QUERIES[kind])} queries x {args.repeats}; load average {load:.1f} "
               f"on {os.cpu_count()} cores")
         print(f"  {'mode':14s} {'median ms':>10s} {'p95 ms':>10s}")

@@ -1,6 +1,6 @@
-"""Pair features per (query, item), in the registry's column order for the kind.
+"""Pair features per (query, item), in the column order of the feature definitions for the kind.
 
-The meaning of every column is in :mod:`features.feature_registry`; this module only computes them.
+The meaning of every column is in :mod:`features.feature_definitions`; this module only computes them.
 Unknown circumstances (an anonymous profile has no home, no Dutch level...) give NaN, which the
 rankers treat as missing.
 """
@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import sparse
 
 from features.citizens import QueryContext, occupation_isco_position
-from features.feature_registry import features_for
+from features.feature_definitions import features_for
 from features.match_space import MatchBlock, MatchSpace
 from features.population.geography import haversine_km
 from features.taxonomy import Taxonomy

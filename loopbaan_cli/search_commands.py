@@ -113,18 +113,18 @@ def _run(kind: str, *, query: str | None, lang: str, k: int, as_json: bool, inpu
     check_k(k)
     if query is not None:
         clean_query(query)  # a bad query fails before anything is loaded
-        engine = _engine(kind, mode=mode, quiet=quiet)
-        result = engine.search_batch([query], lang=lang, k=k, mode=mode.value)[0]
+        searcher = _searcher(kind, mode=mode, quiet=quiet)
+        result = searcher.search_batch([query], lang=lang, k=k, mode=mode.value)[0]
         if as_json:
             typer.echo(json.dumps(_record(result, kind=kind, lang=lang, line=None), ensure_ascii=False))
         else:
             _print_table(result.hits, kind=kind)
         return
     lines = _read_lines(input_file)
-    engine = _engine(kind, mode=mode, quiet=quiet)
+    searcher = _searcher(kind, mode=mode, quiet=quiet)
     searched = failed = 0
     for chunk in _chunks(lines):
-        results = engine.search_batch([text for _, text in chunk], lang=lang, k=k, mode=mode.value)
+        results = searcher.search_batch([text for _, text in chunk], lang=lang, k=k, mode=mode.value)
         for (number, _), result in zip(chunk, results, strict=True):
             typer.echo(json.dumps(_record(result, kind=kind, lang=lang, line=number), ensure_ascii=False))
             searched += 1
@@ -133,9 +133,9 @@ def _run(kind: str, *, query: str | None, lang: str, k: int, as_json: bool, inpu
         typer.echo(f"searched {searched:,} queries ({failed:,} could not be searched; see their \"error\")", err=True)
 
 
-def _engine(kind: str, *, mode: ModeChoice, quiet: bool):
+def _searcher(kind: str, *, mode: ModeChoice, quiet: bool):
     from features.esco import load_esco
-    from features.search import build_engine
+    from features.search import build_searcher
     from features.search.fusion import ALPHA
 
     settings = Settings()
@@ -147,7 +147,7 @@ def _engine(kind: str, *, mode: ModeChoice, quiet: bool):
         encoder, alpha = resolved.encoder, resolved.alphas.get(kind, ALPHA)
         if resolved.note and not quiet:
             typer.secho(resolved.note, err=True, fg=typer.colors.YELLOW)
-    return build_engine(kind, taxonomy=load_esco(), encoder=encoder, cache_dir=settings.cache_dir, alpha=alpha,
+    return build_searcher(kind, taxonomy=load_esco(), encoder=encoder, cache_dir=settings.cache_dir, alpha=alpha,
                         progress=not quiet)
 
 

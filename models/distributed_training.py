@@ -31,7 +31,7 @@ from distributed import Client, LocalCluster, WorkerPlugin
 from tqdm.auto import tqdm
 
 from features.errors import LoopbaanError
-from features.feature_registry import features_for, monotone_constraints
+from features.feature_definitions import features_for, monotone_constraints
 from features.vocabulary import K
 from models.ranker import DEFAULT_PARAMS
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.encoder import ENCODER_NAME
+from features.minilm import ENCODER_NAME
 from features.errors import LoopbaanError
 from features.esco import load_esco
 from features.files import staged_folder

@@ -1,6 +1,6 @@
-"""The learned ranker per kind: LightGBM LambdaRank on the registry's features, with early stopping.
+"""The learned ranker per kind: LightGBM LambdaRank on the defined pair features, with early stopping.
 
-Monotone constraints come from the feature registry, so that, e.g., holding more of the essential
+Monotone constraints come from the feature definitions, so that, e.g., holding more of the essential
 competencies can never lower a score; that keeps every explanation readable as "more X helps".
 Exact per-feature contributions come from LightGBM's ``pred_contrib`` (identical to SHAP's TreeExplainer).
 """
@@ -15,7 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from features.errors import LoopbaanError
-from features.feature_registry import features_for, monotone_constraints
+from features.feature_definitions import features_for, monotone_constraints
 
 DEFAULT_PARAMS: dict[str, float | int | str] = {
     "objective": "lambdarank",
@@ -117,7 +117,7 @@ class SuggestionRanker:
 
 @dataclass(frozen=True)
 class ScoringModel:
-    """A trained booster with its kind: scores and exact contributions in the registry's column order."""
+    """A trained booster with its kind: scores and exact contributions in the feature definitions' column order."""
 
     kind: str
     booster: lgb.Booster

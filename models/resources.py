@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from features.encoder import competency_embeddings
+from features.minilm import competency_embeddings
 from features.esco import load_esco
 from features.items import ItemCatalogue, catalogue_for, training_catalogue
 from features.match_space import MatchSpace

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.citizens import QueryContext
-from features.feature_registry import BARRIER_FEATURES, sentence
+from features.feature_definitions import BARRIER_FEATURES, sentence
 from features.label_languages import LabelLanguages
 from features.vocabulary import LANGUAGES
 from models.gap import Gap

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from features.errors import LoopbaanError
-from features.feature_registry import features_for
+from features.feature_definitions import features_for
 from features.population.store import PopulationStore
 from features.register import MODEL_TRAINING, processing
 from features.settings import Settings

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.citizens import QueryContext
-from features.feature_registry import sentence
+from features.feature_definitions import sentence
 from models.rerank import TIE
 from models.suggest import Suggester, moved_reason
 from serving import schemas

@@ -2,13 +2,13 @@
 
 Everything the service asks of the search goes through :class:`Search`: the endpoints ``GET /search/competencies``
 and ``GET /search/occupations`` (the site's search-as-you-type) and the cold start of an anonymous profile (its
-typed ``job_title``). Another search engine drops in by changing this module only. Today it builds
-``features.search.build_engine`` per kind, with the query encoder that ``loopbaan train --kind encoder`` registered
+typed ``job_title``). Another search drops in by changing this module only. Today it builds
+``features.search.build_searcher`` per kind, with the query encoder that ``loopbaan train --kind encoder`` registered
 (else the untuned MiniLM; :func:`models.encoder_training.search_encoder` says which), and reads
-``SearchEngine.search(query, lang=, k=)``. The hits do not say which language their label is in, so that comes from
+``KindSearcher.search(query, lang=, k=)``. The hits do not say which language their label is in, so that comes from
 the taxonomy (:class:`features.label_languages.LabelLanguages`).
 
-The engines are built once per process (:meth:`Search.warm_up`, at start-up: from the on-disk caches of the label
+The searchers are built once per process (:meth:`Search.warm_up`, at start-up: from the on-disk caches of the label
 indexes after the first time) and are not safe for two threads at once; the service asks them one request at a
 time per process, as it ranks.
 """
@@ -51,21 +51,21 @@ class Search:
         self.settings = settings
         self.taxonomy = taxonomy
         self.languages = languages
-        self._engines: dict[str, object] = {}
+        self._searchers: dict[str, object] = {}
         self._lock = threading.Lock()
         self._resolved = None  # the query encoder, resolved once for both kinds
         self.encoder: str | None = None
 
     def warm_up(self) -> None:
-        """Build both engines now rather than on the first query."""
+        """Build both searchers now rather than on the first query."""
         for kind in SEARCH_KINDS:
-            self._engine(kind)
+            self._searcher(kind)
 
     def find(self, kind: str, query: str, *, language: str, k: int) -> list[Found]:
         """The ``k`` best concepts of ``kind`` for a typed query, labelled in ``language``."""
-        engine = self._engine(kind)
+        searcher = self._searcher(kind)
         try:
-            hits = engine.search(query, lang=language, k=k)
+            hits = searcher.search(query, lang=language, k=k)
         except LoopbaanError as error:
             raise SearchRefused(str(error)) from None
         label_lang = self.languages.competency if kind == "competencies" else self.languages.occupation
@@ -77,14 +77,14 @@ class Search:
         found = self.find("occupations", title, language="nl", k=1)
         return found[0].uri if found else None
 
-    def _engine(self, kind: str):
+    def _searcher(self, kind: str):
         with self._lock:
-            if kind not in self._engines:
-                self._engines[kind] = self._build(kind)
-            return self._engines[kind]
+            if kind not in self._searchers:
+                self._searchers[kind] = self._build(kind)
+            return self._searchers[kind]
 
     def _build(self, kind: str):
-        from features.search import build_engine
+        from features.search import build_searcher
         from features.search.fusion import ALPHA
         from models.encoder_training import search_encoder
 
@@ -93,7 +93,7 @@ class Search:
             if self._resolved.note:
                 logger.info("search: %s", self._resolved.note)
         resolved = self._resolved
-        engine = build_engine(kind, taxonomy=self.taxonomy, encoder=resolved.encoder,
+        searcher = build_searcher(kind, taxonomy=self.taxonomy, encoder=resolved.encoder,
                               cache_dir=self.settings.cache_dir, alpha=resolved.alphas.get(kind, ALPHA))
-        self.encoder = engine.encoder_description
-        return engine
+        self.encoder = searcher.encoder_description
+        return searcher

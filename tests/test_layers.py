@@ -33,7 +33,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 MAY_NAME_SENSITIVE: dict[str, str] = {
     "features/population/schema.py": "defines the table",
     "features/population/generator.py": "writes it",
-    "features/population/audit.py": "the generator's audit of its bias knobs, on the tables it has just made",
+    "features/population/hiring_gaps.py": "the generator's audit of its bias knobs, on the tables it has just made",
     "features/population/datasheet.py": "the generated data sheet describes the file",
     "features/register.py": "the processing register says what the table holds and who processes it; reads nothing",
 }

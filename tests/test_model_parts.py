@@ -10,7 +10,7 @@ import pytest
 from scipy import sparse
 
 from features.errors import LoopbaanError
-from features.feature_registry import (
+from features.feature_definitions import (
     FEATURES,
     KINDS,
     features_for,
@@ -24,7 +24,7 @@ from models.gap import READY_SHARE, GapAnalyzer, decide_readiness, ready_from_fe
 from models.metrics import catalogue_coverage, ranking_metrics
 from models.ranker import parse_params
 
-# -- feature registry ---------------------------------------------------------------------------------------
+# -- feature definitions ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_every_feature_has_a_sentence_in_both_languages(language: str) -> None:

@@ -99,7 +99,7 @@ def test_profile_rules_follow_the_evidence() -> None:
 
 @pytest.mark.slow
 def test_bias_knobs_change_hiring_only_for_affected_groups_and_zero_removes_the_gap() -> None:
-    from features.population.audit import hiring_gaps
+    from features.population.hiring_gaps import hiring_gaps
 
     config = PopulationConfig(citizens=20_000, seed=11)
     biased = generate_population(config, progress=False).tables

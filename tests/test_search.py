@@ -1,4 +1,4 @@
-"""Free-text search: folding and gender forms, the lexical matcher, fusion, held-out evaluation, the engine, the CLI,
+"""Free-text search: folding and gender forms, the lexical matcher, fusion, held-out evaluation, the searcher, the CLI,
 and (slow) a quick encoder training registered in an isolated MLflow home and then used by the search."""
 
 from __future__ import annotations
@@ -255,21 +255,21 @@ def test_bad_queries_say_what_to_type(query, message: str) -> None:
 
 
 @pytest.mark.slow
-def test_engine_batches_report_bad_queries_without_failing(esco) -> None:
-    from features.search import build_engine
+def test_searcher_batches_report_bad_queries_without_failing(esco) -> None:
+    from features.search import build_searcher
 
-    engine = build_engine("occupations", taxonomy=esco, encoder=None, cache_dir=None)
-    results = engine.search_batch(["lasser", "", "?!", "x" * 10_240, "welder"], lang="en", k=3, mode="lexical")
+    searcher = build_searcher("occupations", taxonomy=esco, encoder=None, cache_dir=None)
+    results = searcher.search_batch(["lasser", "", "?!", "x" * 10_240, "welder"], lang="en", k=3, mode="lexical")
     assert [bool(result.hits) for result in results] == [True, False, False, False, True]
     assert [result.error is None for result in results] == [True, False, False, False, True]
     assert results[0].hits[0].label == "welder" and results[0].hits[0].matched_label == "lasser"
-    assert engine.search("welder", lang="nl", k=1, mode="lexical")[0].label == "lasser"
+    assert searcher.search("welder", lang="nl", k=1, mode="lexical")[0].label == "lasser"
     for bad, message in ((dict(lang="fr"), "unknown language"), (dict(k=0), "k must be"),
                          (dict(mode="fuzzy"), "unknown search mode")):
         with pytest.raises(LoopbaanError, match=message):
-            engine.search_batch(["lasser"], **{"lang": "nl", "k": 3, "mode": "lexical", **bad})
+            searcher.search_batch(["lasser"], **{"lang": "nl", "k": 3, "mode": "lexical", **bad})
     with pytest.raises(LoopbaanError, match="empty"):
-        engine.search("  ")
+        searcher.search("  ")
 
 
 # --- the CLI --------------------------------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def test_quick_encoder_training_registers_a_challenger_the_search_then_uses(smal
     import mlflow
 
     import features.esco
-    from features.search import build_engine
+    from features.search import build_searcher
     from features.settings import Settings
     from models import tracking
     from models.encoder_training import QUICK, search_encoder, train_encoder
@@ -407,10 +407,10 @@ def test_quick_encoder_training_registers_a_challenger_the_search_then_uses(smal
     resolved = search_encoder(settings=settings)
     assert resolved.note is None and resolved.version == "1" and resolved.encoder.tuned
     assert set(resolved.alphas) == {"occupations", "competencies"}
-    engine = build_engine("occupations", taxonomy=small_taxonomy, encoder=resolved.encoder,
+    searcher = build_searcher("occupations", taxonomy=small_taxonomy, encoder=resolved.encoder,
                           cache_dir=settings.cache_dir, alpha=resolved.alphas["occupations"])
-    assert engine.search("lasser", lang="en", k=3)[0].label == "welder"
-    assert "loopbaan-encoder version 1" in engine.encoder_description
+    assert searcher.search("lasser", lang="en", k=3)[0].label == "welder"
+    assert "loopbaan-encoder version 1" in searcher.encoder_description
 
     monkeypatch.setattr(features.esco, "load_esco", lambda *args, **kwargs: small_taxonomy)
     cli = _cli("occupations", "search", "poetsvrouw", "--json", "--lang", "en")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.feature_registry import features_for
+from features.feature_definitions import features_for
 from features.population import PopulationStore
 from features.settings import Settings
 from models import tracking

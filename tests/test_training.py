@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from features.citizens import cold_start_context, contexts_from_store
-from features.feature_registry import BARRIER_FEATURES, features_for
+from features.feature_definitions import BARRIER_FEATURES, features_for
 from features.population import PopulationStore
 from features.settings import Settings
 from models import tracking

@@ -119,7 +119,7 @@ def test_the_api_literals_are_the_vocabulary() -> None:
 
 
 def test_every_barrier_is_a_vocabulary_barrier() -> None:
-    from features.feature_registry import BARRIER_FEATURES, FEATURES
+    from features.feature_definitions import BARRIER_FEATURES, FEATURES
     from models.suggest import _BARRIER_ACTIVE
 
     assert tuple(BARRIER_FEATURES) == vocabulary.BARRIERS

@@ -26,7 +26,9 @@ _DURATION_YEARS = {"<1y": (0.05, 1.0), "1-2y": (1.0, 2.0), ">2y": (2.0, 6.0)}
 
 
 @dataclass(frozen=True)
-class CareerData:
+class GeneratedCareers:
+    """The generated career tables of a population, with each citizen's latent target occupation."""
+
     work_periods: pd.DataFrame
     diplomas: pd.DataFrame
     training_records: pd.DataFrame
@@ -69,7 +71,7 @@ def _random_members(rng: np.random.Generator, indptr: np.ndarray, indices: np.nd
 def generate_careers(
     *, rng: np.random.Generator, people: pd.DataFrame, model: OccupationModel, taxonomy: Taxonomy,
     diplomas: Catalogue, trainings: Catalogue, as_of: date,
-) -> CareerData:
+) -> GeneratedCareers:
     size = len(people)
     age = people["age"].to_numpy().astype(float)
     status = people["status"].to_numpy()
@@ -142,7 +144,7 @@ def generate_careers(
     last_index = np.maximum(n_periods - 1, 0)
     target = np.where(worked, occupations[np.arange(size), last_index], first)
 
-    return CareerData(
+    return GeneratedCareers(
         work_periods=work_periods,
         diplomas=_diplomas(rng=rng, people=people, model=model, diplomas=diplomas, first=first,
                            start_ago=start_ago, as_of=as_of),

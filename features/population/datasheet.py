@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.esco import ATTRIBUTION
 from features.population import facts
-from features.population.audit import hiring_gaps
+from features.population.hiring_gaps import hiring_gaps
 from features.population.config import BiasSettings, PopulationConfig
 from features.population.geography import PROVINCES
 from features.population.occupations import OccupationModel

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.encoder import ENCODER_NAME, load_encoder
+from features.minilm import ENCODER_NAME, load_encoder
 from features.errors import LoopbaanError
 
 QUERY_MAX_TOKENS = 48

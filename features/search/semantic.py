@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.search._cache import cached_vectors
+from features.embedding_cache import cached_vectors
 from features.search.encoders import SearchEncoder
 from features.search.labels import LabelTable
 
@@ -54,7 +54,7 @@ def concept_vectors(table: LabelTable, *, document_encoder: SearchEncoder, cache
     if cache_dir is None:
         vectors = document_encoder.encode(texts, progress=progress)
     else:
-        vectors = cached_vectors(texts, encoder_id=document_encoder.identity, cache_dir=cache_dir,
+        vectors = cached_vectors(texts, encoder_id=document_encoder.identity, folder=Path(cache_dir) / "search",
                                  name=f"{table.kind}-english-labels",
                                  encode=lambda items: document_encoder.encode(items, progress=progress))
     owners = table.owners[rows]

@@ -1,6 +1,6 @@
-"""The pair features, registered once: name → meaning, unit, kinds, monotone direction, nl/en sentences.
+"""The pair features, defined once: name → meaning, unit, kinds, monotone direction, nl/en sentences.
 
-Serving, the reports and the site read this registry; nobody re-describes a feature elsewhere.
+Serving, the reports and the site read these definitions; nobody re-describes a feature elsewhere.
 A sentence template receives ``value`` (the feature's value) and is rendered by :func:`sentence`; a 0/1
 feature has two sentences, "when 0|when 1".
 No sensitive attribute and no embedding dimension is ever a feature (a test guards this).
@@ -129,7 +129,7 @@ BARRIER_FEATURES: dict[BarrierName, tuple[str, ...]] = {
 
 
 def features_for(kind: str) -> tuple[str, ...]:
-    """The model inputs of a kind, in registry order (the column order of every feature matrix)."""
+    """The model inputs of a kind, in definition order (the column order of every feature matrix)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: choose one of {', '.join(KINDS)}")
     return tuple(feature.name for feature in FEATURES if kind in feature.kinds)

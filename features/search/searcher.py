@@ -28,7 +28,7 @@ class QueryResult:
     error: str | None = None
 
 
-class SearchEngine:
+class KindSearcher:
     """Hybrid search over one kind (occupations or competencies) with a known encoder."""
 
     def __init__(self, *, kind: SearchKind, search: HybridSearch, encoder_description: str) -> None:
@@ -69,8 +69,8 @@ def _check_mode(mode: str) -> None:
         raise LoopbaanError(ERR_UNKNOWN_MODE.format(mode=mode))
 
 
-def build_engine(kind: str, *, taxonomy: Taxonomy, encoder: SearchEncoder | None, cache_dir: Path | None,
-                 alpha: float = ALPHA, progress: bool = False) -> SearchEngine:
+def build_searcher(kind: str, *, taxonomy: Taxonomy, encoder: SearchEncoder | None, cache_dir: Path | None,
+                 alpha: float = ALPHA, progress: bool = False) -> KindSearcher:
     """Index every label of ``kind`` lexically and, with a query encoder, its concepts semantically (cached on disk).
 
     ``encoder`` embeds the queries; the concept vectors always come from the untuned bundled MiniLM.
@@ -83,6 +83,6 @@ def build_engine(kind: str, *, taxonomy: Taxonomy, encoder: SearchEncoder | None
         vectors = concept_vectors(table, document_encoder=base_encoder(), cache_dir=cache_dir, progress=progress)
         semantic = SemanticIndex(encoder, vectors=vectors, table=table)
     description = encoder.description if encoder is not None else "none (lexical only)"
-    return SearchEngine(kind=kind, search=HybridSearch(table=table, lexical=lexical, semantic=semantic,
+    return KindSearcher(kind=kind, search=HybridSearch(table=table, lexical=lexical, semantic=semantic,
                                                        alpha=alpha),
                         encoder_description=description)

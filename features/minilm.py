@@ -1,4 +1,4 @@
-"""The text encoder: the bundled MiniLM (sentence-transformers), loaded offline, with a disk cache of embeddings.
+"""The bundled MiniLM (sentence-transformers), loaded offline, and the competencies embedded with it, cached on disk.
 
 MiniLM is English-only, so competencies are embedded by their English labels; a Dutch typed title is
 mapped to the taxonomy lexically first (see :mod:`features.title_matching`).
@@ -6,14 +6,13 @@ mapped to the taxonomy lexically first (see :mod:`features.title_matching`).
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from features.errors import LoopbaanError
-from features.files import write_atomic
+from features.embedding_cache import cached_vectors
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
@@ -46,26 +45,8 @@ def encode(texts: list[str]) -> np.ndarray:
     return vectors.astype(np.float32)
 
 
-def cached_embeddings(texts: list[str], *, cache_dir: Path, name: str) -> np.ndarray:
-    """Embeddings of ``texts``, read from ``cache_dir`` when the same texts were embedded before.
-
-    The cache file is keyed by the encoder and a hash of the texts, and written atomically.
-    """
-    digest = hashlib.sha256("\x1f".join([ENCODER_NAME, *texts]).encode()).hexdigest()[:16]
-    path = cache_dir / f"{name}-{digest}.npy"
-    if path.is_file():
-        try:
-            vectors = np.load(path)
-            if vectors.shape == (len(texts), EMBEDDING_DIM):
-                return vectors
-        except (OSError, ValueError):
-            pass  # a damaged cache file is rebuilt below
-    vectors = encode(texts)
-    write_atomic(path, lambda handle: np.save(handle, vectors), durable=False)
-    return vectors
-
-
 def competency_embeddings(taxonomy, *, cache_dir: Path) -> np.ndarray:
     """Embeddings of every competency's English label (the Dutch one where no English exists), cached."""
     labels = taxonomy.competencies["label_en"].fillna(taxonomy.competencies["label_nl"]).fillna("").tolist()
-    return cached_embeddings(labels, cache_dir=cache_dir, name="competencies")
+    return cached_vectors(labels, encoder_id=ENCODER_NAME, encode=encode, folder=cache_dir, name="competencies",
+                          digest_chars=16)

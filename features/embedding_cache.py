@@ -1,4 +1,8 @@
-"""Disk cache of label embeddings, keyed by the encoder's identity and the exact texts, written atomically."""
+"""Disk cache of text embeddings, keyed by the encoder's identity and the exact texts, written atomically.
+
+Used by the competency embeddings of matching (:mod:`features.minilm`) and by the search's label indexes
+(:mod:`features.search.semantic`). A damaged file is rebuilt; a read-only cache only costs the next run the work.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,10 @@ from features.files import write_atomic
 
 
 def cached_vectors(texts: list[str], *, encoder_id: str, encode: Callable[[list[str]], np.ndarray],
-                   cache_dir: Path, name: str) -> np.ndarray:
-    """``encode(texts)``, read from ``cache_dir`` when this encoder embedded the same texts before."""
-    digest = hashlib.sha256("\x1f".join([encoder_id, *texts]).encode()).hexdigest()[:20]
-    path = Path(cache_dir) / "search" / f"{name}-{digest}.npy"
+                   folder: Path, name: str, digest_chars: int = 20) -> np.ndarray:
+    """``encode(texts)`` as float32, read from ``folder`` when this encoder embedded the same texts before."""
+    digest = hashlib.sha256("\x1f".join([encoder_id, *texts]).encode()).hexdigest()[:digest_chars]
+    path = Path(folder) / f"{name}-{digest}.npy"
     if path.is_file():
         try:
             vectors = np.load(path)
