@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from features.errors import LoopbaanError
+from features import model_tags
 from features.model_tags import result_tags
 from features.settings import Settings
 from features.vocabulary import KINDS
@@ -189,8 +190,8 @@ def withdraw(client, kind: str, *, reason: str, at: str) -> None:
     """No version serves the kind any more: ``champion`` removed, the reason on the registered model (the
     contract the service reads)."""
     name = tracking.registered_name(kind)
-    client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_REASON, reason)
-    client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_AT, at)
+    client.set_registered_model_tag(name, model_tags.TAG_WITHDRAWN_REASON, reason)
+    client.set_registered_model_tag(name, model_tags.TAG_WITHDRAWN_AT, at)
     if tracking.CHAMPION in aliases_of(client, kind):  # after the reason: no moment without champion nor reason
         client.delete_registered_model_alias(name, tracking.CHAMPION)
 
@@ -198,7 +199,7 @@ def withdraw(client, kind: str, *, reason: str, at: str) -> None:
 def clear_withdrawal(client, kind: str) -> None:
     name = tracking.registered_name(kind)
     tags = client.get_registered_model(name).tags or {}
-    for key in (tracking.TAG_WITHDRAWN_REASON, tracking.TAG_WITHDRAWN_AT):
+    for key in (model_tags.TAG_WITHDRAWN_REASON, model_tags.TAG_WITHDRAWN_AT):
         if key in tags:
             client.delete_registered_model_tag(name, key)
 

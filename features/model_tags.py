@@ -1,6 +1,10 @@
-"""The fairness gate's verdict on a model version, as MLflow model-version tags: the contract between the writer
-(``assessments``) and the reader (``serving``, which learns it through the registry, never by importing
-``assessments``).
+"""The fairness gate's verdicts as MLflow tags: the contract between the writer (``assessments``) and the reader
+(``serving``, through ``models.tracking``, never by importing ``assessments``).
+
+- a model version's verdict: the ``fairness.*`` model-version tags;
+- a kind's withdrawal: the registered-model tags :data:`TAG_WITHDRAWN_REASON` (a plain-English sentence naming the
+  failed assessment and checks) and :data:`TAG_WITHDRAWN_AT` (ISO 8601 UTC), set when a champion fails its
+  recurring assessment and no rollback target passes; a later promotion through the gate deletes both.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ TAG_ASSESSED_AT = "fairness.assessed_at"  # ISO 8601 UTC
 TAG_POLICY_VERSION = "fairness.policy_version"
 TAG_FAILED_CHECKS = "fairness.failed_checks"  # comma-separated, empty when passed
 FAIRNESS_TAGS = (TAG_ASSESSMENT_ID, TAG_PASSED, TAG_ASSESSED_AT, TAG_POLICY_VERSION, TAG_FAILED_CHECKS)
+TAG_WITHDRAWN_REASON = "champion.withdrawn_reason"
+TAG_WITHDRAWN_AT = "champion.withdrawn_at"
 
 
 @dataclass(frozen=True)

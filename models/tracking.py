@@ -4,10 +4,8 @@ Default: a sqlite database and local artifacts under the settings' home; ``LOOPB
 points at a tracking server instead. Training sets only the ``challenger`` alias; ``champion`` is moved by
 the promotion command of the fairness gate alone.
 
-Withdrawal of a kind (contract between the fairness gate and the service): when a champion fails its recurring
-assessment and no rollback target passes, the gate deletes the registered model's ``champion`` alias and sets the
-registered-model tags :data:`TAG_WITHDRAWN_REASON` (a plain-English sentence naming the failed assessment and
-checks) and :data:`TAG_WITHDRAWN_AT` (ISO 8601 UTC); a later promotion through the gate deletes both. A kind with
+Withdrawal of a kind: when a champion fails its recurring assessment and no rollback target passes, the gate deletes
+the registered model's ``champion`` alias and sets the withdrawal tags of :mod:`features.model_tags`. A kind with
 no champion and a withdrawal is not served at all (:func:`withdrawal` reads it).
 """
 
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from features.errors import LoopbaanError
+from features.model_tags import TAG_WITHDRAWN_AT, TAG_WITHDRAWN_REASON
 from features.settings import Settings
 from models.ranker import ScoringModel
 from models.rerank import ARTIFACT as RERANKER_ARTIFACT
@@ -30,8 +29,6 @@ MODEL_PREFIX = "loopbaan-"
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 ALIASES = (CHAMPION, CHALLENGER)
-TAG_WITHDRAWN_REASON = "champion.withdrawn_reason"
-TAG_WITHDRAWN_AT = "champion.withdrawn_at"
 
 ERR_NO_MODEL = ("no model version of {name} holds the alias '{alias}'; train one with "
                 "`loopbaan train --kind {kind}`")

@@ -626,6 +626,7 @@ def _copy_version(home: Path, *, of: str = "1") -> str:
 @pytest.mark.slow
 def test_promotion_only_through_the_gate_with_reviews_bound_to_the_model_and_withdrawal(
         small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from features import model_tags
     from models import tracking
 
     home = tmp_path_factory.mktemp("gate-story")
@@ -686,8 +687,8 @@ def test_promotion_only_through_the_gate_with_reviews_bound_to_the_model_and_wit
     assert entry["rollback"]["action"] == "withdraw"
     registered = client.get_registered_model("loopbaan-jobs")
     assert "champion" not in (registered.aliases or {})
-    assert "no earlier champion passes again" in registered.tags[tracking.TAG_WITHDRAWN_REASON]
-    assert registered.tags[tracking.TAG_WITHDRAWN_AT].endswith("Z")
+    assert "no earlier champion passes again" in registered.tags[model_tags.TAG_WITHDRAWN_REASON]
+    assert registered.tags[model_tags.TAG_WITHDRAWN_AT].endswith("Z")
     alert = Path(entry["report"]).read_text(encoding="utf-8")
     assert "Alert:" in alert and "recurring" in alert
     # promoting again through the gate lifts the withdrawal
@@ -697,7 +698,7 @@ def test_promotion_only_through_the_gate_with_reviews_bound_to_the_model_and_wit
                      _settings(home), third["assessment_id"]).finding_id) else []))
     assert review.exit_code == 0, review.output
     assert json.loads(promote("1").output)["promoted"]
-    assert tracking.TAG_WITHDRAWN_REASON not in (client.get_registered_model("loopbaan-jobs").tags or {})
+    assert model_tags.TAG_WITHDRAWN_REASON not in (client.get_registered_model("loopbaan-jobs").tags or {})
     # a rejection binds the model's content: the same booster registered again is refused too
     rejected_version = _copy_version(home)
     second = assess(rejected_version)

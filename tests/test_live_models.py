@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
+from features import model_tags
 from features.errors import LoopbaanError
 from features.keys import signing_key
 from features.population import PopulationStore
@@ -237,8 +238,8 @@ def test_promotion_rollback_and_withdrawal_reach_a_running_service(live, live_ho
 
         withdrawn = time.monotonic()  # in the gate's order (assessments.registry.withdraw): the reason, then the
         # champion removed, so that no poll sees a kind with neither
-        client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_REASON, WITHDRAWN)
-        client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_AT, datetime.now(UTC).isoformat())
+        client.set_registered_model_tag(name, model_tags.TAG_WITHDRAWN_REASON, WITHDRAWN)
+        client.set_registered_model_tag(name, model_tags.TAG_WITHDRAWN_AT, datetime.now(UTC).isoformat())
         client.delete_registered_model_alias(name, tracking.CHAMPION)
         refused = lambda record: record[2] == 503 and WITHDRAWN in record[5]  # noqa: E731
         lag = stream.wait_until(withdrawn, refused)
@@ -248,8 +249,8 @@ def test_promotion_rollback_and_withdrawal_reach_a_running_service(live, live_ho
 
         restored = time.monotonic()  # a promotion through the gate: champion set, then the withdrawal cleared
         client.set_registered_model_alias(name, tracking.CHAMPION, "1")
-        client.delete_registered_model_tag(name, tracking.TAG_WITHDRAWN_REASON)
-        client.delete_registered_model_tag(name, tracking.TAG_WITHDRAWN_AT)
+        client.delete_registered_model_tag(name, model_tags.TAG_WITHDRAWN_REASON)
+        client.delete_registered_model_tag(name, model_tags.TAG_WITHDRAWN_AT)
         stream.wait_until(restored, back)
     moves = [rolled_back, withdrawn, restored]
     for (settled_at, settled), next_move in zip(phases, moves, strict=True):
@@ -319,8 +320,8 @@ def test_the_version_served_is_the_version_loaded_even_when_the_alias_moves_mean
     client.delete_registered_model_alias(name, tracking.CHAMPION)
     engine.reload()
     assert engine.kinds["jobs"].info.alias == tracking.CHALLENGER and engine.kinds["jobs"].info.fallback
-    client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_REASON, WITHDRAWN)
-    client.set_registered_model_tag(name, tracking.TAG_WITHDRAWN_AT, "2026-12-01T03:00:00+00:00")
+    client.set_registered_model_tag(name, model_tags.TAG_WITHDRAWN_REASON, WITHDRAWN)
+    client.set_registered_model_tag(name, model_tags.TAG_WITHDRAWN_AT, "2026-12-01T03:00:00+00:00")
     assert "stopped serving" in engine.reload()["jobs"]
     assert "jobs" not in engine.kinds and WITHDRAWN in engine.unavailable["jobs"]
     request = schemas.SuggestionRequest(kind="jobs", job_title="lasser")
