@@ -4,8 +4,8 @@ keeps the declarations true.
 Each :class:`Processing` says which tables it reads, to which party its result goes and what that party receives,
 for which purpose, on which legal basis, how long it is kept and who is affected. The data categories and their
 sources follow from the tables (:data:`TABLE_CATEGORIES` says what each table holds), so a processing cannot read a
-table without the register naming what is in it. :func:`build_register` turns the declarations and the active
-grants into the public :class:`RegisterDocument` (``GET /register``; :mod:`features.register_page` renders it).
+table without the register naming what is in it. :mod:`features.register_document` turns the declarations and the
+active grants into the public document (``GET /register``; :mod:`features.register_page` renders it).
 
 The guard: run a processing inside ``with processing("model_training"):``; every table it reads through a store
 (``PopulationStore.table``, the vault) is noted, and a table it does not declare raises
@@ -19,20 +19,15 @@ The legal bases are the ones the service is built for; the controller's data pro
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-
-from pydantic import BaseModel, ConfigDict
 
 from features.bilingual import Text
 from features.errors import LoopbaanError
 from features.reads import ReadScope, UndeclaredRead, active_scope, read_scope, undeclared_message
-from features.sharing import ACTIVE, MAX_PERIOD_DAYS, PARTNER_KINDS, PARTS, PURPOSES, Grant, Partner
+from features.sharing import MAX_PERIOD_DAYS, PARTNER_KINDS, PARTS, PURPOSES
 
-SMALL_COUNT = 5  # a public count below this is shown as "fewer than 5": a small count can point to a person
 VAULT_PREFIX = "vault."
 
 # -- what the data is ---------------------------------------------------------------------------------------------
@@ -436,136 +431,3 @@ def check_reads(scope: ReadScope) -> None:
     """Raise ``UndeclaredRead`` naming every table the scope's processing read without declaring it."""
     if scope.undeclared:
         raise UndeclaredRead(undeclared_message(scope.processing, scope.undeclared))
-
-
-# -- the document ---------------------------------------------------------------------------------------------------
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TextOut(_Out):
-    nl: str
-    en: str
-
-
-class CategoryOut(_Out):
-    key: str
-    name: TextOut
-    source: TextOut
-    personal: bool
-    special: bool
-
-
-class LegalBasisOut(_Out):
-    article: str
-    text: TextOut
-
-
-class RetentionOut(_Out):
-    text: TextOut
-    enforced: bool
-
-
-class StakeholderOut(_Out):
-    key: str
-    name: TextOut
-
-
-class CountOut(_Out):
-    """A count made public: ``count`` is None when it is below ``SMALL_COUNT`` (but not zero)."""
-
-    key: str
-    name: TextOut
-    count: int | None
-
-
-class PartnerOut(_Out):
-    partner_id: str
-    name: str
-    active_grants: int | None  # None: fewer than SMALL_COUNT
-
-
-class SharingOut(_Out):
-    """The active grants of one kind of partner; every count is None when below ``SMALL_COUNT`` (but not zero)."""
-
-    partner_kind: str
-    active_grants: int | None
-    partners: list[PartnerOut]
-    parts: list[CountOut]
-    purposes: list[CountOut]
-    pseudonymised: int | None
-
-
-class ProcessingOut(_Out):
-    key: str
-    name: TextOut
-    purpose: TextOut
-    categories: list[CategoryOut]
-    tables: list[str]
-    recipient: TextOut
-    receives: TextOut
-    legal_bases: list[LegalBasisOut]
-    retention: RetentionOut
-    stakeholders: list[StakeholderOut]
-    sharing: SharingOut | None = None
-
-
-class RegisterDocument(_Out):
-    """The register as ``GET /register`` returns it: every processing, both languages."""
-
-    generated_at: datetime
-    small_count: int
-    synthetic_data: bool
-    processings: list[ProcessingOut]
-
-
-def _text(text: Text) -> TextOut:
-    return TextOut(nl=text.nl, en=text.en)
-
-
-def _public(count: int) -> int | None:
-    return count if count == 0 or count >= SMALL_COUNT else None
-
-
-def _sharing_out(kind: str, grants: list[Grant], partners: Mapping[str, Partner]) -> SharingOut:
-    by_partner = Counter(grant.partner_id for grant in grants)
-    parts = Counter(part for grant in grants for part in grant.parts)
-    purposes = Counter(grant.purpose for grant in grants)
-    return SharingOut(
-        partner_kind=kind, active_grants=_public(len(grants)),
-        partners=[PartnerOut(partner_id=partner_id,
-                             name=partners[partner_id].name if partner_id in partners else partner_id,
-                             active_grants=_public(count)) for partner_id, count in sorted(by_partner.items())],
-        parts=[CountOut(key=key, name=_text(part.name), count=_public(parts[key])) for key, part in PARTS.items()],
-        purposes=[CountOut(key=key, name=_text(PURPOSES[key].name), count=_public(purposes[key]))
-                  for key in PARTNER_KINDS[kind].purposes],
-        pseudonymised=_public(sum(grant.pseudonymised for grant in grants)))
-
-
-def build_register(*, grants: Iterable[Grant], partners: Mapping[str, Partner], at: datetime,
-                   register: Mapping[str, Processing] = PROCESSINGS, synthetic_data: bool = True) -> RegisterDocument:
-    """The register document at ``at``: every declared processing; a sharing one with its active grants' partners
-    and counts (counts below :data:`SMALL_COUNT` withheld). ``partners`` names them (by partner id)."""
-    if at.tzinfo is None:
-        raise LoopbaanError("the register's moment needs a time zone")
-    active: dict[str, list[Grant]] = defaultdict(list)
-    for grant in grants:
-        if grant.state(at) == ACTIVE:
-            active[grant.partner_kind].append(grant)
-    out = []
-    for entry in register.values():
-        out.append(ProcessingOut(
-            key=entry.key, name=_text(entry.name), purpose=_text(entry.purpose),
-            categories=[CategoryOut(key=key, name=_text(CATEGORIES[key].name), source=_text(CATEGORIES[key].source),
-                                    personal=CATEGORIES[key].personal, special=CATEGORIES[key].special)
-                        for key in entry.categories],
-            tables=sorted(entry.reads), recipient=_text(entry.recipient), receives=_text(entry.receives),
-            legal_bases=[LegalBasisOut(article=basis.article, text=_text(basis.text)) for basis in entry.legal_bases],
-            retention=RetentionOut(text=_text(entry.retention.text), enforced=entry.retention.enforced),
-            stakeholders=[StakeholderOut(key=key, name=_text(STAKEHOLDERS[key])) for key in entry.stakeholders],
-            sharing=None if entry.partner_kind is None else _sharing_out(entry.partner_kind,
-                                                                         active[entry.partner_kind], partners)))
-    return RegisterDocument(generated_at=at.astimezone(UTC), small_count=SMALL_COUNT, synthetic_data=synthetic_data,
-                            processings=out)

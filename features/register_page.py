@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from features.bilingual import ERR_LANGUAGE, Text
-from features.register import (
+from features.register_document import (
     CategoryOut,
     CountOut,
     ProcessingOut,

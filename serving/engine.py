@@ -42,7 +42,7 @@ import numpy as np
 from features.citizens import QueryContext, anonymous_context
 from features.consent import Consent, JsonlConsentStore, VaultConsentStore
 from features.errors import LoopbaanError
-from features.register import RegisterDocument, build_register
+from features.register_document import RegisterDocument, build_register
 from features.esco import load_esco
 from features.keys import pseudonym_key, signing_key
 from features.model_tags import FAIRNESS_TAGS, read_result

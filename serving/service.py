@@ -41,7 +41,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from features.register import SUGGESTIONS, RegisterDocument, processing
+from features.register import SUGGESTIONS, processing
+from features.register_document import RegisterDocument
 from features.register_page import render_register_page
 from features.settings import Settings
 from serving import schemas

@@ -22,14 +22,12 @@ from features.register import (
     FAIRNESS_ASSESSMENT,
     MODEL_TRAINING,
     PROCESSINGS,
-    SMALL_COUNT,
     Processing,
-    RegisterDocument,
-    build_register,
     check_reads,
     processing,
     sharing_processing_key,
 )
+from features.register_document import SMALL_COUNT, RegisterDocument, build_register
 from features.register_page import render_register_page
 
 NOW = datetime(2025, 3, 10, 9, 30, tzinfo=UTC)

@@ -17,8 +17,9 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from features import sharing
-from features.register import PROCESSINGS, SUGGESTIONS, TABLE_CATEGORIES, VAULT_PREFIX, build_register, processing, \
-    sharing_processing_key
+from features.register import (PROCESSINGS, SUGGESTIONS, TABLE_CATEGORIES, VAULT_PREFIX, processing,
+                               sharing_processing_key)
+from features.register_document import build_register
 from features.sharing import (COMPETENCY_PROFILE, CONTACT_WISH, DIPLOMAS_AND_TRAININGS, JOB_MEDIATION,
                               NOT_AVAILABLE, WORK_HISTORY, AccessRefused, ContactWish, ShareError,
                               partners_from_clients)

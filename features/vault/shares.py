@@ -245,7 +245,7 @@ class Shares:
             return [access_of(row) for row in connection.execute(query).mappings()]
 
     def active_grants(self, *, at: datetime | None = None) -> list[Grant]:
-        """Every share active at ``at`` (None: now), for :func:`features.register.build_register`."""
+        """Every share active at ``at`` (None: now), for :func:`features.register_document.build_register`."""
         moment = datetime.now(UTC) if at is None else at.astimezone(UTC)
         table = Share.__table__
         query = select(table).where(table.c.starts_at <= moment, table.c.ends_at > moment,
