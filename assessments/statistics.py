@@ -78,8 +78,13 @@ class Bca:
         else:
             u = float(norm.ppf(np.clip(share, 1e-12, 1 - 1e-12))) - self.z0
         a = self.acceleration
-        # Invert Φ⁻¹(share) = z0 + (z0 + w) / (1 - a (z0 + w)) for w, the normal quantile of the bound's level.
-        w = (u - self.z0 - a * u * self.z0) / (1.0 + a * u) if 1.0 + a * u != 0 else np.inf
+        # Invert Φ⁻¹(share) = z0 + (z0 + w) / (1 - a (z0 + w)) for w, the normal quantile of the bound's level. The
+        # bounds reach only the quantiles u > -1/a (a > 0) or u < -1/a (a < 0): a threshold beyond that lies past
+        # the bound of every level on its side (w = ∓∞), where the formula would give a w of the wrong sign.
+        if 1.0 + a * u > 0:
+            w = (u - self.z0 - a * u * self.z0) / (1.0 + a * u)
+        else:
+            w = -np.inf if u < 0 else np.inf
         level = float(norm.cdf(w))  # the bound at this level equals the threshold
         return float(np.clip(level if upper_limit else 1.0 - level, 0.0, 1.0))
 

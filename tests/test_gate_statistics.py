@@ -185,3 +185,21 @@ def test_a_floor_far_above_every_replicate_is_beyond_doubt_even_with_a_large_acc
     bca = Bca(estimate=0.0013, replicates=replicates, z0=0.113, acceleration=0.16)
     assert bca.p_beyond(0.9, upper_limit=False) < 1e-6
     assert bca.p_beyond(float(np.median(replicates)), upper_limit=False) > 0.1
+
+
+@pytest.mark.parametrize("acceleration", [0.16, -0.16, 0.0])
+def test_the_p_value_moves_one_way_as_the_threshold_moves_even_past_every_replicate(acceleration: float) -> None:
+    """A floor far below every replicate is not beyond doubt (p 1), a floor far above is (p near 0), and in between
+    a higher floor is never less doubtful; for a maximum the other way round. With a large acceleration the BCa
+    inversion has a pole: a threshold past it once read as beyond doubt on the wrong side (p 0.00 for a group at a
+    ratio of 1.004 against a floor of 0.8, seen in an assessment)."""
+    replicates = np.sort(np.random.default_rng(1).normal(1.0, 0.002, 400))
+    bca = Bca(estimate=1.0, replicates=replicates, z0=0.05, acceleration=acceleration)
+    thresholds = np.concatenate([[-5.0, 0.0, 0.8, 0.99], np.quantile(replicates, np.linspace(0, 1, 21)),
+                                 [1.01, 1.25, 5.0]])
+    floor = [bca.p_beyond(float(threshold), upper_limit=False) for threshold in thresholds]
+    maximum = [bca.p_beyond(float(threshold), upper_limit=True) for threshold in thresholds]
+    assert min(floor[:3]) > 1 - 1e-6 and floor[-1] < 1e-6
+    assert maximum[0] < 1e-6 and min(maximum[-2:]) > 1 - 1e-6
+    assert all(later <= earlier + 1e-12 for earlier, later in zip(floor, floor[1:], strict=False))
+    assert all(later >= earlier - 1e-12 for earlier, later in zip(maximum, maximum[1:], strict=False))
