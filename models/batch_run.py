@@ -19,7 +19,7 @@ from features.population.store import PopulationStore
 from features.register import NIGHTLY_BATCH, processing
 from features.settings import Settings
 from features.vocabulary import KINDS
-from models import batch_store, tracking
+from models import batch_layout, batch_read, batch_write, tracking
 from models.batch_partition import (
     BatchPayload,
     check_population,
@@ -63,7 +63,7 @@ class Partition:
 
 @dataclass(frozen=True)
 class BatchResult:
-    info: batch_store.BatchInfo
+    info: batch_read.BatchInfo
     engine: str
     workers: int
     citizens: int
@@ -95,7 +95,7 @@ def plan_partitions(store: PopulationStore, *, partition_size: int,
 
 def consent_moment(settings: Settings, kind: str, out: Path | None, *, discard_partial: bool) -> datetime:
     """When this run reads the consent store as of: now, or the start of the interrupted run it resumes."""
-    for plan in [] if discard_partial else batch_store.partial_batches(settings, kind, out=out):
+    for plan in [] if discard_partial else batch_read.partial_batches(settings, kind, out=out):
         moment = (plan.get("consent") or {}).get("as_of")
         if moment:
             return datetime.fromisoformat(moment)
@@ -122,7 +122,7 @@ def run_batch(kind: str, *, store: PopulationStore, settings: Settings, out: Pat
               engine: str = "local", scheduler: str | None = None, workers: int = DEFAULT_WORKERS, k: int = 10,
               top_n: int = DEFAULT_CANDIDATES, partition_size: int = DEFAULT_PARTITION_SIZE,
               alias: str | None = None, exact: bool = True, discard_partial: bool = False,
-              keep: int = batch_store.KEEP_BATCHES, progress: bool = True, connect_timeout_s: float = 10.0,
+              keep: int = batch_write.KEEP_BATCHES, progress: bool = True, connect_timeout_s: float = 10.0,
               echo: Callable[[str], None] = lambda line: None) -> BatchResult:
     """Compute and commit one kind's batch (resuming a crashed run of the same plan); see the module docstring.
 
@@ -130,7 +130,7 @@ def run_batch(kind: str, *, store: PopulationStore, settings: Settings, out: Pat
     ``workers`` sizes the LocalCluster started when ``engine="dask"`` and no ``scheduler`` is given.
     """
     if kind not in KINDS:
-        raise LoopbaanError(batch_store.ERR_UNKNOWN_KIND.format(kind=kind))
+        raise LoopbaanError(batch_layout.ERR_UNKNOWN_KIND.format(kind=kind))
     if engine not in ENGINES:
         raise LoopbaanError(ERR_ENGINE.format(engine=engine))
     if scheduler and engine != "dask":
@@ -175,14 +175,14 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
         "features": list(resources.featurizer.columns), "model_features": list(loaded.model.feature_names),
         "partitions": [part.plan() for part in partitions],
     }
-    out_dir = batch_store.batch_root(settings, out)
-    with batch_store.open_batch(out=out_dir, kind=kind, plan=plan, discard_partial=discard_partial) as writer:
+    out_dir = batch_layout.batch_root(settings, out)
+    with batch_write.open_batch(out=out_dir, kind=kind, plan=plan, discard_partial=discard_partial) as writer:
         done = writer.finished()
         if writer.resumed:
             echo(f"{kind}: resuming batch {writer.batch_id}: {len(done)} of {len(partitions)} partitions already "
                  "written")
         else:
-            batch_store.write_labels(writer.folder, suggester.labels)
+            batch_write.write_labels(writer.folder, suggester.labels)
         todo = [part for part in partitions if part.index not in done]
         payload = BatchPayload(
             token=writer.batch_id, kind=kind, population=str(store.folder.resolve()), as_of=as_of,

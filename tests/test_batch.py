@@ -23,9 +23,9 @@ from features.citizens import contexts_from_store
 from features.errors import LoopbaanError
 from features.population import PopulationStore
 from features.settings import Settings
-from models import batch_partition, batch_run, batch_store, tracking
+from models import batch_partition, batch_read, batch_run, batch_write, tracking
 from models.batch_gaps import batch_gaps
-from models.batch_store import (
+from models.batch_read import (
     latest_complete_batch,
     partial_batches,
     precomputed_suggestions,
@@ -80,9 +80,9 @@ def dask_batches(settings: Settings, store: PopulationStore, batch_home: Path,
                                   scheduler=scheduler, partition_size=PARTITION, progress=False) for kind in KINDS}
 
 
-def _rows(info: batch_store.BatchInfo) -> pa.Table:
+def _rows(info: batch_read.BatchInfo) -> pa.Table:
     """Every stored row of a batch, in (citizen, rank) order (partitions follow citizen ids), without the batch id."""
-    return pa.concat_tables([table.drop_columns(["batch_id"]) for table in batch_store.read_partitions(info)])
+    return pa.concat_tables([table.drop_columns(["batch_id"]) for table in batch_read.read_partitions(info)])
 
 
 def _exact(column: pa.ChunkedArray) -> list[np.ndarray]:
@@ -120,7 +120,7 @@ def test_dask_batch_equals_local_batch_item_for_item(kind: str, local_batches, d
     local, dask = local_batches[kind], dask_batches[kind]
     assert dask.engine == "dask" and dask.workers == 2 and local.engine == "local"
     assert local.info.batch_id != dask.info.batch_id
-    for table_local, table_dask in zip(batch_store.read_partitions(local.info), batch_store.read_partitions(dask.info),
+    for table_local, table_dask in zip(batch_read.read_partitions(local.info), batch_read.read_partitions(dask.info),
                                        strict=True):
         _assert_same_rows(table_local.drop_columns(["batch_id"]), table_dask.drop_columns(["batch_id"]))
     rows = _rows(dask.info).to_pandas()
@@ -397,7 +397,7 @@ def test_cli_without_a_model_or_over_a_foreign_folder(small_population_dir, isol
     (foreign / "jobs").mkdir(parents=True)
     (foreign / "jobs" / "notes.txt").write_text("keep me", encoding="utf-8")
     with pytest.raises(LoopbaanError, match="not loopbaan batches"), \
-            batch_store.open_batch(out=foreign, kind="jobs", plan={"kind": "jobs"}):
+            batch_write.open_batch(out=foreign, kind="jobs", plan={"kind": "jobs"}):
         pass
     assert (foreign / "jobs" / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
