@@ -30,7 +30,8 @@ costs ~15 % at a few thousand items and more for a catalogue of 100k vacancies (
 
 The modules:
 
-- :mod:`models.batch_run` — :func:`~models.batch_run.run_batch`: checks, plan, model, engines, commit;
+- :mod:`models.batch_run` — :func:`~models.batch_run.run_batch`: checks, plan, model, engines, commit (the engine
+  choice: :mod:`models.compute_engine`);
 - :mod:`models.batch_partition` — the payload and the partition function every engine runs;
 - :mod:`models.batch_gaps` — the vectorised gap analysis;
 - :mod:`models.row_exact_space` — the match space computed row by row (``exact``);

@@ -388,6 +388,20 @@ def test_cli_refuses_bad_input_with_one_line(args: list[str], message: str, batc
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(("engine", "scheduler", "message"), [
+    ("spark", None, "unknown engine 'spark': choose local or dask"),
+    ("local", "tcp://127.0.0.1:1", "--scheduler needs --engine dask"),
+])
+def test_the_batch_and_the_training_refuse_a_bad_engine_alike(engine: str, scheduler: str | None, message: str,
+                                                             small_population_dir, tmp_path) -> None:
+    from models.training import train_kind
+
+    store, settings = PopulationStore(small_population_dir), Settings(home=tmp_path)
+    for run in (batch_run.run_batch, train_kind):
+        with pytest.raises(LoopbaanError, match=message):
+            run("jobs", store=store, settings=settings, engine=engine, scheduler=scheduler)
+
+
 def test_cli_without_a_model_or_over_a_foreign_folder(small_population_dir, isolated_home, tmp_path) -> None:
     result = _cli("batch", "suggest", "--kind", "jobs", "--data", str(small_population_dir))
     assert result.exit_code == 2 and "no champion for jobs" in result.output
