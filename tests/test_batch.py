@@ -242,6 +242,7 @@ def test_row_exact_space_is_the_match_space_one_row_at_a_time(chunk: int, settin
                                   as_of=date.fromisoformat(store.manifest["config"]["as_of"]))
     space = resources.space
     exact_space = RowExactSpace.of(space)
+    assert exact_space.item_embeddings is space.item_embeddings  # shared, not copied
     if chunk % 8 == 0:
         assert exact_space.item_chunk == chunk  # OpenBLAS takes items in groups of 4 or 8: chunking stays exact
     many, exact = space.block(context.profile), exact_space.block(context.profile)
