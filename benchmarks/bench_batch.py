@@ -62,7 +62,7 @@ def _one(args: argparse.Namespace) -> None:
     from features.population import PopulationStore
     from features.settings import Settings
     from models.batch_run import run_batch
-    from models.batch_store import precomputed_suggestions
+    from models.batch_read import precomputed_suggestions
 
     settings = Settings(home=Path(args.home), allow_challenger=True)
     store = PopulationStore(Path(args.population))

@@ -95,7 +95,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Show the newest complete batch of each kind, and any partial batch a crashed run left to resume."""
-    from models.batch_store import latest_complete_batch, partial_batches
+    from models.batch_read import latest_complete_batch, partial_batches
 
     settings = Settings()
     report = {}

@@ -13,15 +13,12 @@ from features.errors import LoopbaanError
 from features.settings import Settings
 from features.vocabulary import KINDS, NDCG_AT_K
 from loopbaan_cli._errors import user_errors
+from models.compute_engine import ENGINES
 
 KindChoice = Enum("KindChoice", {name: name for name in (*KINDS, "all")}, type=str, module=__name__)
 TrainKindChoice = Enum("TrainKindChoice", {name: name for name in (*KINDS, "all", "encoder")}, type=str,
                        module=__name__)
-
-
-class EngineChoice(str, Enum):
-    local = "local"
-    dask = "dask"
+EngineChoice = Enum("EngineChoice", {name: name for name in ENGINES}, type=str, module=__name__)
 
 
 def _kinds(choice: KindChoice | TrainKindChoice) -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 One run computes one kind's top ``k`` for every citizen of the population (except those who had switched AI
 suggestions off when the run started: their choice in the consent store, else the population's default; see
 :mod:`features.consent`) with readiness, gap, bridging trainings, the exact per-feature explanation and, for a
-mitigated version, which fairness guarantee moved an item up, and stores them with :mod:`models.batch_store`:
+mitigated version, which fairness guarantee moved an item up, and stores them (:mod:`models.batch_write`):
 
 1. **plan** — the citizens in id order, cut into partitions of ``partition_size``; the model (the registry's
    champion, or the alias asked; a kind the fairness gate withdrew has none); a *payload* with everything a
@@ -30,9 +30,12 @@ costs ~15 % at a few thousand items and more for a catalogue of 100k vacancies (
 
 The modules:
 
-- :mod:`models.batch_run` — :func:`~models.batch_run.run_batch`: checks, plan, model, engines, commit;
+- :mod:`models.batch_run` — :func:`~models.batch_run.run_batch`: checks, plan, model, engines, commit (the engine
+  choice: :mod:`models.compute_engine`);
 - :mod:`models.batch_partition` — the payload and the partition function every engine runs;
 - :mod:`models.batch_gaps` — the vectorised gap analysis;
 - :mod:`models.row_exact_space` — the match space computed row by row (``exact``);
-- :mod:`models.batch_store` — the stored batch: partitions, manifest, resume, the service's reader.
+- :mod:`models.batch_layout` — the stored batch on disk: file names, folder rules, format number;
+- :mod:`models.batch_write` — writing it: partitions, labels, manifest, resume, pruning;
+- :mod:`models.batch_read` — reading it, for the service: the newest complete batch, one citizen's suggestions.
 """

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import sparse
 
 from features.citizens import QueryContext
-from models import batch_store
+from models import batch_write
 from models.gap import decide_readiness
 from models.resources import KindResources
 
@@ -42,10 +42,10 @@ class GapColumns:
     """:meth:`models.gap.GapAnalyzer.analyse` of many (query, item) pairs, as ragged columns."""
 
     readiness: np.ndarray
-    matched: batch_store.Ragged
-    missing: batch_store.Ragged
-    bridging: batch_store.Ragged  # training positions per pair, in the order chosen
-    covers: batch_store.Ragged  # per bridging training: the missing competencies it covers, in its own order
+    matched: batch_write.Ragged
+    missing: batch_write.Ragged
+    bridging: batch_write.Ragged  # training positions per pair, in the order chosen
+    covers: batch_write.Ragged  # per bridging training: the missing competencies it covers, in its own order
 
 
 _COVER_CHUNK = 2_048  # pairs per dense (pairs × trainings) block of the greedy bridging step
@@ -67,14 +67,14 @@ def batch_gaps(resources: KindResources, context: QueryContext, query_rows: np.n
     held_keys = np.sort(np.repeat(np.arange(profile.shape[0], dtype=np.int64), np.diff(profile.indptr)) * n_columns
                         + profile.indices.astype(np.int64))
     held = _member(np.asarray(query_rows, dtype=np.int64)[owner] * n_columns + column, held_keys)
-    matched = batch_store.Ragged(_offsets(owner[held], n_pairs), column[held])
-    missing = batch_store.Ragged(_offsets(owner[~held], n_pairs), column[~held])
+    matched = batch_write.Ragged(_offsets(owner[held], n_pairs), column[held])
+    missing = batch_write.Ragged(_offsets(owner[~held], n_pairs), column[~held])
     if resources.kind == "trainings":
         readiness = decide_readiness(resources.kind, dutch_gap=np.zeros(n_pairs) if dutch_gap is None else dutch_gap)
         nothing = np.zeros(0, dtype=np.int64)
         return GapColumns(readiness=readiness, matched=matched, missing=missing,
-                          bridging=batch_store.Ragged(np.zeros(n_pairs + 1, dtype=np.int64), nothing),
-                          covers=batch_store.Ragged(np.zeros(1, dtype=np.int64), nothing))
+                          bridging=batch_write.Ragged(np.zeros(n_pairs + 1, dtype=np.int64), nothing),
+                          covers=batch_write.Ragged(np.zeros(1, dtype=np.int64), nothing))
     bridging, covers, uncovered = _greedy_bridging(resources, owner[~held], column[~held], n_pairs=n_pairs,
                                                    n_columns=n_columns)
     n_essential = np.diff(essential.indptr)[np.asarray(items, dtype=np.int64)]
@@ -85,7 +85,7 @@ def batch_gaps(resources: KindResources, context: QueryContext, query_rows: np.n
 
 
 def _greedy_bridging(resources: KindResources, missing_owner: np.ndarray, missing_column: np.ndarray, *,
-                     n_pairs: int, n_columns: int) -> tuple[batch_store.Ragged, batch_store.Ragged, np.ndarray]:
+                     n_pairs: int, n_columns: int) -> tuple[batch_write.Ragged, batch_write.Ragged, np.ndarray]:
     """:meth:`models.gap.GapAnalyzer.bridging` for every pair at once, one greedy step for all pairs at a time.
 
     Returns the chosen trainings per pair, the competencies each covers (in the training's own order, as the
@@ -126,7 +126,7 @@ def _greedy_bridging(resources: KindResources, missing_owner: np.ndarray, missin
     c_pair, c_step, c_column = c_pair[order], c_step[order], c_column[order]
     width = resources.gaps.max_bridging + 1
     entry = np.searchsorted(pair * width + step, c_pair * width + c_step)  # the bridging entry each column belongs to
-    return (batch_store.Ragged(_offsets(pair, n_pairs), training), batch_store.Ragged(_offsets(entry, len(pair)),
+    return (batch_write.Ragged(_offsets(pair, n_pairs), training), batch_write.Ragged(_offsets(entry, len(pair)),
                                                                                       c_column), uncovered)
 
 

@@ -7,7 +7,7 @@
   client, sent once per Dask worker as a plugin); each process builds its Suggester from it once;
 - **partition** — :func:`compute_partition`: ranking by the service's :class:`models.suggest.Suggester`, the
   vectorised gap analysis (:mod:`models.batch_gaps`), one Parquet file written whole or not at all
-  (:mod:`models.batch_store`). :func:`dask_partition` is the same for a Dask task (module-level: Dask pickles a
+  (:mod:`models.batch_write`). :func:`dask_partition` is the same for a Dask task (module-level: Dask pickles a
   function by its module path).
 """
 
@@ -30,8 +30,9 @@ from features.match_space import MatchSpace
 from features.pair_features import PairFeaturizer
 from features.population.store import PopulationStore
 from features.register import NIGHTLY_BATCH, processing
-from models import batch_store
+from models import batch_write
 from models.batch_gaps import batch_gaps
+from models.batch_layout import MOVED_SEPARATOR
 from models.gap import GapAnalyzer
 from models.ranker import ScoringModel
 from models.resources import KindResources
@@ -74,7 +75,7 @@ def check_population(store: PopulationStore) -> None:
 # -- the stored rows of one partition --------------------------------------------------------------------------
 
 
-def partition_records(suggester: Suggester, context: QueryContext, ranked: RankedLists) -> batch_store.PartitionRecords:
+def partition_records(suggester: Suggester, context: QueryContext, ranked: RankedLists) -> batch_write.PartitionRecords:
     """A ranked partition as stored rows: citizens in id order, best first, with the gap of every item."""
     order = np.argsort(ranked.query_rows, kind="stable")  # grouped by query, each query's order kept
     rows = np.asarray(ranked.query_rows)[order]
@@ -87,8 +88,8 @@ def partition_records(suggester: Suggester, context: QueryContext, ranked: Ranke
     dutch_gap = features["dutch_gap"].to_numpy(dtype=np.float64) if "dutch_gap" in features.columns else None
     gaps = batch_gaps(suggester.resources, context, rows, items, dutch_gap)
     catalogue_ids = suggester.resources.catalogue.ids
-    moved = np.array(["+".join(ranked.moved_at(int(index))) for index in order], dtype=object)
-    return batch_store.PartitionRecords(
+    moved = np.array([MOVED_SEPARATOR.join(ranked.moved_at(int(index))) for index in order], dtype=object)
+    return batch_write.PartitionRecords(
         citizen_ids=context.queries["citizen_id"].to_numpy(dtype=np.int64)[rows], ranks=ranks, items=items,
         item_ids=np.array([str(value) for value in catalogue_ids[items]], dtype=object),
         scores=contributions.sum(axis=1), readiness=gaps.readiness, values=features.to_numpy(dtype=np.float64),
@@ -133,7 +134,7 @@ class _PartitionRunner:
                                   gaps=GapAnalyzer(trainings=trainings, max_bridging=payload.max_bridging))
         self.suggester = Suggester(resources=resources, model=payload.model, reranker=payload.reranker)
 
-    def records(self, citizen_ids: np.ndarray) -> batch_store.PartitionRecords:
+    def records(self, citizen_ids: np.ndarray) -> batch_write.PartitionRecords:
         payload = self.payload
         store = _CitizenRangeStore(Path(payload.population), first=citizen_ids[0], last=citizen_ids[-1])
         context = contexts_from_store(store=store, taxonomy=self.taxonomy, citizen_ids=citizen_ids,
@@ -163,7 +164,7 @@ def compute_partition(payload: BatchPayload, index: int, citizen_ids: np.ndarray
     wall, cpu = time.perf_counter(), time.process_time()
     with processing(NIGHTLY_BATCH):  # its own scope: on a Dask worker the caller's does not travel
         records = runner.records(np.asarray(citizen_ids, dtype=np.int64))
-    entry = batch_store.write_partition(Path(payload.directory), index, records, header=payload.header)
+    entry = batch_write.write_partition(Path(payload.directory), index, records, header=payload.header)
     return {**entry, "wall_s": round(time.perf_counter() - wall, 3), "cpu_s": round(time.process_time() - cpu, 3)}
 
 

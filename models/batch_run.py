@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from features.population.store import PopulationStore
 from features.register import NIGHTLY_BATCH, processing
 from features.settings import Settings
 from features.vocabulary import KINDS
-from models import batch_store, tracking
+from models import batch_layout, batch_read, batch_write, tracking
 from models.batch_partition import (
     BatchPayload,
     check_population,
@@ -28,17 +27,15 @@ from models.batch_partition import (
     forget_runner,
     peak_memory_mb,
 )
+from models.compute_engine import LOCAL, check_engine, engine_client
 from models.resources import load_resources
 from models.retrieval import DEFAULT_CANDIDATES
 from models.suggest import Suggester
 
-ENGINES = ("local", "dask")
 DEFAULT_PARTITION_SIZE = 5_000
 DEFAULT_WORKERS = 2
 MAX_K = 50
 
-ERR_ENGINE = "unknown engine {engine!r}: choose local or dask"
-ERR_SCHEDULER_NEEDS_DASK = "--scheduler needs --engine dask (the local engine runs in this process)"
 ERR_K = "k must be between 1 and {most}, not {k}"
 ERR_PARTITION_SIZE = "the partition size must be at least 1 citizen, not {size}"
 ERR_NO_CITIZENS = "the population in {folder} has no citizen to compute suggestions for (all opted out, or empty)"
@@ -63,7 +60,7 @@ class Partition:
 
 @dataclass(frozen=True)
 class BatchResult:
-    info: batch_store.BatchInfo
+    info: batch_read.BatchInfo
     engine: str
     workers: int
     citizens: int
@@ -95,7 +92,7 @@ def plan_partitions(store: PopulationStore, *, partition_size: int,
 
 def consent_moment(settings: Settings, kind: str, out: Path | None, *, discard_partial: bool) -> datetime:
     """When this run reads the consent store as of: now, or the start of the interrupted run it resumes."""
-    for plan in [] if discard_partial else batch_store.partial_batches(settings, kind, out=out):
+    for plan in [] if discard_partial else batch_read.partial_batches(settings, kind, out=out):
         moment = (plan.get("consent") or {}).get("as_of")
         if moment:
             return datetime.fromisoformat(moment)
@@ -119,10 +116,10 @@ def _load_model(kind: str, alias: str | None, settings: Settings) -> tuple[track
 
 
 def run_batch(kind: str, *, store: PopulationStore, settings: Settings, out: Path | None = None,
-              engine: str = "local", scheduler: str | None = None, workers: int = DEFAULT_WORKERS, k: int = 10,
+              engine: str = LOCAL, scheduler: str | None = None, workers: int = DEFAULT_WORKERS, k: int = 10,
               top_n: int = DEFAULT_CANDIDATES, partition_size: int = DEFAULT_PARTITION_SIZE,
               alias: str | None = None, exact: bool = True, discard_partial: bool = False,
-              keep: int = batch_store.KEEP_BATCHES, progress: bool = True, connect_timeout_s: float = 10.0,
+              keep: int = batch_write.KEEP_BATCHES, progress: bool = True, connect_timeout_s: float = 10.0,
               echo: Callable[[str], None] = lambda line: None) -> BatchResult:
     """Compute and commit one kind's batch (resuming a crashed run of the same plan); see the module docstring.
 
@@ -130,22 +127,14 @@ def run_batch(kind: str, *, store: PopulationStore, settings: Settings, out: Pat
     ``workers`` sizes the LocalCluster started when ``engine="dask"`` and no ``scheduler`` is given.
     """
     if kind not in KINDS:
-        raise LoopbaanError(batch_store.ERR_UNKNOWN_KIND.format(kind=kind))
-    if engine not in ENGINES:
-        raise LoopbaanError(ERR_ENGINE.format(engine=engine))
-    if scheduler and engine != "dask":
-        raise LoopbaanError(ERR_SCHEDULER_NEEDS_DASK)
+        raise LoopbaanError(batch_layout.ERR_UNKNOWN_KIND.format(kind=kind))
+    check_engine(engine, scheduler=scheduler)
     if not 1 <= k <= MAX_K:
         raise LoopbaanError(ERR_K.format(most=MAX_K, k=k))
     if partition_size < 1:
         raise LoopbaanError(ERR_PARTITION_SIZE.format(size=partition_size))
     started = time.perf_counter()
-    if engine == "dask":  # connected first: a wrong address fails before any work
-        from models.distributed_training import dask_client
-
-        cluster = dask_client(scheduler, workers=workers, timeout_s=connect_timeout_s)
-    else:
-        cluster = nullcontext()
+    cluster = engine_client(engine, scheduler=scheduler, workers=workers, timeout_s=connect_timeout_s)
     with processing(NIGHTLY_BATCH), cluster as client:
         return _run(kind, store=store, settings=settings, out=out, engine=engine, client=client, k=k, top_n=top_n,
                     partition_size=partition_size, alias=alias, exact=exact, discard_partial=discard_partial,
@@ -175,14 +164,14 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
         "features": list(resources.featurizer.columns), "model_features": list(loaded.model.feature_names),
         "partitions": [part.plan() for part in partitions],
     }
-    out_dir = batch_store.batch_root(settings, out)
-    with batch_store.open_batch(out=out_dir, kind=kind, plan=plan, discard_partial=discard_partial) as writer:
+    out_dir = batch_layout.batch_root(settings, out)
+    with batch_write.open_batch(out=out_dir, kind=kind, plan=plan, discard_partial=discard_partial) as writer:
         done = writer.finished()
         if writer.resumed:
             echo(f"{kind}: resuming batch {writer.batch_id}: {len(done)} of {len(partitions)} partitions already "
                  "written")
         else:
-            batch_store.write_labels(writer.folder, suggester.labels)
+            batch_write.write_labels(writer.folder, suggester.labels)
         todo = [part for part in partitions if part.index not in done]
         payload = BatchPayload(
             token=writer.batch_id, kind=kind, population=str(store.folder.resolve()), as_of=as_of,
@@ -194,7 +183,7 @@ def _run(kind: str, *, store: PopulationStore, settings: Settings, out: Path | N
         bar = tqdm(total=plan["population"]["citizens"], initial=sum(entry["citizens"] for entry in done.values()),
                    desc=f"{kind} batch ({engine})", unit="citizen", unit_scale=True, disable=not progress)
         try:
-            if engine == "local":
+            if engine == LOCAL:
                 entries, compute_s, peaks, n_workers = _run_local(payload, todo, bar)
             else:
                 entries, compute_s, peaks, n_workers = _run_dask(payload, todo, bar, client=client)

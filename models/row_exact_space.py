@@ -3,8 +3,6 @@ citizen: what lets a nightly batch (:mod:`models.batch_partition`) equal the liv
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from features.match_space import MatchSpace
@@ -20,24 +18,30 @@ class RowExactSpace(MatchSpace):
     per citizen (~3x faster at 100k items). Each element is still the one-row product's, bit for bit, where the
     BLAS takes items in groups that divide the chunk (OpenBLAS: 4 or 8); :meth:`of` checks this on the machine
     and falls back to whole rows where it does not hold.
+
+    It holds only ``space`` and its chunk: every other attribute is read from ``space`` (its arrays shared, never
+    copied; ``MatchSpace.__init__`` is not run again, it would compute them anew).
     """
 
     ITEM_CHUNK = 1_024
 
+    def __init__(self, space: MatchSpace, *, item_chunk: int) -> None:
+        self.space = space
+        self.item_chunk = item_chunk
+
+    def __getattr__(self, name: str):
+        if name == "space":  # not set yet (an object being unpickled): no attribute to forward to
+            raise AttributeError(name)
+        return getattr(self.space, name)
+
     @classmethod
     def of(cls, space: MatchSpace) -> RowExactSpace:
-        """``space`` (its arrays shared, not copied) with the row-by-row semantic similarity."""
-        exact = copy.copy(space)
-        exact.__class__ = cls
-        n_items = space.item_embeddings.shape[0]
-        exact.item_chunk = max(1, n_items)
+        """``space`` with the row-by-row semantic similarity, in chunks of ``ITEM_CHUNK`` items where that is exact."""
+        whole_rows = cls(space, item_chunk=max(1, space.item_embeddings.shape[0]))
+        chunked = cls(space, item_chunk=cls.ITEM_CHUNK)
         probe = np.random.default_rng(0).standard_normal((2, space.item_embeddings.shape[1]))
         probe = probe.astype(space.item_embeddings.dtype)
-        whole = exact.semantic(probe)
-        exact.item_chunk = cls.ITEM_CHUNK
-        if not np.array_equal(exact.semantic(probe), whole):
-            exact.item_chunk = max(1, n_items)
-        return exact
+        return chunked if np.array_equal(chunked.semantic(probe), whole_rows.semantic(probe)) else whole_rows
 
     def semantic(self, embeddings: np.ndarray) -> np.ndarray:
         items = self.item_embeddings.T

@@ -1,5 +1,5 @@
 """What an explained suggestion is, typed once: the ranker builds it (:mod:`models.suggest`), a stored batch renders
-it again (:mod:`models.batch_store`), and the service sends it as is (``serving.schemas.SuggestionOut`` adds only the
+it again (:mod:`models.batch_read`), and the service sends it as is (``serving.schemas.SuggestionOut`` adds only the
 recourse). Labels carry the language they are in: the taxonomy has no Dutch label for many competencies, and then the
 English one is shown.
 """

@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from features.errors import LoopbaanError
 from features.feature_definitions import features_for
 from features.population.store import PopulationStore
 from features.register import MODEL_TRAINING, processing
@@ -20,6 +18,7 @@ from features.settings import Settings
 from features.vocabulary import K, NDCG_AT_K
 from features.vault.snapshot import feedback_path
 from models import tracking
+from models.compute_engine import DASK, LOCAL, check_engine, engine_client
 from models.datasets import CAREER_CANDIDATES, RankingData, build_ranking_data
 from models.evaluation import occupation_recovery, ranking_report, suggestion_report
 from models.lineage import log_lineage
@@ -33,9 +32,6 @@ if TYPE_CHECKING:
 
 PIP_REQUIREMENTS = ["lightgbm==4.7.0", "numpy==2.4.6", "pandas==3.1.1", "scikit-learn==1.9.1"]
 SHAP_SAMPLE = 2_000
-ENGINES = ("local", "dask")
-ERR_ENGINE = "unknown training engine {engine!r}: choose local or dask"
-ERR_SCHEDULER_NEEDS_DASK = "--scheduler needs --engine dask (the local engine trains in this process)"
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ def _flat(prefix: str, metrics: dict) -> dict[str, float]:
 
 
 def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params: dict | None = None,
-               progress: bool = True, echo: Callable[[str], None] = lambda line: None, engine: str = "local",
+               progress: bool = True, echo: Callable[[str], None] = lambda line: None, engine: str = LOCAL,
                scheduler: str | None = None) -> TrainingResult:
     """Train, evaluate on held-out citizens, log to MLflow, register as ``loopbaan-<kind>`` with alias challenger.
 
@@ -67,16 +63,8 @@ def train_kind(kind: str, *, store: PopulationStore, settings: Settings, params:
     without one; connected first, so a wrong address fails before the data is built); everything else — data,
     evaluation, metrics, MLflow run, registration — is the same as local training.
     """
-    if engine not in ENGINES:
-        raise LoopbaanError(ERR_ENGINE.format(engine=engine))
-    if scheduler and engine != "dask":
-        raise LoopbaanError(ERR_SCHEDULER_NEEDS_DASK)
-    if engine == "dask":
-        from models.distributed_training import dask_client
-
-        cluster = dask_client(scheduler)
-    else:
-        cluster = nullcontext()
+    check_engine(engine, scheduler=scheduler)
+    cluster = engine_client(engine, scheduler=scheduler)
     with processing(MODEL_TRAINING), cluster as client:
         return _train_kind(kind, store=store, settings=settings, params=params, progress=progress, echo=echo,
                            client=client)
@@ -111,7 +99,7 @@ def _train_kind(kind: str, *, store: PopulationStore, settings: Settings, params
         echo(f"{kind}: training on {len(client.scheduler_info()['workers'])} Dask workers")
     ranker = _fit(kind, data, params=params, seed=settings.seed, progress=progress, client=client)
     timings["fit_s"] = time.perf_counter() - started
-    engine = {"engine": "local"} if client is None else {"engine": "dask", "dask_workers": ranker.workers_}
+    engine = {"engine": LOCAL} if client is None else {"engine": DASK, "dask_workers": ranker.workers_}
     model = ScoringModel(kind=kind, booster=ranker.booster_)
 
     started = time.perf_counter()

@@ -440,7 +440,7 @@ class SuggestionEngine:
         version, too short a list, or career data the citizen changed on the site (added or removed an
         entry: its revision moved past the import's 0), which the snapshot the batch read may not hold. What the
         import brought in, their self-declared competencies too, is in that snapshot."""
-        from models.batch_store import precomputed_suggestions
+        from models.batch_read import precomputed_suggestions
 
         try:
             changed = self.vault.revision(citizen_id=request.citizen_id) > 0

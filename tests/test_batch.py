@@ -23,9 +23,9 @@ from features.citizens import contexts_from_store
 from features.errors import LoopbaanError
 from features.population import PopulationStore
 from features.settings import Settings
-from models import batch_partition, batch_run, batch_store, tracking
+from models import batch_partition, batch_read, batch_run, batch_write, tracking
 from models.batch_gaps import batch_gaps
-from models.batch_store import (
+from models.batch_read import (
     latest_complete_batch,
     partial_batches,
     precomputed_suggestions,
@@ -80,9 +80,9 @@ def dask_batches(settings: Settings, store: PopulationStore, batch_home: Path,
                                   scheduler=scheduler, partition_size=PARTITION, progress=False) for kind in KINDS}
 
 
-def _rows(info: batch_store.BatchInfo) -> pa.Table:
+def _rows(info: batch_read.BatchInfo) -> pa.Table:
     """Every stored row of a batch, in (citizen, rank) order (partitions follow citizen ids), without the batch id."""
-    return pa.concat_tables([table.drop_columns(["batch_id"]) for table in batch_store.read_partitions(info)])
+    return pa.concat_tables([table.drop_columns(["batch_id"]) for table in batch_read.read_partitions(info)])
 
 
 def _exact(column: pa.ChunkedArray) -> list[np.ndarray]:
@@ -120,7 +120,7 @@ def test_dask_batch_equals_local_batch_item_for_item(kind: str, local_batches, d
     local, dask = local_batches[kind], dask_batches[kind]
     assert dask.engine == "dask" and dask.workers == 2 and local.engine == "local"
     assert local.info.batch_id != dask.info.batch_id
-    for table_local, table_dask in zip(batch_store.read_partitions(local.info), batch_store.read_partitions(dask.info),
+    for table_local, table_dask in zip(batch_read.read_partitions(local.info), batch_read.read_partitions(dask.info),
                                        strict=True):
         _assert_same_rows(table_local.drop_columns(["batch_id"]), table_dask.drop_columns(["batch_id"]))
     rows = _rows(dask.info).to_pandas()
@@ -242,6 +242,7 @@ def test_row_exact_space_is_the_match_space_one_row_at_a_time(chunk: int, settin
                                   as_of=date.fromisoformat(store.manifest["config"]["as_of"]))
     space = resources.space
     exact_space = RowExactSpace.of(space)
+    assert exact_space.item_embeddings is space.item_embeddings  # shared, not copied
     if chunk % 8 == 0:
         assert exact_space.item_chunk == chunk  # OpenBLAS takes items in groups of 4 or 8: chunking stays exact
     many, exact = space.block(context.profile), exact_space.block(context.profile)
@@ -388,6 +389,20 @@ def test_cli_refuses_bad_input_with_one_line(args: list[str], message: str, batc
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(("engine", "scheduler", "message"), [
+    ("spark", None, "unknown engine 'spark': choose local or dask"),
+    ("local", "tcp://127.0.0.1:1", "--scheduler needs --engine dask"),
+])
+def test_the_batch_and_the_training_refuse_a_bad_engine_alike(engine: str, scheduler: str | None, message: str,
+                                                             small_population_dir, tmp_path) -> None:
+    from models.training import train_kind
+
+    store, settings = PopulationStore(small_population_dir), Settings(home=tmp_path)
+    for run in (batch_run.run_batch, train_kind):
+        with pytest.raises(LoopbaanError, match=message):
+            run("jobs", store=store, settings=settings, engine=engine, scheduler=scheduler)
+
+
 def test_cli_without_a_model_or_over_a_foreign_folder(small_population_dir, isolated_home, tmp_path) -> None:
     result = _cli("batch", "suggest", "--kind", "jobs", "--data", str(small_population_dir))
     assert result.exit_code == 2 and "no champion for jobs" in result.output
@@ -397,7 +412,7 @@ def test_cli_without_a_model_or_over_a_foreign_folder(small_population_dir, isol
     (foreign / "jobs").mkdir(parents=True)
     (foreign / "jobs" / "notes.txt").write_text("keep me", encoding="utf-8")
     with pytest.raises(LoopbaanError, match="not loopbaan batches"), \
-            batch_store.open_batch(out=foreign, kind="jobs", plan={"kind": "jobs"}):
+            batch_write.open_batch(out=foreign, kind="jobs", plan={"kind": "jobs"}):
         pass
     assert (foreign / "jobs" / "notes.txt").read_text(encoding="utf-8") == "keep me"
 

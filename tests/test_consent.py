@@ -103,7 +103,7 @@ def test_opted_out_ids_merge_the_store_with_the_population_default(small_populat
 def test_rotating_the_signing_key_keeps_every_opt_out(trained_home: Path, small_population_dir: Path,
                                                      tmp_path: Path) -> None:
     from models.batch_run import run_batch
-    from models.batch_store import read_partitions
+    from models.batch_read import read_partitions
     from serving import schemas
     from serving.auth import mint_token
     from serving.engine import RequestError, SuggestionEngine

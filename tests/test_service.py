@@ -442,7 +442,7 @@ def test_an_opt_out_on_the_site_reaches_the_nightly_batch(service, service_home,
     """A citizen switches AI off on the site: the batch stores nothing for them and precomputed answers are the
     general list; back on, there is no nightly list of them, so theirs is computed now."""
     from models.batch_run import run_batch
-    from models.batch_store import read_partitions
+    from models.batch_read import read_partitions
 
     citizen = int(citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[21])
     token = {"Authorization": f"Bearer {mint_token(citizen_id=citizen, key=key)}"}
