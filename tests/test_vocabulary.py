@@ -148,7 +148,7 @@ class _Client:
 @pytest.mark.parametrize("passed, failed", [(True, []), (False, ["ready_gap", "exposure_ratio"])])
 def test_the_service_reads_the_verdict_the_gate_writes(passed: bool, failed: list[str]) -> None:
     from assessments.registry import VersionRef, set_result_tags
-    from serving.engine import _assessment
+    from serving.served_models import _assessment
 
     client = _Client()
     ref = VersionRef(kind="jobs", name="loopbaan-jobs", version="3", run_id="run", aliases=(), tags={})
