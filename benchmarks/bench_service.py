@@ -4,7 +4,7 @@ code, side by side in one run.
 
 A population with ``--vacancies`` vacancies is generated, a jobs ranker trained and the population imported into the
 home's vault (`loopbaan vault upgrade` and `vault import`; SQLite, or ``LOOPBAAN_DATABASE_URL``) (not timed); then
-- in-process: ``SuggestionEngine.suggestions`` + JSON encoding, ``--requests`` sequential calls (the floor), and
+- in-process: ``ServiceCore.suggestions`` + JSON encoding, ``--requests`` sequential calls (the floor), and
   ``MyCareer.add_competency`` (write, readiness before and after over the catalogue, the new list) likewise;
 - HTTP sequential: the same requests to the real BentoML service on a loopback port, one client;
 - HTTP concurrent: ``--clients`` clients in parallel, ``--requests`` requests each (``/suggestions`` only);
@@ -43,7 +43,7 @@ from features.settings import Settings
 from models.training import train_kind
 from serving import schemas
 from serving.auth import mint_token
-from serving.engine import SuggestionEngine
+from serving.core import ServiceCore
 from serving.errors import RequestError
 from serving.launch import ServiceStartError, start_service
 
@@ -178,28 +178,28 @@ def main() -> None:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):  # as in the service
-            engine = SuggestionEngine(settings=settings)
+            core = ServiceCore(settings=settings)
             floor = []
             for citizen in chosen[:args.requests]:
                 request = schemas.SuggestionRequest(kind="jobs", citizen_id=int(citizen), k=10)
                 token = f"Bearer {mint_token(citizen_id=int(citizen), key=key)}"
                 started = time.perf_counter()
-                engine.suggestions(request, authorization=token).model_dump_json()
+                core.suggestions(request, authorization=token).model_dump_json()
                 floor.append(time.perf_counter() - started)
             added_floor = []
             for citizen, uri in additions[0]:
                 token = f"Bearer {mint_token(citizen_id=citizen, key=key)}"
-                revision = engine.vault.revision(citizen_id=citizen)
+                revision = core.vault.revision(citizen_id=citizen)
                 body = schemas.AddCompetencyRequest(competency_id=uri, revision=revision, kind="jobs", k=10)
                 started = time.perf_counter()
                 try:
-                    engine.me.add_competency(authorization=token, request=body).model_dump_json()
+                    core.me.add_competency(authorization=token, request=body).model_dump_json()
                 except RequestError as error:
                     if error.status != 409:
                         raise
                 added_floor.append(time.perf_counter() - started)
-        engine.close()
-        del engine
+        core.close()
+        del core
 
         codes = {"this checkout": PROJECT_ROOT}
         if args.baseline is not None:

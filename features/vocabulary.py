@@ -1,4 +1,5 @@
-"""The project's shared words, defined once: the ranker kinds, readiness, barriers, languages, re-ranking guarantees, metric keys.
+"""The project's shared words, defined once: the ranker kinds, readiness, barriers, languages, re-ranking guarantees,
+the reasons a citizen gives for "not for me", metric keys.
 
 Every package imports them from here (the bottom layer); the API's literals are these.
 """
@@ -27,6 +28,9 @@ LANGUAGES: tuple[Language, ...] = get_args(Language)
 # citizen is ready for now.
 Guarantee = Literal["good", "ready"]
 GUARANTEES: tuple[Guarantee, ...] = get_args(Guarantee)
+# Why a citizen says an item is not for them ("niet voor mij, omdat…"): the vault stores one, the API takes one.
+FeedbackReason = Literal["too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other"]
+FEEDBACK_REASONS: tuple[FeedbackReason, ...] = get_args(FeedbackReason)
 
 K = 10  # the cut-off of the ranking metrics
 

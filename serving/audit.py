@@ -6,9 +6,9 @@ list was personalised, the HTTP status, and the citizen as their pseudonym (HMAC
 key. The database refuses to update or delete a line (``docs/vault.md``).
 
 The service's middleware (:class:`serving.middleware.AuditTrail`) writes exactly one line per request, once its
-status is known; the engine fills in an :class:`AuditEntry` as it learns what the request is about. A request that
-changes the citizen's data writes its line in the same transaction as the change (the write's ``audit=``), so that
-neither is ever stored without the other, and marks the entry (:meth:`AuditEntry.stored`) once that transaction
+status is known; the service core fills in an :class:`AuditEntry` as it learns what the request is about. A request
+that changes the citizen's data writes its line in the same transaction as the change (the write's ``audit=``), so
+that neither is ever stored without the other, and marks the entry (:meth:`AuditEntry.stored`) once that transaction
 committed; the middleware then writes nothing more for it.
 """
 

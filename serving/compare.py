@@ -4,12 +4,15 @@ niet deze vacature?" (``/why-not``: the item against the last suggestion shown).
 Each item's contributions are the model's exact ones (``pred_contrib``): the listed item's from the citizen's
 ranking (:mod:`serving.lists`), any other's computed directly for the pair; the per-feature differences add up to
 the score difference. Where the fairness guarantee set the order, or only one item is in the list, the summary
-says so instead of explaining the order by scores that say the opposite.
+says so instead of explaining the order by scores that say the opposite. :class:`OrderQuestions` answers both
+requests (the service core's ``orders``); the functions above it compute the pair.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +21,18 @@ from features.feature_definitions import sentence
 from models.rerank import TIE
 from models.suggest import Suggester, moved_reason
 from serving import schemas
-from serving.lists import CitizenList
+from serving.audit import AuditEntry, in_process
+from serving.errors import RequestError
+from serving.lists import CitizenList, positions_of, rank_list
+from serving.served_models import ServedKind
+
+if TYPE_CHECKING:
+    from serving.core import ServiceCore
+
+ERR_OPTED_OUT_COMPARE = "this citizen opted out of AI suggestions, so there is no personal ranking to explain"
+ERR_UNKNOWN_ITEM = "item {item!r} is not in the {kind} catalogue"
+ERR_EMPTY_LIST = "there is no list for this citizen to compare with: nothing in the {kind} catalogue fits"
+WHY_NOT_DEPTH = schemas.MAX_K  # the ranking an item's place is read from
 
 _COMPARE = {
     "score": {
@@ -163,6 +177,88 @@ def why_not_summary(item: Scored, last: Scored, parts: list[schemas.FeatureDiffe
     if item.score > last.score + TIE:  # the guarantee moved the last one up past it
         return _WHY_NOT["guarantee"][language].format(reason=_reason(parts, 1), **names)
     return _WHY_NOT["ranked"][language].format(reason=_reason(parts, -1), **names)
+
+
+class OrderQuestions:
+    """The citizen's questions about the order of their list, ``/compare`` and ``/why-not`` (the service core's
+    ``orders``): admitted, read and ranked through the core (:class:`serving.core.ServiceCore`)."""
+
+    def __init__(self, core: ServiceCore) -> None:
+        self.core = core
+
+    def _positions(self, served: ServedKind, kind: str, item_ids: list[str]) -> list[int]:
+        positions = positions_of(served.resources.catalogue, item_ids)
+        for item, position in zip(item_ids, positions, strict=True):
+            if position < 0:
+                raise RequestError(HTTPStatus.NOT_FOUND, ERR_UNKNOWN_ITEM.format(item=item, kind=kind))
+        return [int(position) for position in positions]
+
+    @staticmethod
+    def _title(served: ServedKind, position: int, language: str) -> str:
+        return str(served.resources.catalogue.titles.iloc[position][f"title_{language}"])
+
+    def compare(self, request: schemas.CompareRequest, *, authorization: str | None = None,
+                request_id: str | None = None, audit: AuditEntry | None = None) -> schemas.CompareResponse:
+        """Why A and B stand in the order the citizen sees (their list of ``k``): the score difference with its
+        per-feature contributions, and where the fairness guarantee set the order, that it did."""
+        core = self.core
+        audit = audit or in_process("compare", request_id)
+        served = core.admitted(request, authorization=authorization, audit=audit)
+        if core.opted_out(request.citizen_id):
+            raise RequestError(HTTPStatus.CONFLICT, ERR_OPTED_OUT_COMPARE)
+        positions = self._positions(served, request.kind, [request.item_a, request.item_b])
+        context, _ = core.query_context(request)
+        listed = core.citizen_list(served, context, citizen_id=request.citizen_id, k=request.k)
+        a, b = scored(served.suggester, context, listed, positions)
+        parts = differences(served.suggester, a, b, request.language)
+        titles = (self._title(served, positions[0], request.language), self._title(served, positions[1],
+                                                                                    request.language))
+        a_above, set_by, summary = compare_order(a, b, parts, titles=titles, k=request.k, language=request.language)
+        audit.items, audit.personalised = 2, request.citizen_id is not None
+        return schemas.CompareResponse(
+            request_id=audit.request_id, kind=request.kind, model=served.info, k=request.k,
+            item_a=item_score(request.item_a, titles[0], a, request.language),
+            item_b=item_score(request.item_b, titles[1], b, request.language),
+            a_above_b=a_above, order_set_by=set_by, score_difference=a.score - b.score, differences=parts,
+            summary=summary)
+
+    def why_not(self, request: schemas.WhyNotRequest, *, authorization: str | None = None,
+                audit: AuditEntry | None = None) -> schemas.WhyNotResponse:
+        """"Waarom niet deze vacature?": the item's place in the citizen's ranking and the contributions that
+        separate it from the last suggestion shown."""
+        core = self.core
+        audit = audit or in_process("why_not")
+        served = core.admitted(request, authorization=authorization, audit=audit)
+        if core.opted_out(request.citizen_id):
+            raise RequestError(HTTPStatus.CONFLICT, ERR_OPTED_OUT_COMPARE)
+        [position] = self._positions(served, request.kind, [request.item_id])
+        context, _ = core.query_context(request)
+        dismissed = core.dismissed(request.citizen_id, served)
+        deep = rank_list(served.suggester, context, k=max(WHY_NOT_DEPTH, request.k), dismissed=dismissed)
+        shown = deep if served.suggester.reranker is None else rank_list(served.suggester, context, k=request.k,
+                                                                         dismissed=dismissed)
+        listed = shown.positions[:request.k]
+        if not len(listed):
+            raise RequestError(HTTPStatus.NOT_FOUND, ERR_EMPTY_LIST.format(kind=request.kind))
+        last_position = int(listed[-1])
+        [item] = scored(served.suggester, context, deep, [position])
+        [last] = scored(served.suggester, context, shown, [last_position])
+        in_list = shown.rank_of(position) is not None and shown.rank_of(position) <= request.k
+        if in_list:
+            item = replace(item, rank=shown.rank_of(position))
+        parts = differences(served.suggester, item, last, request.language)
+        titles = (self._title(served, position, request.language), self._title(served, last_position,
+                                                                                request.language))
+        summary = why_not_summary(item, last, parts, titles=titles, k=request.k, dismissed=position in dismissed,
+                                  in_list=in_list, language=request.language)
+        audit.items, audit.personalised = 2, request.citizen_id is not None
+        return schemas.WhyNotResponse(
+            request_id=audit.request_id, kind=request.kind, model=served.info, k=request.k,
+            item=item_score(request.item_id, titles[0], item, request.language),
+            last_shown=item_score(str(served.resources.catalogue.ids[last_position]), titles[1], last,
+                                  request.language),
+            in_list=in_list, dismissed=position in dismissed, score_difference=item.score - last.score,
+            differences=parts, summary=summary)
 
 
 def _finite(value) -> float | None:

@@ -1,6 +1,6 @@
 """What the service refuses, as an HTTP status and a message that says what is wrong and what to do.
 
-:class:`RequestError` is every refusal the engine raises; the service turns it into the one error body
+:class:`RequestError` is every refusal the service core raises; the service turns it into the one error body
 (:class:`serving.schemas.ErrorResponse`). :func:`refusal` maps each error of the vault to its documented status
 (``docs/vault.md``): a stale edit's 409 carries the revision the data is at now.
 """
@@ -24,6 +24,8 @@ VAULT_STATUS = {
 
 
 ERR_NOT_IN_POPULATION = "citizen {citizen} is not in the population"
+ERR_OPTED_OUT_PERSONAL = ("this citizen opted out of AI suggestions, so nothing personal is computed for them; switch "
+                          "AI suggestions back on (PUT /me/opt-out) first")
 
 
 class RequestError(Exception):

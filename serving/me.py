@@ -8,7 +8,7 @@ recomputed at once from the vault, and the answer says what changed over the who
 pasklaar dankzij 'heftruck besturen'", :mod:`serving.changes`); for a citizen who switched AI suggestions off nothing
 personal is computed, and the answer says only that the edit was saved.
 
-Whose data it is comes from the engine's :meth:`~serving.engine.SuggestionEngine.token_holder` only.
+Whose data it is comes from the service core's :meth:`~serving.core.ServiceCore.token_holder` only.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from features.errors import LoopbaanError
 from features.vault import AssessmentResult, CompletedCourse, DiplomaObtained, Entry
 from serving import changes, schemas
 from serving.audit import AuditEntry, in_process
-from serving.errors import RequestError, refusal
+from serving.errors import ERR_OPTED_OUT_PERSONAL, RequestError, refusal
 from serving.lists import positions_of
 
 if TYPE_CHECKING:
-    from serving.engine import SuggestionEngine
+    from serving.core import ServiceCore
 
 ENTRY_TYPES = {"competency": "competency", "assessment": "test", "training": "course", "diploma": "diploma"}
 _ABOUT = {
@@ -38,28 +38,26 @@ _SAVED_OPTED_OUT = {
     "nl": "Opgeslagen. Je koos voor geen AI-suggesties, dus er wordt niets persoonlijks voor je berekend.",
     "en": "Saved. You opted out of AI suggestions, so nothing personal is computed for you.",
 }
-ERR_OPTED_OUT_RECOURSE = ("this citizen opted out of AI suggestions, so nothing personal is computed for them; switch "
-                          "AI suggestions back on (PUT /me/opt-out) first")
 
 
 class MyCareer:
     """The citizen endpoints under ``/me`` (see the module docstring)."""
 
-    def __init__(self, engine: SuggestionEngine) -> None:
-        self.engine = engine
-        self.vault = engine.vault
+    def __init__(self, core: ServiceCore) -> None:
+        self.core = core
+        self.vault = core.vault
 
     @cached_property
     def _titles(self) -> dict[str, dict[int, tuple[str, str]]]:
         """Course and diploma titles (nl, en) by id, from the snapshot's catalogues."""
-        store = self.engine.store
+        store = self.core.store
         return {name: {int(key): (str(nl), str(en)) for key, nl, en in zip(
                     table[column], table["title_nl"], table["title_en"], strict=True)}
                 for name, table, column in (("course", store.table("trainings"), "training_id"),
                                             ("diploma", store.table("diploma_catalogue"), "diploma_id"))}
 
     def _holder(self, authorization: str | None, audit: AuditEntry) -> int:
-        citizen_id = audit.citizen_id = self.engine.token_holder(authorization, audit=audit)
+        citizen_id = audit.citizen_id = self.core.token_holder(authorization, audit=audit)
         return citizen_id
 
     # -- reading ----------------------------------------------------------------------------------------------
@@ -70,16 +68,16 @@ class MyCareer:
         audit = audit or in_process("career_data")
         citizen_id = self._holder(authorization, audit)
         try:
-            found = self.vault.career_data(citizen_id=citizen_id, language=language, as_of=self.engine.as_of)
+            found = self.vault.career_data(citizen_id=citizen_id, language=language, as_of=self.core.as_of)
             feedback = self.vault.feedback(citizen_id=citizen_id)
         except LoopbaanError as error:
             raise refusal(error, citizen_id=citizen_id) from None
         data = found.career
-        languages = self.engine.languages
+        languages = self.core.languages
         audit.items, audit.personalised = len(data.competencies), True
         return schemas.CareerDataResponse(
-            citizen_id=citizen_id, as_of=self.engine.as_of.isoformat(), language=language, revision=found.revision,
-            opted_out=self.engine.opted_out(citizen_id), circumstances=data.circumstances, work=data.work,
+            citizen_id=citizen_id, as_of=self.core.as_of.isoformat(), language=language, revision=found.revision,
+            opted_out=self.core.opted_out(citizen_id), circumstances=data.circumstances, work=data.work,
             diplomas=data.diplomas, trainings=data.trainings,
             competencies=[{**item, "label_lang": languages.competency(item["id"], language)}
                           for item in data.competencies],
@@ -98,8 +96,8 @@ class MyCareer:
     def _label(self, entry: Entry, language: str) -> tuple[str, str]:
         """The entry as the page names it, and the language of that name."""
         if entry.record_type == "competency":
-            return (self.engine.taxonomy.competency_label(entry.competency_uri, language),
-                    self.engine.languages.competency(entry.competency_uri, language))
+            return (self.core.taxonomy.competency_label(entry.competency_uri, language),
+                    self.core.languages.competency(entry.competency_uri, language))
         if entry.record_type == "assessment":
             return str(entry.test_name or ""), language
         kind = ENTRY_TYPES[entry.record_type]
@@ -108,7 +106,7 @@ class MyCareer:
         return (titles[language == "en"] if titles else str(key)), language
 
     def _feedback_out(self, item, language: str) -> schemas.FeedbackOut:
-        served = self.engine.kinds.get(item.kind)
+        served = self.core.served_models.kinds.get(item.kind)
         title = None
         if served is not None:
             catalogue = served.resources.catalogue
@@ -130,7 +128,7 @@ class MyCareer:
                                              revision=request.revision, on=request.date, audit=line)
 
         def about():
-            label = self.engine.taxonomy.competency_label(request.competency_id.strip(), request.language)
+            label = self.core.taxonomy.competency_label(request.competency_id.strip(), request.language)
             return _ABOUT[request.language]["competency"].format(label=label)
 
         return self._edit(citizen_id, request, audit=audit, write=write, about=about, mode=changes.ADDED)
@@ -187,11 +185,11 @@ class MyCareer:
     def _edit(self, citizen_id: int, listing: schemas.ListRequest, *, audit: AuditEntry, write, about, mode: str,
               status: HTTPStatus = HTTPStatus.CREATED) -> schemas.ChangeResponse:
         """Write the edit (with its audit line), then recompute the list asked for and say what changed."""
-        engine = self.engine
-        served = engine.served_kind(listing.kind, audit=audit)  # a list that cannot be made refuses before writing
-        opted_out = engine.opted_out(citizen_id)
-        resources = engine.recourse_resources()
-        before = None if opted_out else changes.readiness(resources, engine.citizen_context(citizen_id))
+        core = self.core
+        served = core.served_kind(listing.kind, audit=audit)  # a list that cannot be made refuses before writing
+        opted_out = core.opted_out(citizen_id)
+        resources = core.recourse_resources()
+        before = None if opted_out else changes.readiness(resources, core.citizen_context(citizen_id))
         audit.items = 1
         try:
             change = write(audit.line(status=status))
@@ -204,13 +202,13 @@ class MyCareer:
         if opted_out:
             summary = schemas.ChangeSummary(summary=_SAVED_OPTED_OUT[listing.language], about=about(), kinds={})
             return schemas.ChangeResponse(entry_id=change.entry_id, revision=change.revision, change=summary,
-                                          suggestions=engine.answer(request, served=served, audit=listed))
-        context = engine.citizen_context(citizen_id)
+                                          suggestions=core.answer(request, served=served, audit=listed))
+        context = core.citizen_context(citizen_id)
         summary = changes.summarise(before=before, after=changes.readiness(resources, context), about=about(),
                                     language=listing.language, mode=mode)
         return schemas.ChangeResponse(entry_id=change.entry_id, revision=change.revision, change=summary,
-                                      suggestions=engine.answer(request, served=served, audit=listed,
-                                                                context=context))
+                                      suggestions=core.answer(request, served=served, audit=listed,
+                                                              context=context))
 
     def set_opt_out(self, *, authorization: str | None, opted_out: bool,
                     audit: AuditEntry | None = None) -> schemas.OptOutResponse:
@@ -223,7 +221,7 @@ class MyCareer:
         except LoopbaanError as error:
             raise refusal(error, citizen_id=citizen_id) from None
         audit.stored(status=HTTPStatus.OK)
-        return schemas.OptOutResponse(opted_out=self.engine.opted_out(citizen_id))
+        return schemas.OptOutResponse(opted_out=self.core.opted_out(citizen_id))
 
     # -- feedback -----------------------------------------------------------------------------------------------
 
@@ -232,7 +230,7 @@ class MyCareer:
         """"Niet voor mij, omdat…": the item stays out of the citizen's lists of that kind from now on."""
         audit = audit or in_process("feedback")
         citizen_id = self._holder(authorization, audit)
-        served = self.engine.served_kind(request.kind, audit=audit)
+        served = self.core.served_kind(request.kind, audit=audit)
         catalogue = served.resources.catalogue
         [position] = positions_of(catalogue, [request.item_id])
         if position < 0:
@@ -273,10 +271,10 @@ class MyCareer:
         """The competencies whose learning alone makes the most items ready for the token holder."""
         audit = audit or in_process("recourse")
         citizen_id = self._holder(authorization, audit)
-        served = self.engine.served_kind(kind, audit=audit)
-        if self.engine.opted_out(citizen_id):
-            raise RequestError(HTTPStatus.CONFLICT, ERR_OPTED_OUT_RECOURSE)
-        context = self.engine.citizen_context(citizen_id)
+        served = self.core.served_kind(kind, audit=audit)
+        if self.core.opted_out(citizen_id):
+            raise RequestError(HTTPStatus.CONFLICT, ERR_OPTED_OUT_PERSONAL)
+        context = self.core.citizen_context(citizen_id)
         within, unlocks = served.words.panel(context, language=language, limit=limit)
         audit.items, audit.personalised = len(unlocks), True
         return schemas.RecoursePanelResponse(kind=kind, language=language, within_commute=within, model=served.info,

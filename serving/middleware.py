@@ -1,8 +1,8 @@
 """ASGI middleware of the service: one audit line per request, and a limit on the request body.
 
-:class:`AuditTrail` runs outside everything that can answer a request (the body limit, validation, the engine), so
-that every request to the service's own endpoints writes exactly one line to the vault's audit trail, whatever its
-status; what the request was about is filled in by the engine on the :class:`serving.audit.AuditEntry` it finds in
+:class:`AuditTrail` runs outside everything that can answer a request (the body limit, validation, the service core),
+so that every request to the service's own endpoints writes exactly one line to the vault's audit trail, whatever its
+status; what the request was about is filled in by the service core on the :class:`serving.audit.AuditEntry` it finds in
 the request's state (a write stores the line with its change itself). The static site, the OpenAPI document and
 BentoML's health and metrics endpoints are not audited: they read no one's data.
 """

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator,
                       model_validator)
 
-from features.vocabulary import Guarantee, Kind, Language, OccupationKind, SearchKind
+from features.vocabulary import FeedbackReason, Guarantee, Kind, Language, OccupationKind, SearchKind
 from models.suggestion import Competency, Suggestion
 
 
@@ -326,7 +326,6 @@ class HeldCompetency(BaseModel):
 
 
 EntryType = Literal["competency", "test", "course", "diploma"]
-FeedbackReason = Literal["too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other"]
 
 
 class OwnEntry(BaseModel):

@@ -14,13 +14,15 @@
 - the site "Mijn loopbaan" at ``/site/``, the OpenAPI document at ``/docs.json`` (browsable at ``/``), and BentoML's
   own ``/healthz``, ``/readyz``, ``/livez``, ``/metrics``.
 
-Each route is a thin call into :class:`serving.engine.SuggestionEngine` (its ``me`` for the ``/me`` routes, its
-``shares`` for sharing); every route learns whose request it is through :class:`serving.signin.SignIn` only.
+Each route is a thin call into :class:`serving.core.ServiceCore` (its ``me`` for the ``/me`` routes, its ``orders``
+for ``/compare`` and ``/why-not``, its ``shares`` for sharing); every route learns whose request it is through
+:class:`serving.signin.SignIn` only.
 
 Start it with ``loopbaan serve`` or ``bentoml serve serving.service:SuggestionService``. Settings come from the
 environment (``LOOPBAAN_*``). BentoML runs the worker processes; the routes are FastAPI's, so that every refusal
 has the one documented error body and the OpenAPI document says what the service really answers
-(:mod:`serving.openapi`). Each worker follows the registry by itself (:class:`serving.engine.RegistryWatcher`).
+(:mod:`serving.openapi`). Each worker follows the registry by itself
+(:class:`serving.served_models.RegistryWatcher`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from features.register_page import render_register_page
 from features.settings import Settings
 from serving import schemas
 from serving.audit import AuditEntry
-from serving.engine import SuggestionEngine
+from serving.core import ServiceCore
 from serving.errors import RequestError
 from serving.search import MAX_QUERY_CHARS
 from serving.middleware import MAX_BODY_BYTES, AuditTrail, BodyLimit
@@ -170,8 +172,8 @@ class SuggestionService:
 
         # One request is small: BLAS threads would only contend with the other worker for the cores.
         threadpool_limits(limits=1)
-        self.engine = SuggestionEngine(watch=True)
-        self.engine.warm_up()
+        self.core = ServiceCore(watch=True)
+        self.core.warm_up()
         # What start-up built lives as long as the process: keep it out of every later full garbage collection.
         gc.freeze()
         self._computing: anyio.CapacityLimiter | None = None
@@ -191,7 +193,7 @@ class SuggestionService:
 
         In a list of a mitigated version, each suggestion that the fairness guarantee moved up says so
         (`moved_by`, `moved_reason`)."""
-        return await self._compute(self.engine.suggestions, request=body,
+        return await self._compute(self.core.suggestions, request=body,
                                    authorization=request.headers.get("authorization"), audit=_audit(request))
 
     @api.post("/compare", response_model=schemas.CompareResponse, openapi_extra=OPTIONAL_TOKEN,
@@ -199,7 +201,7 @@ class SuggestionService:
     async def compare(self, request: Request, body: schemas.CompareRequest, token=Depends(BEARER)):
         """Why A and B stand in the order the citizen sees: the score difference with its per-feature contributions,
         and where the fairness guarantee set the order, that it did."""
-        return await self._compute(self.engine.compare, request=body,
+        return await self._compute(self.core.orders.compare, request=body,
                                    authorization=request.headers.get("authorization"), audit=_audit(request))
 
     @api.post("/why-not", response_model=schemas.WhyNotResponse, openapi_extra=OPTIONAL_TOKEN,
@@ -207,7 +209,7 @@ class SuggestionService:
     async def why_not(self, request: Request, body: schemas.WhyNotRequest, token=Depends(BEARER)):
         """"Waarom niet deze vacature?": an item's place in the citizen's ranking and the contributions that separate
         it from the last suggestion shown (or that the citizen dismissed it)."""
-        return await self._compute(self.engine.why_not, request=body,
+        return await self._compute(self.core.orders.why_not, request=body,
                                    authorization=request.headers.get("authorization"), audit=_audit(request))
 
     @api.post("/what-if", response_model=schemas.WhatIfResponse, openapi_extra=OPTIONAL_TOKEN,
@@ -217,14 +219,14 @@ class SuggestionService:
     async def what_if(self, request: Request, body: schemas.WhatIfRequest, token=Depends(BEARER)):
         """"What if I learn X": the list as it would be with these competencies, with its explanations, and how many
         more vacancies and career steps would be ready. Nothing is stored."""
-        return await self._compute(self.engine.what_if, request=body,
+        return await self._compute(self.core.what_if, request=body,
                                    authorization=request.headers.get("authorization"), audit=_audit(request))
 
     @api.get("/metadata", response_model=schemas.MetadataResponse)
     def metadata(self, request: Request):
         """Served models and versions (since when each serves), withdrawn kinds, and each version's last fairness
         assessment."""
-        return self.engine.metadata(audit=_audit(request))
+        return self.core.metadata(audit=_audit(request))
 
     # -- the citizen's own data (the vault) ------------------------------------------------------------------
 
@@ -234,7 +236,7 @@ class SuggestionService:
                           token=Depends(BEARER)):
         """The token holder's own career data ("loopbaandata") with where each competency came from, what they added
         themselves (removable), their feedback, and the revision to send with an edit."""
-        return await self._compute(self.engine.me.career_data, authorization=request.headers.get("authorization"),
+        return await self._compute(self.core.me.career_data, authorization=request.headers.get("authorization"),
                                    language=language, audit=_audit(request))
 
     @api.put("/me/opt-out", response_model=schemas.OptOutResponse, openapi_extra=_OPT_OUT_BODY,
@@ -246,7 +248,7 @@ class SuggestionService:
         except ValidationError as error:
             return _invalid([{**problem, "loc": ("body", *problem["loc"])} for problem in error.errors()])
         return await run_in_threadpool(
-            _on_the_site, self.engine.me.set_opt_out, authorization=request.headers.get("authorization"),
+            _on_the_site, self.core.me.set_opt_out, authorization=request.headers.get("authorization"),
             opted_out=choice.opted_out, audit=_audit(request))
 
     @api.post("/me/competencies", status_code=201, response_model=schemas.ChangeResponse,
@@ -254,7 +256,7 @@ class SuggestionService:
     async def add_competency(self, request: Request, body: schemas.AddCompetencyRequest, token=Depends(BEARER)):
         """Add a competency the citizen holds (source "self-declared"); the list asked for comes back recomputed,
         with what changed ("3 vacatures nu pasklaar dankzij 'heftruck besturen'")."""
-        return await self._compute(self.engine.me.add_competency, request=body,
+        return await self._compute(self.core.me.add_competency, request=body,
                                    authorization=request.headers.get("authorization"), audit=_audit(request))
 
     @api.post("/me/records", status_code=201, response_model=schemas.ChangeResponse,
@@ -262,7 +264,7 @@ class SuggestionService:
     async def add_record(self, request: Request, body: schemas.AddRecordRequest, token=Depends(BEARER)):
         """Add an orientation-test result, a completed course or a diploma (source "self-declared"); the list asked
         for comes back recomputed, with what changed."""
-        return await self._compute(self.engine.me.add_record, request=body,
+        return await self._compute(self.core.me.add_record, request=body,
                                    authorization=request.headers.get("authorization"), audit=_audit(request))
 
     @api.delete("/me/entries/{entry_id}", response_model=schemas.ChangeResponse,
@@ -280,7 +282,7 @@ class SuggestionService:
                            language: schemas.Language = Query("nl", description=LANGUAGE), token=Depends(BEARER)):
         """Remove something the citizen added themselves, with the competencies it gave; the list asked for comes back
         recomputed, with what changed."""
-        return await self._compute(self.engine.me.remove_entry, authorization=request.headers.get("authorization"),
+        return await self._compute(self.core.me.remove_entry, authorization=request.headers.get("authorization"),
                                    entry_id=entry_id, revision=revision,
                                    listing=schemas.ListRequest(kind=kind, k=k, language=language),
                                    audit=_audit(request))
@@ -292,7 +294,7 @@ class SuggestionService:
     async def feedback(self, request: Request, body: schemas.FeedbackRequest, token=Depends(BEARER)):
         """"Niet voor mij, omdat…" (too far, not interested, tried before, cannot meet a requirement, other): the item
         stays out of the citizen's lists of that kind."""
-        return await self._compute(self.engine.me.add_feedback, request=body,
+        return await self._compute(self.core.me.add_feedback, request=body,
                                    authorization=request.headers.get("authorization"), audit=_audit(request))
 
     @api.delete("/me/feedback", response_model=schemas.FeedbackListResponse,
@@ -302,7 +304,7 @@ class SuggestionService:
                               item_id: str = Query(min_length=1, max_length=schemas.MAX_ID_CHARS),
                               language: schemas.Language = Query("nl", description=LANGUAGE), token=Depends(BEARER)):
         """Take feedback back: the item may appear in the citizen's lists again. Answers the feedback left."""
-        return await self._compute(self.engine.me.remove_feedback, authorization=request.headers.get("authorization"),
+        return await self._compute(self.core.me.remove_feedback, authorization=request.headers.get("authorization"),
                                    kind=kind, item_id=item_id, language=language, audit=_audit(request))
 
     @api.get("/me/recourse", response_model=schemas.RecoursePanelResponse,
@@ -317,7 +319,7 @@ class SuggestionService:
         """What learning opens up: the competencies whose learning alone makes the most items ready ("met 'heftruck
         besturen' worden 14 vacatures pasklaar"), counted exactly over the whole catalogue, each with the training
         that teaches it."""
-        return await self._compute(self.engine.me.recourse, authorization=request.headers.get("authorization"),
+        return await self._compute(self.core.me.recourse, authorization=request.headers.get("authorization"),
                                    kind=kind, language=language, limit=limit, audit=_audit(request))
 
     # -- the taxonomy and catalogues (no token) ----------------------------------------------------------------
@@ -329,7 +331,7 @@ class SuggestionService:
                                   k: int = Query(10, ge=1, le=schemas.MAX_K, description="How many (1-50).")):
         """Competencies by what a citizen types, in Dutch or English ("heftruck besturen", "Java"): the site's
         search-as-you-type."""
-        return await self._compute(self.engine.find, kind="competencies", query=query, language=language, k=k,
+        return await self._compute(self.core.find, kind="competencies", query=query, language=language, k=k,
                                    audit=_audit(request))
 
     @api.get("/search/occupations", response_model=schemas.SearchResponse, responses=refusals(400, 422, notes=SEARCH_NOTES))
@@ -338,13 +340,13 @@ class SuggestionService:
                                  language: schemas.Language = Query("nl", description=LANGUAGE),
                                  k: int = Query(10, ge=1, le=schemas.MAX_K, description="How many (1-50).")):
         """Occupations by a typed job title, in Dutch or English ("lasser", "poetsvrouw", "welder")."""
-        return await self._compute(self.engine.find, kind="occupations", query=query, language=language, k=k,
+        return await self._compute(self.core.find, kind="occupations", query=query, language=language, k=k,
                                    audit=_audit(request))
 
     @api.get("/catalogue/diplomas", response_model=schemas.DiplomaCatalogueResponse, responses=refusals(400))
     def diplomas(self, request: Request, language: schemas.Language = Query("nl", description=LANGUAGE)):
         """The diplomas a citizen can add to their career data."""
-        return self.engine.diplomas(language=language, audit=_audit(request))
+        return self.core.diplomas(language=language, audit=_audit(request))
 
     # -- sign-in, sharing and the register ---------------------------------------------------------------------
 
@@ -352,7 +354,7 @@ class SuggestionService:
     def auth_config(self, request: Request):
         """What the site's OpenID Connect sign-in needs (issuer, client id, audience, scope); 404 when the service
         has no provider (then only test tokens of `loopbaan token` sign in)."""
-        return self.engine.sign_in.site_config()
+        return self.core.sign_in.site_config()
 
     @api.get("/me/shares", response_model=schemas.SharesResponse,
              responses=refusals(400, 401, 404, 503, notes={404: NOT_IN_VAULT}))
@@ -361,7 +363,7 @@ class SuggestionService:
         """The token holder's shares with partners (active and past), every partner call on them ("wie heeft mijn
         gegevens bekeken, wanneer, waarom"), and the partners and parts a new share can name."""
         return await run_in_threadpool(
-            _on_the_site, self.engine.shares.overview, authorization=request.headers.get("authorization"),
+            _on_the_site, self.core.shares.overview, authorization=request.headers.get("authorization"),
             language=language, audit=_audit(request))
 
     @api.post("/me/shares", status_code=201, response_model=schemas.GrantResponse,
@@ -370,7 +372,7 @@ class SuggestionService:
         """Share chosen parts of the profile with one partner, for a purpose and a period, named or pseudonymised
         (the citizen's decision; the partner then reads exactly these parts until the end or a revocation)."""
         return await run_in_threadpool(
-            _on_the_site, self.engine.shares.create, authorization=request.headers.get("authorization"),
+            _on_the_site, self.core.shares.create, authorization=request.headers.get("authorization"),
             request=body, audit=_audit(request))
 
     @api.delete("/me/shares/{grant_id}", response_model=schemas.GrantResponse,
@@ -380,7 +382,7 @@ class SuggestionService:
                            language: schemas.Language = Query("nl", description=LANGUAGE), token=Depends(BEARER)):
         """Revoke a share now: the partner's next call is refused (revoking again keeps the first moment)."""
         return await run_in_threadpool(
-            _on_the_site, self.engine.shares.revoke, authorization=request.headers.get("authorization"),
+            _on_the_site, self.core.shares.revoke, authorization=request.headers.get("authorization"),
             grant_id=grant_id, language=language, audit=_audit(request))
 
     @api.get("/partner/profiles/{share}", response_model=schemas.SharedProfileResponse,
@@ -393,19 +395,19 @@ class SuggestionService:
                               token=Depends(BEARER)):
         """A partner (its own client-credentials token) reads the parts of a profile that the citizen shared with it;
         every call is recorded and shown to the citizen."""
-        return await run_in_threadpool(self.engine.shares.profile, authorization=request.headers.get("authorization"),
+        return await run_in_threadpool(self.core.shares.profile, authorization=request.headers.get("authorization"),
                                        share=share, parts=part, language=language, audit=_audit(request))
 
     @api.get("/register", response_model=RegisterDocument)
     def register(self, request: Request):
         """The data register: every processing of personal data (what, why, on which legal basis, how long, who is
         affected) and, for sharing, the partners with active shares and how many (small counts withheld)."""
-        return self.engine.register(audit=_audit(request))
+        return self.core.register(audit=_audit(request))
 
     @api.get("/register.html", response_class=HTMLResponse, responses=json_refusals(400))
     def register_page(self, request: Request, lang: schemas.Language = Query("nl", description=LANGUAGE)):
         """The data register as a public page, in Dutch or English."""
-        document = self.engine.register(audit=_audit(request))
+        document = self.core.register(audit=_audit(request))
         return HTMLResponse(render_register_page(document, language=lang, switch_href="/register.html?lang={language}",
                                                  json_href="/register"))
 
@@ -416,7 +418,7 @@ class SuggestionService:
     def reload(self, request: Request, token=Depends(BEARER)):
         """Follow the model registry now (an admin token): a moved champion alias serves at once in this process and
         within a second in the others (they also look every LOOPBAAN_RELOAD_SECONDS by themselves)."""
-        return self.engine.request_reload(authorization=request.headers.get("authorization"),
+        return self.core.request_reload(authorization=request.headers.get("authorization"),
                                           audit=_audit(request))
 
 

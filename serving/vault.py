@@ -1,4 +1,4 @@
-"""The service's vault: opened once per process, shared by the engine and the audit middleware, checked at start.
+"""The service's vault: opened once per process, shared by the service core and the audit middleware, checked at start.
 
 The service reads and writes citizens' data through the vault (``docs/vault.md``); the population snapshot is only
 where its catalogues, outcomes and the consent default come from. It starts only on a vault that is at this

@@ -106,28 +106,28 @@ def test_rotating_the_signing_key_keeps_every_opt_out(trained_home: Path, small_
     from models.batch_read import read_partitions
     from serving import schemas
     from serving.auth import mint_token
-    from serving.engine import RequestError, SuggestionEngine
+    from serving.core import RequestError, ServiceCore
 
     home = home_with_champions(trained_home, small_population_dir, tmp_path / "home")
     citizens = PopulationStore(small_population_dir).table("citizens")
     off = [int(value) for value in citizens.loc[~citizens["ai_opt_out"], "citizen_id"].iloc[:3]]
     on = int(citizens.loc[citizens["ai_opt_out"], "citizen_id"].iloc[0])
-    before = SuggestionEngine(settings=Settings(home=home, secret="the signing key of last year"))
+    before = ServiceCore(settings=Settings(home=home, secret="the signing key of last year"))
     for citizen in off:
         token = f"Bearer {mint_token(citizen_id=citizen, key=before.key)}"
-        assert before.set_opt_out(authorization=token, opted_out=True).opted_out is True
-    assert before.set_opt_out(authorization=f"Bearer {mint_token(citizen_id=on, key=before.key)}",
-                              opted_out=False).opted_out is False
+        assert before.me.set_opt_out(authorization=token, opted_out=True).opted_out is True
+    assert before.me.set_opt_out(authorization=f"Bearer {mint_token(citizen_id=on, key=before.key)}",
+                                 opted_out=False).opted_out is False
     old_token = f"Bearer {mint_token(citizen_id=off[0], key=before.key)}"
     pseudonyms = [pseudonym(citizen, key=pseudonym_key(Settings(home=home))) for citizen in (*off, on)]
 
-    after = SuggestionEngine(settings=Settings(home=home, secret="this year's signing key"))
+    after = ServiceCore(settings=Settings(home=home, secret="this year's signing key"))
     with pytest.raises(RequestError) as refused:
         after.token_holder(old_token)
     assert refused.value.status == 401  # the rotation did what it is for
     for citizen in off:
         token = f"Bearer {mint_token(citizen_id=citizen, key=after.key)}"
-        assert after.career_data(authorization=token).opted_out is True
+        assert after.me.career_data(authorization=token).opted_out is True
         answer = after.suggestions(schemas.SuggestionRequest(kind="jobs", citizen_id=citizen, k=3), authorization=token)
         assert answer.personalised is False
     token = f"Bearer {mint_token(citizen_id=on, key=after.key)}"

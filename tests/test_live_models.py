@@ -266,8 +266,8 @@ def test_promotion_rollback_and_withdrawal_reach_a_running_service(live, live_ho
 
 
 @pytest.fixture(scope="module")
-def engine_home(trained_home: Path, small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return home_with_champions(trained_home, small_population_dir, tmp_path_factory.mktemp("engine") / "home")
+def core_home(trained_home: Path, small_population_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return home_with_champions(trained_home, small_population_dir, tmp_path_factory.mktemp("core") / "home")
 
 
 def _other_booster(settings: Settings, kind: str):
@@ -292,11 +292,12 @@ def _other_booster(settings: Settings, kind: str):
     return str(info.registered_model_version), booster, features
 
 
-def test_the_version_served_is_the_version_loaded_even_when_the_alias_moves_meanwhile(engine_home, monkeypatch) -> None:
-    from serving.engine import SuggestionEngine
+def test_the_version_served_is_the_version_loaded_even_when_the_alias_moves_meanwhile(core_home, monkeypatch) -> None:
+    from serving.core import ServiceCore
 
-    settings = Settings(home=engine_home, allow_challenger=True)
-    engine = SuggestionEngine(settings=settings)
+    settings = Settings(home=core_home, allow_challenger=True)
+    core = ServiceCore(settings=settings)
+    served_models = core.served_models
     client = tracking.configure(settings)
     name = tracking.registered_name("jobs")
     version, booster, features = _other_booster(settings, "jobs")
@@ -308,27 +309,27 @@ def test_the_version_served_is_the_version_loaded_even_when_the_alias_moves_mean
         return real(kind, **kwargs)
 
     monkeypatch.setattr(tracking, "load_version", alias_moves_back_first)
-    assert "now serving loopbaan-jobs/" + version in engine.reload()["jobs"]
+    assert "now serving loopbaan-jobs/" + version in served_models.reload()["jobs"]
     monkeypatch.setattr(tracking, "load_version", real)
-    served = engine.kinds["jobs"]
+    served = served_models.kinds["jobs"]
     assert served.info.version == version  # it reports what it loaded ...
     assert np.array_equal(served.suggester.model.booster.predict(features), booster.predict(features))  # ... and serves it
-    assert engine.reload()["jobs"].startswith("now serving loopbaan-jobs/1@champion")  # and follows the move next
-    assert not np.array_equal(engine.kinds["jobs"].suggester.model.booster.predict(features), booster.predict(features))
+    assert served_models.reload()["jobs"].startswith("now serving loopbaan-jobs/1@champion")  # and follows the move next
+    assert not np.array_equal(served_models.kinds["jobs"].suggester.model.booster.predict(features), booster.predict(features))
 
     # a kind without champion: the challenger stands in (LOOPBAAN_ALLOW_CHALLENGER), unless the gate withdrew it
     client.delete_registered_model_alias(name, tracking.CHAMPION)
-    engine.reload()
-    assert engine.kinds["jobs"].info.alias == tracking.CHALLENGER and engine.kinds["jobs"].info.fallback
+    served_models.reload()
+    assert served_models.kinds["jobs"].info.alias == tracking.CHALLENGER and served_models.kinds["jobs"].info.fallback
     client.set_registered_model_tag(name, model_tags.TAG_WITHDRAWN_REASON, WITHDRAWN)
     client.set_registered_model_tag(name, model_tags.TAG_WITHDRAWN_AT, "2026-12-01T03:00:00+00:00")
-    assert "stopped serving" in engine.reload()["jobs"]
-    assert "jobs" not in engine.kinds and WITHDRAWN in engine.unavailable["jobs"]
+    assert "stopped serving" in served_models.reload()["jobs"]
+    assert "jobs" not in served_models.kinds and WITHDRAWN in served_models.unavailable["jobs"]
     request = schemas.SuggestionRequest(kind="jobs", job_title="lasser")
-    from serving.engine import RequestError
+    from serving.core import RequestError
 
     with pytest.raises(RequestError) as refused:
-        engine.suggestions(request)
+        core.suggestions(request)
     assert refused.value.status == 503 and WITHDRAWN in refused.value.message
     assert tracking.withdrawal(client, "jobs").reason == WITHDRAWN
 
@@ -338,16 +339,16 @@ def test_the_version_served_is_the_version_loaded_even_when_the_alias_moves_mean
         run_batch("jobs", store=PopulationStore(settings.population_dir), settings=settings, progress=False)
     client.set_registered_model_alias(name, tracking.CHAMPION, "1")  # a promotion: the champion serves again
     assert tracking.withdrawal(client, "jobs") is None
-    engine.reload()
-    assert engine.kinds["jobs"].info.version == "1"
+    served_models.reload()
+    assert served_models.kinds["jobs"].info.version == "1"
 
 
-def test_the_batch_reports_the_version_it_loaded_even_when_the_alias_moves_meanwhile(engine_home, monkeypatch) -> None:
+def test_the_batch_reports_the_version_it_loaded_even_when_the_alias_moves_meanwhile(core_home, monkeypatch) -> None:
     """The nightly batch picks its model by the service's rule (:func:`models.tracking.served_version`) and loads
     that version by number: the champion moving between the registry read and the load changes nothing."""
     from models import batch_run
 
-    settings = Settings(home=engine_home, allow_challenger=True)
+    settings = Settings(home=core_home, allow_challenger=True)
     client = tracking.configure(settings)
     name = tracking.registered_name("careers")
     before = tracking.kind_state(client, "careers").aliases[tracking.CHAMPION]
@@ -370,27 +371,28 @@ def test_the_batch_reports_the_version_it_loaded_even_when_the_alias_moves_meanw
     assert batch_run._load_model("careers", None, settings)[0].version == before  # the next run follows the move
 
 
-def test_an_admin_reload_reaches_every_process_through_the_marker(engine_home) -> None:
+def test_an_admin_reload_reaches_every_process_through_the_marker(core_home) -> None:
     """A process that looks at the registry only hourly follows a moved alias within seconds once the marker (which
     `POST /admin/reload` touches in another process) changes."""
-    from serving.engine import SuggestionEngine
+    from serving.core import ServiceCore
 
-    settings = Settings(home=engine_home, reload_seconds=3600)
-    engine = SuggestionEngine(settings=settings, watch=True)
+    settings = Settings(home=core_home, reload_seconds=3600)
+    core = ServiceCore(settings=settings, watch=True)
+    served_models = core.served_models
     try:
         client = tracking.configure(settings)
         name = tracking.registered_name("careers")
-        current = engine.kinds["careers"].info.version
+        current = served_models.kinds["careers"].info.version
         first = client.get_model_version(name, current)
         moved = str(client.create_model_version(name, source=first.source, run_id=first.run_id).version)
         client.set_registered_model_alias(name, tracking.CHAMPION, moved)
         time.sleep(2)
-        assert engine.kinds["careers"].info.version == current  # nobody asked yet, and an hour has not passed
-        engine.reload_marker.parent.mkdir(parents=True, exist_ok=True)
-        engine.reload_marker.touch()
+        assert served_models.kinds["careers"].info.version == current  # nobody asked yet, and an hour has not passed
+        served_models.reload_marker.parent.mkdir(parents=True, exist_ok=True)
+        served_models.reload_marker.touch()
         deadline = time.monotonic() + 20
-        while engine.kinds["careers"].info.version != moved and time.monotonic() < deadline:
+        while served_models.kinds["careers"].info.version != moved and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert engine.kinds["careers"].info.version == moved
+        assert served_models.kinds["careers"].info.version == moved
     finally:
-        engine.close()
+        core.close()

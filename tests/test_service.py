@@ -316,20 +316,20 @@ def test_serve_says_when_the_registry_is_unreachable(tmp_path: Path, small_popul
 
 def test_loaded_models_keep_serving_when_the_registry_goes_away(service_home: Path, citizens, key, monkeypatch) -> None:
     from serving import schemas
-    from serving.engine import SuggestionEngine
+    from serving.core import ServiceCore
 
-    engine = SuggestionEngine(settings=Settings(home=service_home, allow_challenger=True))
+    core = ServiceCore(settings=Settings(home=service_home, allow_challenger=True))
 
     def unreachable(settings):
         raise ConnectionError("registry down")
 
-    monkeypatch.setattr("serving.engine.tracking.configure", unreachable)
-    assert engine.reload() == {}
-    metadata = engine.metadata()
+    monkeypatch.setattr("serving.served_models.tracking.configure", unreachable)
+    assert core.served_models.reload() == {}
+    metadata = core.metadata()
     assert metadata.registry.reachable is False and set(metadata.models) == set(KINDS)
     citizen = _citizen(citizens)
-    response = engine.suggestions(schemas.SuggestionRequest(kind="careers", citizen_id=citizen, k=3),
-                                  authorization=f"Bearer {mint_token(citizen_id=citizen, key=key)}")
+    response = core.suggestions(schemas.SuggestionRequest(kind="careers", citizen_id=citizen, k=3),
+                                authorization=f"Bearer {mint_token(citizen_id=citizen, key=key)}")
     assert len(response.suggestions) == 3
 
 
@@ -339,20 +339,20 @@ def test_a_site_request_that_reads_a_table_the_register_does_not_declare_is_refu
 
     from features.reads import UndeclaredRead
     from features.register import PROCESSINGS, SUGGESTIONS
-    from serving.engine import SuggestionEngine
+    from serving.core import ServiceCore
     from serving.service import _on_the_site
 
-    engine = SuggestionEngine(settings=Settings(home=service_home, allow_challenger=True))
+    core = ServiceCore(settings=Settings(home=service_home, allow_challenger=True))
     citizen = _citizen(citizens)
     token = f"Bearer {mint_token(citizen_id=citizen, key=key)}"
     try:
-        assert _on_the_site(engine.me.career_data, authorization=token).citizen_id == citizen
+        assert _on_the_site(core.me.career_data, authorization=token).citizen_id == citizen
         declared = PROCESSINGS[SUGGESTIONS]
         monkeypatch.setitem(PROCESSINGS, SUGGESTIONS, replace(declared, reads=declared.reads - {"vault.feedback"}))
         with pytest.raises(UndeclaredRead, match="vault.feedback"):
-            _on_the_site(engine.me.career_data, authorization=token)
+            _on_the_site(core.me.career_data, authorization=token)
     finally:
-        engine.close()
+        core.close()
 
 
 def test_precomputed_lists_come_from_the_newest_batch_of_the_served_model(service, service_home, citizens,

@@ -17,7 +17,7 @@ PACKAGES = ("features", "models", "assessments", "serving", "loopbaan_cli")
 DEFINITIONS = (Path("features/vocabulary.py"), Path("features/model_tags.py"))
 FROZEN = Path("features/vault/migrations")  # a migration is a historical record: its SQL keeps its own words
 WORDS = {name: getattr(vocabulary, name) for name in ("KINDS", "OCCUPATION_KINDS", "SEARCH_KINDS", "READINESS",
-                                                      "BARRIERS", "LANGUAGES")}
+                                                      "BARRIERS", "LANGUAGES", "FEEDBACK_REASONS")}
 STRINGS = {vocabulary.NDCG_AT_K: "NDCG_AT_K", **{tag: "features.model_tags" for tag in FAIRNESS_TAGS}}
 
 
@@ -79,6 +79,8 @@ def test_no_package_spells_out_the_vocabulary() -> None:
     'from typing import Literal\nKind = Literal["jobs", "trainings", "careers"]\n',
     'import typing\ndef recourse(kind: typing.Literal["jobs", "careers"]) -> None: ...\n',
     'class Barrier:\n    barrier: Literal["commute", "licence", "language", "hours", "education"]\n',
+    'FEEDBACK_REASONS = ("too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other")\n',
+    'Reason = Literal["too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other"]\n',
     'def best(runs):\n    return max(runs, key=lambda run: run["ndcg_at_10"])\n',
     'def column(suffix):\n    return f"ndcg_at_10{suffix}"\n',
     'PASSED = "fairness.passed"\n',
@@ -114,6 +116,8 @@ def test_the_api_literals_are_the_vocabulary() -> None:
     assert choices(suggestion, "moved_by") == choices(schemas.ModelInfo, "guarantees") == vocabulary.GUARANTEES
     assert get_args(schemas.RecoursePanelResponse.model_fields["kind"].annotation) == vocabulary.OCCUPATION_KINDS
     assert get_args(schemas.SearchResponse.model_fields["kind"].annotation) == vocabulary.SEARCH_KINDS
+    assert choices(schemas.FeedbackRequest, "reason") == choices(schemas.FeedbackOut, "reason") == \
+        vocabulary.FEEDBACK_REASONS
     assert set(vocabulary.OCCUPATION_KINDS) < set(vocabulary.KINDS)
     assert not set(vocabulary.SEARCH_KINDS) & set(vocabulary.KINDS)  # "kinds" of the search are another concept
 
@@ -148,7 +152,7 @@ class _Client:
 @pytest.mark.parametrize("passed, failed", [(True, []), (False, ["ready_gap", "exposure_ratio"])])
 def test_the_service_reads_the_verdict_the_gate_writes(passed: bool, failed: list[str]) -> None:
     from assessments.registry import VersionRef, set_result_tags
-    from serving.engine import _assessment
+    from serving.served_models import _assessment
 
     client = _Client()
     ref = VersionRef(kind="jobs", name="loopbaan-jobs", version="3", run_id="run", aliases=(), tags={})

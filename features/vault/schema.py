@@ -23,12 +23,11 @@ from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, DateTi
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from features import sharing
-from features.vocabulary import KINDS
+from features.vocabulary import FEEDBACK_REASONS, KINDS
 
 RECORD_TYPES = ("work_period", "diploma", "training", "assessment", "competency")
 PROVIDERS = ("authentic", "partner", "guidance", "self-declared")
 SELF_DECLARED = "self-declared"
-FEEDBACK_REASONS = ("too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other")
 URI_LENGTH = 200
 ISSUER_LENGTH = 255
 SUBJECT_LENGTH = 255

@@ -26,12 +26,12 @@ from features.vault.audit import AuditLine
 from features.vault.catalogue import RecordCatalogue
 from features.vault.database import open_engine, writing
 from features.vault.links import SubjectLinks
-from features.vault.schema import (FEEDBACK_REASONS, SELF_DECLARED, AuditEntry, CareerRecord, Citizen,
-                                   ConsentChoice, Evidence, Feedback, VaultMeta)
+from features.vault.schema import (SELF_DECLARED, AuditEntry, CareerRecord, Citizen, ConsentChoice, Evidence,
+                                   Feedback, VaultMeta)
 from features.vault.shares import Shares
 from features.vault.tables import (CITIZEN_COLUMNS, EVIDENCE_COLUMNS, CitizenTables, Positions, population_frames,
                                    read_career_index, read_citizen_tables)
-from features.vocabulary import KINDS
+from features.vocabulary import FEEDBACK_REASONS, KINDS
 
 MAX_OWN_ENTRIES = 500  # entries a citizen may add themselves
 MAX_TEXT = 200  # characters of a test's name
