@@ -50,13 +50,10 @@ class ModelScorer:
 
 
 @dataclass(frozen=True)
-class CandidateLists:
-    """Rows grouped by query (0..n_queries-1), best first by the list's own order."""
+class CandidateLists(ScoredCandidates):
+    """Scored candidates of ``n_queries`` queries (rows 0..n_queries-1; a query may have none), best first by the
+    list's own order: the scorer's scores for a model list, the reference order for the reference list."""
 
-    query_rows: np.ndarray
-    item_positions: np.ndarray
-    scores: np.ndarray  # the scorer's scores (the order of a model list; context for the reference list)
-    features: pd.DataFrame
     n_queries: int
 
     def positions(self) -> np.ndarray:
@@ -64,16 +61,6 @@ class CandidateLists:
 
     def top(self, k: int) -> CandidateLists:
         return self.take(np.flatnonzero(self.positions() <= k))
-
-    def take(self, rows: np.ndarray) -> CandidateLists:
-        return CandidateLists(query_rows=self.query_rows[rows], item_positions=self.item_positions[rows],
-                              scores=self.scores[rows], features=self.features.iloc[rows].reset_index(drop=True),
-                              n_queries=self.n_queries)
-
-    @classmethod
-    def empty(cls, columns: list[str], n_queries: int) -> CandidateLists:
-        return cls(query_rows=np.zeros(0, np.int64), item_positions=np.zeros(0, np.int64), scores=np.zeros(0),
-                   features=pd.DataFrame(columns=columns), n_queries=n_queries)
 
 
 @dataclass(frozen=True)
@@ -87,8 +74,7 @@ class Ranked:
 
 def _lists(parts: list[ScoredCandidates], columns: list[str], n_queries: int) -> CandidateLists:
     joined = ScoredCandidates.concat(parts, columns)
-    return CandidateLists(query_rows=joined.query_rows, item_positions=joined.item_positions, scores=joined.scores,
-                          features=joined.features, n_queries=n_queries)
+    return CandidateLists(**vars(joined), n_queries=n_queries)
 
 
 def rank_candidates(*, resources: KindResources, scorer: Scorer, context: QueryContext, depth: int,

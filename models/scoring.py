@@ -9,7 +9,8 @@ an assessment judges is the list a citizen sees. Each caller then keeps what it 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -30,11 +31,11 @@ class ScoredCandidates:
     scores: np.ndarray
     features: pd.DataFrame
 
-    def take(self, rows: np.ndarray) -> ScoredCandidates:
-        return ScoredCandidates(query_rows=self.query_rows[rows], item_positions=self.item_positions[rows],
-                                scores=self.scores[rows], features=self.features.iloc[rows].reset_index(drop=True))
+    def take(self, rows: np.ndarray) -> Self:
+        return replace(self, query_rows=self.query_rows[rows], item_positions=self.item_positions[rows],
+                       scores=self.scores[rows], features=self.features.iloc[rows].reset_index(drop=True))
 
-    def best(self, k: int, *, by: np.ndarray | None = None) -> ScoredCandidates:
+    def best(self, k: int, *, by: np.ndarray | None = None) -> Self:
         """Each query's ``k`` best pairs, best first, by the scores or by another order ``by`` of the same rows
         (ties keep retrieval order)."""
         return self.take(top_per_query(self.query_rows, self.scores if by is None else by, k))
