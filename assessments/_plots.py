@@ -8,6 +8,7 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
+from assessments.document import worst_finding
 from assessments.metric_catalogue import METRIC_BY_NAME
 from features.vocabulary import NDCG_AT_K
 
@@ -81,11 +82,10 @@ def checks_figure(checks: list[dict]) -> str:
     """The worst finding of every judged check against its threshold (ratio checks: higher is better)."""
     rows = []
     for check in checks:
-        values = [finding["value"] for finding in check["findings"] if finding.get("judged")]
-        if not values:
+        worst = worst_finding(check["findings"], floor=check["floor"])
+        if worst is None:
             continue
-        worst = min(values) if check["floor"] else max(values)
-        rows.append((check["name"], worst, check["threshold"], check["status"], check["floor"], check["enforce"]))
+        rows.append((check["name"], worst["value"], check["threshold"], check["status"], check["floor"], check["enforce"]))
     figure = Figure(figsize=(7.5, 0.32 * max(len(rows), 1) + 0.9))
     axis = figure.add_subplot(1, 1, 1)
     for position, (_, worst, threshold, status, _, enforce) in enumerate(rows):

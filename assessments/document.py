@@ -11,11 +11,21 @@ loads and dumps back to the same JSON; numbers are ``float | int`` so that an in
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Number = float | int
+
+
+def worst_finding(findings: Iterable[Mapping[str, Any]], *, floor: bool) -> Mapping[str, Any] | None:
+    """The judged finding nearest to failing its check: the lowest value under a floor, the highest under a
+    maximum; None when nothing was judged. The gate's status, the report, the trend and MLflow all name this one."""
+    judged = [finding for finding in findings if finding.get("judged")]
+    if not judged:
+        return None
+    return (min if floor else max)(judged, key=lambda finding: finding["value"])
 
 
 class _Part(BaseModel):
@@ -66,6 +76,10 @@ class CheckOutcome(_Part):
     summary: str = ""
     why: str = ""
     findings: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def worst(self) -> Mapping[str, Any] | None:
+        return worst_finding(self.findings, floor=self.floor)
 
 
 class LabourMarketFinding(_Part):

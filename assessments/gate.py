@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from assessments.aggregate import Breakdown, MetricSummary
+from assessments.document import worst_finding
 from assessments.metric_catalogue import METRIC_BY_NAME, applies_to
 from assessments.policy import Check, Policy
 from assessments.statistics import Bca, adjust
@@ -202,13 +203,12 @@ def _status(check: Check, findings: list[dict], threshold: float) -> tuple[str, 
         return NOT_JUDGED, "no comparison could be judged (see the findings below)"
     failed = [finding for finding in judged if finding["verdict"] == FAIL]
     unsure = [finding for finding in judged if finding["verdict"] == INCONCLUSIVE]
-    pick = min if check.floor else max
     sign = ("<" if check.floor else ">")
     if failed:
-        worst = pick(failed, key=lambda finding: finding["value"])
+        worst = worst_finding(failed, floor=check.floor)
         return FAIL, (f"fails in {len(failed)} of {len(judged)} judged comparisons; worst {worst['detail']}"
                       f"{_ci(worst['ci'])} {sign} {threshold:g}")
-    worst = pick(judged, key=lambda finding: finding["value"])
+    worst = worst_finding(judged, floor=check.floor)
     if unsure:
         return INCONCLUSIVE, (f"{len(unsure)} of {len(judged)} judged comparisons beyond the threshold, but not beyond "
                               f"doubt; worst {worst['detail']}{_ci(worst['ci'])} {sign} {threshold:g}")

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assessments import registry
+from assessments.document import worst_finding
 from assessments.evidence import collect
 from assessments.gate import INCONCLUSIVE
 from assessments.holdout import JUDGING, TUNING
@@ -57,10 +58,8 @@ class MitigationOutcome:
 
 def _worst(checks: list[dict], name: str) -> float:
     check = next(check for check in checks if check["name"] == name)
-    values = [finding["value"] for finding in check["findings"] if finding.get("judged")]
-    if not values:
-        return float("nan")
-    return min(values) if check["floor"] else max(values)
+    worst = worst_finding(check["findings"], floor=check["floor"])
+    return float("nan") if worst is None else worst["value"]
 
 
 def _point(reranker: Reranker | None, verdict, focus: str) -> dict:

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
+from assessments.document import worst_finding
 from features.errors import LoopbaanError
 from features import model_tags
 from features.model_tags import result_tags
 from features.settings import Settings
-from features.vocabulary import KINDS
+from features.vocabulary import ERR_UNKNOWN_KIND, KINDS
 from models import tracking
 from models.lineage import load_lineage
 from models.ranker import ScoringModel
 from models.rerank import Reranker
 
-ERR_UNKNOWN_KIND = "unknown kind {kind!r}: choose jobs, trainings or careers"
 ERR_NO_VERSIONS = "{name} has no registered version; train one with `loopbaan train --kind {kind}`"
 ERR_UNKNOWN_VERSION = "{name} has no version {version}; registered versions: {known}"
 ERR_UNKNOWN_ALIAS = "no version of {name} holds the alias '{alias}'; aliases in use: {known}"
@@ -163,9 +163,9 @@ def flat_metrics(results: dict[str, dict], checks: list[dict]) -> dict[str, floa
     per group and overall, with the model's CI."""
     out: dict[str, float] = {}
     for check in checks:
-        values = [finding["value"] for finding in check["findings"] if finding.get("judged")]
-        if values:
-            out[metric_key("fairness", "check", check["name"])] = min(values) if check["floor"] else max(values)
+        worst = worst_finding(check["findings"], floor=check["floor"])
+        if worst is not None:
+            out[metric_key("fairness", "check", check["name"])] = worst["value"]
         out[metric_key("fairness", "check", check["name"], "passed")] = float(check["status"] != "fail")
     for metric, result in results.items():
         entries = [(("fairness", metric, "overall"), result.get("overall", {}))]

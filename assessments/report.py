@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from html import escape
 
 import jinja2
 from markupsafe import Markup
 
 from assessments import _plots
-from assessments.document import AssessmentDocument
+from assessments.document import AssessmentDocument, worst_finding
 from assessments.metric_catalogue import METRIC_BY_NAME
 from features.feature_definitions import FEATURE_BY_NAME
 from features.vocabulary import NDCG_AT_K
@@ -102,11 +103,8 @@ def _p(finding: dict) -> str:
     return "–" if finding.get("p") is None else f"{finding['p']:.2g}"
 
 
-def _worst_finding(check: dict) -> dict | None:
-    judged = [finding for finding in check["findings"] if finding.get("judged")]
-    if not judged:
-        return None
-    return (min if check["floor"] else max)(judged, key=lambda finding: finding["value"])
+def _worst_finding(check: dict) -> Mapping | None:
+    return worst_finding(check["findings"], floor=check["floor"])
 
 
 def _range(interval: list | None) -> str:

@@ -169,11 +169,7 @@ def _trend(settings: Settings, kind: str) -> list[dict]:
     for document in store.assessments_of(settings, kind)[-20:]:
         if document.format != FORMAT:
             continue  # made under a policy of another format: its figures are not comparable
-        worst = {}
-        for check in document.checks:
-            values = [finding["value"] for finding in check.findings if finding.get("judged")]
-            if values:
-                worst[check.name] = min(values) if check.floor else max(values)
+        worst = {check.name: check.worst["value"] for check in document.checks if check.worst is not None}
         out.append({"assessment_id": document.assessment_id, "assessed_at": document.assessed_at,
                     "version": document.version, "trigger": document.trigger,
                     "passed": document.passed, "worst": worst,

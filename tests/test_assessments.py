@@ -355,6 +355,21 @@ def test_the_report_of_a_stored_document_is_the_one_the_code_before_the_template
     assert "<td>&lt;b&gt;Dr. X&lt;/b&gt;</td><td>&lt;script&gt;&#x27;&amp;&#x27;</td>" in html and "<script>" not in html
 
 
+def test_the_worst_finding_is_the_judged_one_nearest_to_failing_and_every_reader_names_it() -> None:
+    from assessments.document import CheckOutcome, worst_finding
+    from assessments.registry import flat_metrics
+
+    findings = [{"judged": True, "value": 0.91}, {"judged": False, "detail": "too few"},
+                {"judged": True, "value": 0.84}, {"judged": True, "value": 1.02}]
+    assert worst_finding(findings, floor=True)["value"] == 0.84  # a floor fails from below
+    assert worst_finding(findings, floor=False)["value"] == 1.02  # a maximum from above
+    assert worst_finding(findings[1:2], floor=True) is None and worst_finding([], floor=False) is None
+    check = CheckOutcome(name="parity", floor=True, status="pass", findings=findings)
+    assert check.worst["value"] == 0.84
+    metrics = flat_metrics({}, [check.model_dump()])
+    assert metrics["fairness.check.parity"] == 0.84 and metrics["fairness.check.parity.passed"] == 1.0
+
+
 def test_a_document_without_its_verdict_is_unreadable_and_skipped(tmp_path: Path) -> None:
     import gzip
 
