@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from features.vocabulary import LANGUAGES
-
-ERR_LANGUAGE = "unknown language {language!r}; choose one of: " + ", ".join(LANGUAGES)
+from features.vocabulary import ERR_UNKNOWN_LANGUAGE, LANGUAGES
 
 
 class Text(NamedTuple):
@@ -16,7 +14,7 @@ class Text(NamedTuple):
     def in_(self, language: str) -> str:
         """The text in ``language`` (``nl`` or ``en``)."""
         if language not in LANGUAGES:
-            raise ValueError(ERR_LANGUAGE.format(language=language))
+            raise ValueError(ERR_UNKNOWN_LANGUAGE.format(language=language))
         return self.nl if language == "nl" else self.en
 
     def as_json(self) -> dict[str, str]:

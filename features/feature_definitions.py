@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from features.vocabulary import KINDS, LANGUAGES, OCCUPATION_KINDS, BarrierName
+from features.vocabulary import ERR_UNKNOWN_KIND, ERR_UNKNOWN_LANGUAGE, KINDS, LANGUAGES, OCCUPATION_KINDS, BarrierName
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ BARRIER_FEATURES: dict[BarrierName, tuple[str, ...]] = {
 def features_for(kind: str) -> tuple[str, ...]:
     """The model inputs of a kind, in definition order (the column order of every feature matrix)."""
     if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}: choose one of {', '.join(KINDS)}")
+        raise ValueError(ERR_UNKNOWN_KIND.format(kind=kind))
     return tuple(feature.name for feature in FEATURES if kind in feature.kinds)
 
 
@@ -143,7 +143,7 @@ def sentence(name: str, value: float, language: str = "nl") -> str:
     """The plain-language sentence of a feature at a value."""
     feature = FEATURE_BY_NAME[name]
     if language not in LANGUAGES:
-        raise ValueError(f"unknown language {language!r}: choose nl or en")
+        raise ValueError(ERR_UNKNOWN_LANGUAGE.format(language=language))
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return feature.missing_nl if language == "nl" else feature.missing_en
     template = feature.sentence_nl if language == "nl" else feature.sentence_en

@@ -18,6 +18,7 @@ from features.errors import LoopbaanError
 from features.population.occupations import EDUCATION_LEVELS
 from features.population.store import PopulationStore
 from features.taxonomy import Taxonomy
+from features.vocabulary import ERR_UNKNOWN_KIND
 
 ERR_EMPTY_CATALOGUE = "the {kind} catalogue in {folder} is empty: regenerate the population with `loopbaan data generate`"
 
@@ -120,4 +121,4 @@ def catalogue_for(kind: str, *, store: PopulationStore, taxonomy: Taxonomy) -> I
         return training_catalogue(store, taxonomy)
     if kind == "careers":
         return occupation_catalogue(taxonomy)
-    raise LoopbaanError(f"unknown kind {kind!r}: choose jobs, trainings or careers")
+    raise LoopbaanError(ERR_UNKNOWN_KIND.format(kind=kind))

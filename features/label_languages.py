@@ -9,6 +9,7 @@ once per taxonomy, from the same rule: the asked language where the taxonomy hol
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,15 @@ class LabelLanguages:
 
     @classmethod
     def of(cls, taxonomy: Taxonomy) -> LabelLanguages:
+        """The taxonomy's label languages, derived once per taxonomy object (the service core and every
+        suggester of a process share them)."""
+        known = _BY_TAXONOMY.get(taxonomy)
+        if known is None:
+            known = _BY_TAXONOMY[taxonomy] = cls._derive(taxonomy)
+        return known
+
+    @classmethod
+    def _derive(cls, taxonomy: Taxonomy) -> LabelLanguages:
         competencies, occupations = taxonomy.competencies, taxonomy.occupations
         return cls(
             competency_nl=dict(zip(competencies["uri"], _present(competencies["label_nl"]), strict=True)),
@@ -45,6 +55,9 @@ class LabelLanguages:
 
     def occupation(self, uri: str, language: str) -> str:
         return _shown(language, self.occupation_nl.get(uri, False), self.occupation_en.get(uri, True))
+
+
+_BY_TAXONOMY: weakref.WeakKeyDictionary[Taxonomy, LabelLanguages] = weakref.WeakKeyDictionary()
 
 
 def _shown(language: str, has_nl: bool, has_en: bool) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from features.errors import LoopbaanError
 from features.embedding_cache import cached_vectors
+from features.errors import LoopbaanError
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384

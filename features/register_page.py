@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from features.bilingual import ERR_LANGUAGE, Text
+from features.bilingual import Text
 from features.register_document import (
     CategoryOut,
     CountOut,
@@ -17,7 +17,7 @@ from features.register_document import (
     SharingOut,
     TextOut,
 )
-from features.vocabulary import LANGUAGES
+from features.vocabulary import ERR_UNKNOWN_LANGUAGE, LANGUAGES
 
 _MONTHS = {"nl": ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
                   "oktober", "november", "december"),
@@ -166,7 +166,7 @@ def render_register_page(document: RegisterDocument, *, language: str = "nl", sw
     that of the document as JSON.
     """
     if language not in LANGUAGES:
-        raise ValueError(ERR_LANGUAGE.format(language=language))
+        raise ValueError(ERR_UNKNOWN_LANGUAGE.format(language=language))
     other = "en" if language == "nl" else "nl"
     synthetic = f'<p class="note">{_w("synthetic", language)}</p>' if document.synthetic_data else ""
     sections = "".join(_section(entry, document, language) for entry in document.processings)

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from features.errors import LoopbaanError
-from features.vocabulary import LANGUAGES, Language
+from features.vocabulary import ERR_UNKNOWN_LANGUAGE, LANGUAGES, Language
 
 Relation = Literal["essential", "optional"]
 
@@ -36,7 +36,6 @@ ERR_DUPLICATE_IDS = "taxonomy table '{table}' from {source} has duplicate ids, e
 ERR_BAD_RELATION = "relation types must be 'essential' or 'optional'; {source} has {values}."
 ERR_UNKNOWN_OCCUPATION = "unknown occupation id {uri!r}; use an id from the taxonomy (e.g. `loopbaan occupations search`)."
 ERR_UNKNOWN_COMPETENCY = "unknown competency id {uri!r}; use an id from the taxonomy (e.g. `loopbaan competencies search`)."
-ERR_UNKNOWN_LANGUAGE = "unknown language {lang!r}; choose one of: nl, en."
 
 
 def _require(frame: pd.DataFrame, table: str, columns: tuple[str, ...], source: str) -> None:
@@ -53,7 +52,7 @@ def _require_unique(frame: pd.DataFrame, table: str, source: str) -> None:
 
 def check_language(lang: str) -> Language:
     if lang not in LANGUAGES:
-        raise LoopbaanError(ERR_UNKNOWN_LANGUAGE.format(lang=lang))
+        raise LoopbaanError(ERR_UNKNOWN_LANGUAGE.format(language=lang))
     return lang  # type: ignore[return-value]
 
 

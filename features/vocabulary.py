@@ -32,6 +32,10 @@ GUARANTEES: tuple[Guarantee, ...] = get_args(Guarantee)
 FeedbackReason = Literal["too_far", "not_interested", "tried_before", "cannot_meet_requirement", "other"]
 FEEDBACK_REASONS: tuple[FeedbackReason, ...] = get_args(FeedbackReason)
 
+# The answer to a kind or a language that is none of these (each caller raises its own error type with it).
+ERR_UNKNOWN_KIND = "unknown kind {kind!r}: choose one of " + ", ".join(KINDS)
+ERR_UNKNOWN_LANGUAGE = "unknown language {language!r}: choose one of " + ", ".join(LANGUAGES)
+
 K = 10  # the cut-off of the ranking metrics
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from features.errors import LoopbaanError
 from features.settings import Settings
-from features.vocabulary import KINDS
+from features.vocabulary import ERR_UNKNOWN_KIND, KINDS
 
 FORMAT = 3  # 2: each row says which fairness guarantees moved it up; 3: each competency label says which language
 # it is in (batches of an older format are not served)
@@ -36,7 +36,6 @@ LABEL_TABLES = ("items", "competencies", "trainings")
 PARTITION_METADATA_KEY = b"loopbaan.batch"  # a partition file's header, in its Parquet schema metadata
 MOVED_SEPARATOR = "+"  # joins the guarantees in a row's "moved" column
 
-ERR_UNKNOWN_KIND = "unknown kind {kind!r}: choose one of jobs, trainings, careers"
 ERR_BAD_PLAN = "the partial batch plan {path} is unreadable ({reason}); pass --discard-partial to start afresh"
 
 

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from features.errors import LoopbaanError
 from features.settings import Settings
-from features.vocabulary import LANGUAGES
+from features.vocabulary import ERR_UNKNOWN_LANGUAGE, LANGUAGES
 from models.batch_layout import (
     LABEL_TABLES,
     MANIFEST,
@@ -45,7 +45,6 @@ from models.batch_layout import (
 from models.suggest import SuggestionLabels, SuggestionRecord
 from models.suggestion import Suggestion
 
-ERR_LANGUAGE = "unknown language {language!r}: choose nl or en"
 ERR_BAD_MANIFEST = "the batch manifest {path} is unreadable ({reason}); delete that batch folder and rerun the batch"
 
 
@@ -185,7 +184,7 @@ def precomputed_suggestions(settings: Settings, kind: str, citizen_id: int, *, l
     batch): a few milliseconds.
     """
     if language not in LANGUAGES:
-        raise LoopbaanError(ERR_LANGUAGE.format(language=language))
+        raise LoopbaanError(ERR_UNKNOWN_LANGUAGE.format(language=language))
     found = _latest(settings, kind, out, model_version=model_version)
     if found is None:
         return None

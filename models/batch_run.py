@@ -17,7 +17,7 @@ from features.errors import LoopbaanError
 from features.population.store import PopulationStore
 from features.register import NIGHTLY_BATCH, processing
 from features.settings import Settings
-from features.vocabulary import KINDS
+from features.vocabulary import ERR_UNKNOWN_KIND, KINDS
 from models import batch_layout, batch_read, batch_write, tracking
 from models.batch_partition import (
     BatchPayload,
@@ -127,7 +127,7 @@ def run_batch(kind: str, *, store: PopulationStore, settings: Settings, out: Pat
     ``workers`` sizes the LocalCluster started when ``engine="dask"`` and no ``scheduler`` is given.
     """
     if kind not in KINDS:
-        raise LoopbaanError(batch_layout.ERR_UNKNOWN_KIND.format(kind=kind))
+        raise LoopbaanError(ERR_UNKNOWN_KIND.format(kind=kind))
     check_engine(engine, scheduler=scheduler)
     if not 1 <= k <= MAX_K:
         raise LoopbaanError(ERR_K.format(most=MAX_K, k=k))

@@ -13,12 +13,12 @@ from features.search._text import fold
 from features.taxonomy import Taxonomy
 from features.vocabulary import SEARCH_KINDS, Language, SearchKind
 
-ERR_UNKNOWN_KIND = "unknown search kind {kind!r}; choose one of: occupations, competencies."
+ERR_UNKNOWN_SEARCH_KIND = "unknown search kind {kind!r}: choose one of " + ", ".join(SEARCH_KINDS)
 
 
 def check_kind(kind: str) -> SearchKind:
     if kind not in SEARCH_KINDS:
-        raise LoopbaanError(ERR_UNKNOWN_KIND.format(kind=kind))
+        raise LoopbaanError(ERR_UNKNOWN_SEARCH_KIND.format(kind=kind))
     return kind  # type: ignore[return-value]
 
 

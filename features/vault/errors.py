@@ -40,7 +40,6 @@ ERR_NO_CATALOGUE = "this vault was opened without the catalogues, so it cannot r
 ERR_UNKNOWN_ENTRY = "entry {entry_id} is not in your career data: reload the page"
 ERR_NOT_REMOVABLE = ("entry {entry_id} came from {provided_by}, not from you: only what you added yourself can be "
                      "removed here (ask the source to correct it)")
-ERR_FEEDBACK_KIND = "unknown kind {kind!r}: choose jobs, trainings or careers"
 ERR_FEEDBACK_REASON = "unknown reason {reason!r}: choose one of {reasons}"
 ERR_UNKNOWN_FEEDBACK = "there is no feedback of yours on {kind} item {item!r}"
 ERR_OTHER_POPULATION = ("the vault at {url} already holds citizens imported from another population ({found}); "
@@ -72,7 +71,6 @@ ERR_ISSUER = ("the issuer {issuer!r} is not usable: give the provider's issuer U
 ERR_UNKNOWN_GRANT = "share {grant_id!r} is not one of yours: reload the page"
 ERR_TOO_MANY_GRANTS = ("you already have {limit} shares that are active or not yet valid, the most the vault keeps: "
                        "revoke one first")
-ERR_LANGUAGE = "unknown language {language!r}: choose nl or en"
 ERR_REQUESTED_PARTS = ("ask for at most {count} parts, each a part name of at most {length} characters (or none, for "
                        "every granted part)")
 

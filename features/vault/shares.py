@@ -23,7 +23,7 @@ from features.vault import errors
 from features.vault.audit import AuditLine
 from features.vault.database import writing
 from features.vault.schema import ADDRESS_LENGTH, GRANT_ID_LENGTH, PARTNER_ID_LENGTH, Share, ShareAccess
-from features.vocabulary import LANGUAGES
+from features.vocabulary import ERR_UNKNOWN_LANGUAGE, LANGUAGES
 
 MAX_OPEN_GRANTS = 50  # shares of one citizen that are active or not yet valid
 MAX_REQUESTED_PARTS = 16
@@ -200,7 +200,7 @@ class Shares:
             An unknown language, or more than 16 parts asked for or a part name over 64 characters.
         """
         if language not in LANGUAGES:
-            raise errors.InvalidEntry(errors.ERR_LANGUAGE.format(language=language))
+            raise errors.InvalidEntry(ERR_UNKNOWN_LANGUAGE.format(language=language))
         asked = _requested(requested)
         grant = self.grant(grant_id=grant_id)
         if grant is None:

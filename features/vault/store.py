@@ -31,7 +31,7 @@ from features.vault.schema import (SELF_DECLARED, AuditEntry, CareerRecord, Citi
 from features.vault.shares import Shares
 from features.vault.tables import (CITIZEN_COLUMNS, EVIDENCE_COLUMNS, CitizenTables, Positions, population_frames,
                                    read_career_index, read_citizen_tables)
-from features.vocabulary import FEEDBACK_REASONS, KINDS
+from features.vocabulary import ERR_UNKNOWN_KIND, FEEDBACK_REASONS, KINDS
 
 MAX_OWN_ENTRIES = 500  # entries a citizen may add themselves
 MAX_TEXT = 200  # characters of a test's name
@@ -301,7 +301,7 @@ class Vault(SubjectLinks, Shares):
     def record_feedback(self, *, citizen_id: int, kind: str, item_id: str, reason: str, note: str | None = None,
                         audit: AuditLine | None = None) -> FeedbackItem:
         if kind not in KINDS:
-            raise errors.InvalidEntry(errors.ERR_FEEDBACK_KIND.format(kind=kind))
+            raise errors.InvalidEntry(ERR_UNKNOWN_KIND.format(kind=kind))
         if reason not in FEEDBACK_REASONS:
             raise errors.InvalidEntry(errors.ERR_FEEDBACK_REASON.format(reason=reason,
                                                                         reasons=", ".join(FEEDBACK_REASONS)))
