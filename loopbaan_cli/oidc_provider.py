@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ OIDC_DIR = Path(__file__).resolve().parent.parent / "oidc"
 PROVIDER = OIDC_DIR / "provider.js"
 PACKAGES = OIDC_DIR / "node_modules" / "oidc-provider"
 READY = "loopbaan-oidc ready "
+RELOADED = "loopbaan-oidc reloaded "  # after SIGHUP: the key ids it now serves
 READY_TIMEOUT_S = 60
 INIT_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 10
@@ -30,7 +32,7 @@ ERR_INIT = "the local OpenID provider could not make the demo accounts in {folde
 ERR_STATE = "the demo accounts in {folder} are unusable ({cause}): remove that folder and run the demo again"
 ERR_EXITED = ("the local OpenID provider stopped while starting (exit code {code}); its log {log}: {tail}. "
               "If its packages are missing or broken, run `make oidc-deps`")
-ERR_SLOW = ("the local OpenID provider did not say it was ready within {seconds} s; its log {log}: {tail}. "
+ERR_SLOW = ("the local OpenID provider did not print {line!r} within {seconds} s; its log {log}: {tail}. "
             "If its packages are missing or broken, run `make oidc-deps`")
 
 
@@ -65,12 +67,40 @@ class Accounts:
 
 @dataclass
 class Provider:
+    """``provider.js serve`` in a child process, its output in ``log``."""
+
     process: subprocess.Popen
-    issuer: str
     log: Path
+    issuer: str = ""
 
     def running(self) -> bool:
         return self.process.poll() is None
+
+    def wait_for(self, prefix: str, *, after: int = 0, timeout_s: float = READY_TIMEOUT_S) -> str:
+        """The first line of the log from line ``after`` on that starts with ``prefix``, waiting for it; the
+        provider is stopped and the error says why when it exits or stays silent."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                found = next((line for line in _read(self.log).splitlines()[after:] if line.startswith(prefix)), None)
+                if found is not None:
+                    return found
+                if self.process.poll() is not None:
+                    raise LoopbaanError(ERR_EXITED.format(code=self.process.returncode, log=self.log,
+                                                          tail=_tail(self.log)))
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+        self.stop()
+        raise LoopbaanError(ERR_SLOW.format(line=prefix.strip(), seconds=timeout_s, log=self.log,
+                                            tail=_tail(self.log)))
+
+    def reload(self) -> list[str]:
+        """SIGHUP: the provider re-reads its keys and accounts; returns the key ids it now serves."""
+        seen = len(_read(self.log).splitlines())
+        self.process.send_signal(signal.SIGHUP)
+        return self.wait_for(RELOADED, after=seen).removeprefix(RELOADED).strip().split(",")
 
     def stop(self) -> None:
         if self.process.poll() is not None:
@@ -137,22 +167,9 @@ def start(*, folder: Path, port: int, site_urls: list[str], log: Path) -> Provid
     with log.open("w", encoding="utf-8") as output:
         # Its own session: a Ctrl-C reaches the demo only, which then stops the provider after the service.
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    provider = Provider(process=process, issuer="", log=log)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    try:
-        while time.monotonic() < deadline:
-            ready = next((line for line in _read(log).splitlines() if line.startswith(READY)), None)
-            if ready is not None:
-                provider.issuer = ready.removeprefix(READY).strip()
-                return provider
-            if process.poll() is not None:
-                raise LoopbaanError(ERR_EXITED.format(code=process.returncode, log=log, tail=_tail(log)))
-            time.sleep(0.1)
-    except BaseException:
-        provider.stop()
-        raise
-    provider.stop()
-    raise LoopbaanError(ERR_SLOW.format(seconds=READY_TIMEOUT_S, log=log, tail=_tail(log)))
+    provider = Provider(process=process, log=log)
+    provider.issuer = provider.wait_for(READY).removeprefix(READY).strip()
+    return provider
 
 
 def _read(log: Path) -> str:

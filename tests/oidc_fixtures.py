@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-import queue
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -22,13 +20,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from loopbaan_cli import oidc_provider
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PROVIDER = PROJECT_ROOT / "oidc" / "provider.js"
-NODE_MODULES = PROJECT_ROOT / "oidc" / "node_modules" / "oidc-provider"
+PROVIDER = oidc_provider.PROVIDER
 SIGNIN_JS = PROJECT_ROOT / "serving" / "site" / "signin.js"
-READY = "loopbaan-oidc ready "
-RELOADED = "loopbaan-oidc reloaded "
-START_TIMEOUT_S = 30
 AUDIENCE = "urn:loopbaan:api"
 SITE_CLIENT = "loopbaan-site"
 PARTNER_SCOPE = "partner:profiles"
@@ -39,7 +35,7 @@ def require_provider() -> str:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the sign-in tests need Node.js 20+ and `make oidc-deps`")
-    if not NODE_MODULES.is_dir():
+    if not oidc_provider.PACKAGES.is_dir():
         pytest.skip("the provider's npm packages are missing: run `make oidc-deps` (npm ci in oidc/)")
     return node
 
@@ -50,51 +46,22 @@ def run_provider_command(*args: str) -> subprocess.CompletedProcess:
 
 
 class ProviderProcess:
-    """``node oidc/provider.js serve`` on a free loopback port, for one test module or test."""
+    """``node oidc/provider.js serve`` on a free loopback port, started as the demo starts it
+    (:func:`loopbaan_cli.oidc_provider.start`), for one test module or test; its log beside ``state``."""
 
     def __init__(self, *, state: Path, site_urls: list[str]) -> None:
+        require_provider()
         self.state = state
-        self._lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        args = ["serve", "--dir", str(state), "--port", "0"]
-        for url in site_urls:
-            args += ["--site-url", url]
-        self.process = subprocess.Popen([require_provider(), str(PROVIDER), *args], cwd=PROJECT_ROOT,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-        self.issuer = self.wait_for(READY).removeprefix(READY).strip()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.output.append(line)
-            self._lines.put(line)
-
-    def wait_for(self, prefix: str) -> str:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                line = self._lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            if line.startswith(prefix):
-                return line
-        self.stop()
-        raise AssertionError(f"the provider did not print {prefix!r}: {''.join(self.output)[-3000:]}")
+        self._provider = oidc_provider.start(folder=state, port=0, site_urls=site_urls,
+                                             log=state.parent / f"{state.name}-provider.log")
+        self.issuer = self._provider.issuer
 
     def reload(self) -> list[str]:
         """SIGHUP: the provider re-reads its keys and accounts; returns the key ids it now serves."""
-        self.process.send_signal(signal.SIGHUP)
-        return self.wait_for(RELOADED).removeprefix(RELOADED).strip().split(",")
+        return self._provider.reload()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        self._provider.stop()
 
 
 def init_state(state: Path, *, citizens: list[int]) -> None:
