@@ -216,6 +216,7 @@ def test_anonymous_profile_rejects_unknown_competency_ids() -> None:
         anonymous_context(taxonomy=taxonomy, competency_uris=[], as_of=date(2026, 6, 30))
 
 
+@pytest.mark.slow  # fits the lexical index over every occupation label (about 15 s)
 def test_typed_titles_find_their_occupation_in_dutch_and_english() -> None:
     from features.esco import load_esco
     from features.title_matching import title_matcher
