@@ -72,15 +72,11 @@ def _start_service(home: Path, port: int, code: Path, log: Path) -> subprocess.P
 
 
 def _import_vault(settings: Settings) -> None:
-    from features.vault.database import open_engine, upgrade
-    from features.vault.importer import import_population
+    from features.vault.database import upgrade
+    from features.vault.importer import import_population_into
 
     upgrade(settings.vault_url)
-    engine = open_engine(settings.vault_url)
-    try:
-        import_population(engine=engine, store=PopulationStore(settings.population_dir), progress=False)
-    finally:
-        engine.dispose()
+    import_population_into(settings.vault_url, PopulationStore(settings.population_dir), progress=False)
 
 
 def _additions(chosen: np.ndarray, *, seed: int) -> list[tuple[int, str]]:

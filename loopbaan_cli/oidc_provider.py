@@ -30,7 +30,7 @@ ERR_NO_PACKAGES = ("the local OpenID provider's npm packages are missing ({path}
                    "(npm ci in oidc/), then `make demo` again")
 ERR_INIT = "the local OpenID provider could not make the demo accounts in {folder} (exit code {code}): {output}"
 ERR_STATE = "the demo accounts in {folder} are unusable ({cause}): remove that folder and run the demo again"
-ERR_EXITED = ("the local OpenID provider stopped while starting (exit code {code}); its log {log}: {tail}. "
+ERR_EXITED = ("the local OpenID provider stopped before printing {line!r} (exit code {code}); its log {log}: {tail}. "
               "If its packages are missing or broken, run `make oidc-deps`")
 ERR_SLOW = ("the local OpenID provider did not print {line!r} within {seconds} s; its log {log}: {tail}. "
             "If its packages are missing or broken, run `make oidc-deps`")
@@ -86,8 +86,8 @@ class Provider:
                 if found is not None:
                     return found
                 if self.process.poll() is not None:
-                    raise LoopbaanError(ERR_EXITED.format(code=self.process.returncode, log=self.log,
-                                                          tail=_tail(self.log)))
+                    raise LoopbaanError(ERR_EXITED.format(line=prefix.strip(), code=self.process.returncode,
+                                                          log=self.log, tail=_tail(self.log)))
                 time.sleep(0.1)
         except BaseException:
             self.stop()

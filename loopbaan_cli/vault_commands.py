@@ -81,16 +81,11 @@ def import_(
     not imported.
     """
     from features.population import PopulationStore
-    from features.vault.database import open_engine
-    from features.vault.importer import import_population
+    from features.vault.importer import import_population_into
 
-    store = PopulationStore(data or Settings().population_dir)
     url = _url(database_url)
-    engine = open_engine(url)
-    try:
-        summary = import_population(engine=engine, store=store, batch_size=batch_size, progress=not quiet)
-    finally:
-        engine.dispose()
+    summary = import_population_into(url, PopulationStore(data or Settings().population_dir), batch_size=batch_size,
+                                     progress=not quiet)
     typer.echo(f"imported {summary.imported:,} citizens into {_shown(url)} in {summary.seconds:.1f} s "
                f"({summary.already_there:,} were already there; {summary.total:,} in the population)")
 

@@ -12,8 +12,8 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationInfo, WithJsonSchema,
+                      field_validator, model_validator)
 
 from features.vocabulary import FeedbackReason, Guarantee, Kind, Language, OccupationKind, SearchKind
 from models.suggestion import Competency, Suggestion
@@ -49,6 +49,17 @@ def _without_null_defaults(schema: dict) -> None:
     for field in schema.get("properties", {}).values():
         if field.get("default", ...) is None:
             field.pop("default")
+
+
+def _refusing_null(*fields: str):
+    """A before-validator for ``fields``, which may be left out but not sent as null (the message names the field)."""
+    def refuse(cls, value, info: ValidationInfo):
+        if value is None:
+            raise ValueError(ERR_NULL.format(field=info.field_name))
+        return value
+    return field_validator(*fields, mode="before")(classmethod(refuse))
+
+
 OrderSetBy = Literal["score", "guarantee", "list"]
 MAX_COMPETENCIES = 100
 MAX_ID_CHARS = 300
@@ -108,12 +119,7 @@ class ProfileQuery(BaseModel):
                                                                           max_length=MAX_TITLE_CHARS, pattern=r"\S")
     language: Language = Field(default="nl", description="Language of titles and sentences.")
 
-    @field_validator("citizen_id", "competencies", "job_title", mode="before")
-    @classmethod
-    def _no_null(cls, value, info):
-        if value is None:
-            raise ValueError(ERR_NULL.format(field=info.field_name))
-        return value
+    _no_null = _refusing_null("citizen_id", "competencies", "job_title")
 
     @model_validator(mode="after")
     def _one_kind_of_profile(self) -> ProfileQuery:
@@ -400,12 +406,7 @@ class AddCompetencyRequest(ListRequest):
                               description="The revision of the career data this edit was made on (GET /me).")
     date: OptionalDate = Field(default=None, description="Since when (default: today); not in the future.")
 
-    @field_validator("date", mode="before")
-    @classmethod
-    def _no_null(cls, value):
-        if value is None:
-            raise ValueError(ERR_NULL.format(field="date"))
-        return value
+    _no_null = _refusing_null("date")
 
 
 class _DatedRecord(BaseModel):
@@ -413,12 +414,7 @@ class _DatedRecord(BaseModel):
 
     date: OptionalDate = Field(default=None, description="When (default: today); not in the future.")
 
-    @field_validator("date", mode="before")
-    @classmethod
-    def _no_null(cls, value):
-        if value is None:
-            raise ValueError(ERR_NULL.format(field="date"))
-        return value
+    _no_null = _refusing_null("date")
 
 
 _CATALOGUE_ID = {"type": "string", "pattern": "^[0-9]{1,18}$"}
@@ -494,12 +490,7 @@ class FeedbackRequest(BaseModel):
         "In the citizen's own words (optional; never exported or used for training)."))
     language: Language = Field(default="nl", description="Language of the item's title in the answer.")
 
-    @field_validator("note", mode="before")
-    @classmethod
-    def _no_null(cls, value):
-        if value is None:
-            raise ValueError(ERR_NULL.format(field="note"))
-        return value
+    _no_null = _refusing_null("note")
 
 
 class FeedbackListResponse(BaseModel):
@@ -633,12 +624,7 @@ class ContactWish(BaseModel):
         default=None, max_length=254, description="The e-mail address or phone number (not for via_service).")
     note: str = Field(default="", max_length=300)
 
-    @field_validator("name", "address", mode="before")
-    @classmethod
-    def _no_null(cls, value, info):
-        if value is None:
-            raise ValueError(ERR_NULL.format(field=info.field_name))
-        return value
+    _no_null = _refusing_null("name", "address")
 
 
 class ContactWishOut(BaseModel):
@@ -711,12 +697,7 @@ class ShareRequest(BaseModel):
         "Exactly when the part contact_wish is shared (left out or null: none)."))
     language: Language = Field(default="nl", description="Language of the names in the answer.")
 
-    @field_validator("vacancy_id", mode="before")
-    @classmethod
-    def _no_null(cls, value, info):
-        if value is None:
-            raise ValueError(ERR_NULL.format(field=info.field_name))
-        return value
+    _no_null = _refusing_null("vacancy_id")
 
 
 class GrantResponse(BaseModel):

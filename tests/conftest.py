@@ -75,19 +75,15 @@ def home_with_champions(trained_home: Path, population: Path, home: Path) -> Pat
     for the fairness gate), trainings keeps only its challenger."""
     from features.population import PopulationStore
     from features.settings import Settings
-    from features.vault.database import open_engine, upgrade
-    from features.vault.importer import import_population
+    from features.vault.database import upgrade
+    from features.vault.importer import import_population_into
     from models import tracking
 
     shutil.copytree(trained_home, home)
     shutil.copytree(population, home / "data" / "population")
     settings = Settings(home=home)
     upgrade(settings.vault_url)
-    engine = open_engine(settings.vault_url)
-    try:
-        import_population(engine=engine, store=PopulationStore(settings.population_dir), progress=False)
-    finally:
-        engine.dispose()
+    import_population_into(settings.vault_url, PopulationStore(settings.population_dir), progress=False)
     client = tracking.configure(settings)
     for kind in ("jobs", "careers"):
         version = client.get_model_version_by_alias(tracking.registered_name(kind), tracking.CHALLENGER).version
@@ -144,6 +140,23 @@ def service_home(trained_home: Path, small_population_dir: Path, tmp_path_factor
     register_reranked(home, "careers", reranker=careers_reranker(home))
     warm_search(home)
     return home
+
+
+@pytest.fixture(scope="module")
+def citizens(service_home: Path):
+    """The served population's citizens table."""
+    from features.population import PopulationStore
+
+    return PopulationStore(service_home / "data" / "population").table("citizens")
+
+
+@pytest.fixture(scope="module")
+def key(service_home: Path) -> bytes:
+    """The served home's token signing key."""
+    from features.keys import signing_key
+    from features.settings import Settings
+
+    return signing_key(Settings(home=service_home))
 
 
 def warm_search(home: Path) -> None:

@@ -190,7 +190,7 @@ def test_a_provider_that_does_not_start_is_a_clear_error_with_its_log(tmp_path: 
     with pytest.raises(LoopbaanError) as refused:  # no accounts in the folder: `serve` exits at once
         oidc_provider.start(folder=tmp_path / "empty", port=0, site_urls=["http://127.0.0.1:3999/site/"], log=log)
     message = str(refused.value)
-    assert "stopped while starting" in message and str(log) in message and "make oidc-deps" in message
+    assert "stopped before printing" in message and str(log) in message and "make oidc-deps" in message
     assert "accounts.json" in message  # the provider's own reason, from its log
 
 

@@ -20,7 +20,6 @@ from features.population import PopulationStore
 from features.settings import Settings
 from models import tracking
 from models.rerank import TIE
-from features.keys import signing_key as service_key
 from serving import schemas
 from serving.auth import mint_admin_token, mint_token
 from tests.conftest import BENTOML, PROJECT_ROOT, audit_records, free_port
@@ -29,16 +28,6 @@ pytestmark = pytest.mark.slow  # starts the real service (about half a minute)
 
 KINDS = ("jobs", "trainings", "careers")
 SERVED = {"jobs": ("1", "champion"), "trainings": ("1", "challenger"), "careers": ("2", "champion")}  # conftest
-
-
-@pytest.fixture(scope="module")
-def citizens(service_home: Path) -> pd.DataFrame:
-    return PopulationStore(service_home / "data" / "population").table("citizens")
-
-
-@pytest.fixture(scope="module")
-def key(service_home: Path) -> bytes:
-    return service_key(Settings(home=service_home))
 
 
 def _citizen(citizens: pd.DataFrame, *, opted_out: bool = False) -> int:

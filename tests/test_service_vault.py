@@ -10,9 +10,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.keys import signing_key as service_key
 from features.population import PopulationStore
-from features.settings import Settings
 from serving import schemas
 from serving.auth import mint_token
 from tests.conftest import audit_records
@@ -20,16 +18,6 @@ from tests.conftest import audit_records
 pytestmark = pytest.mark.slow  # starts the real service
 
 FIRST = 120  # citizens from here on are this module's own (test_service and test_site use the first ones)
-
-
-@pytest.fixture(scope="module")
-def citizens(service_home: Path) -> pd.DataFrame:
-    return PopulationStore(service_home / "data" / "population").table("citizens")
-
-
-@pytest.fixture(scope="module")
-def key(service_home: Path) -> bytes:
-    return service_key(Settings(home=service_home))
 
 
 def _own(citizens: pd.DataFrame, offset: int, *, opted_out: bool = False) -> int:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from features.population.store import MANIFEST, PopulationStore
 from features.vault import errors
-from features.vault.database import writing
+from features.vault.database import open_engine, writing
 from features.vault.schema import SELF_DECLARED, CareerRecord, Citizen, Evidence, ImportRun, VaultMeta
 from features.vault.store import REFERENCE_DATE
 from features.vault.tables import _RECORD_TABLES, CITIZEN_COLUMNS, EVIDENCE_COLUMNS
@@ -171,6 +171,16 @@ def import_population(*, engine: Engine, store: PopulationStore, batch_size: int
                            .values(finished_at=datetime.now(UTC)))
     return ImportSummary(run_id=run_id, total=len(citizen_ids), imported=len(todo),
                          already_there=len(citizen_ids) - len(todo), seconds=time.perf_counter() - started)
+
+
+def import_population_into(url: str, store: PopulationStore, *, batch_size: int = DEFAULT_BATCH,
+                           progress: bool = True) -> ImportSummary:
+    """:func:`import_population` into the vault at ``url``, on an engine of its own."""
+    engine = open_engine(url)
+    try:
+        return import_population(engine=engine, store=store, batch_size=batch_size, progress=progress)
+    finally:
+        engine.dispose()
 
 
 def _write_batch(connection: Connection, tables: dict[str, pd.DataFrame], *, run_id: int) -> None:
