@@ -56,48 +56,44 @@ class Facts:
 
 
 @dataclass(frozen=True)
-class Reversed:
+class _GroupTargeted:
+    """A fair scorer that one subclass changes for the members of one group (``column`` equal to ``value``)."""
+
+    fair: Scorer
+    facts: Facts
+    column: str
+    value: object
+
+    def _fair_and_members(self, features, citizen_ids, item_positions) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        return scores, self.facts.member(citizen_ids, self.column, self.value)
+
+
+class Reversed(_GroupTargeted):
     """Orders one group's lists upside down: what they chose ends at the bottom."""
 
-    fair: Scorer
-    facts: Facts
-    column: str
-    value: object
-
     def score(self, features, *, citizen_ids, item_positions):
-        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
-        return np.where(self.facts.member(citizen_ids, self.column, self.value), -scores, scores)
+        scores, members = self._fair_and_members(features, citizen_ids, item_positions)
+        return np.where(members, -scores, scores)
 
 
-@dataclass(frozen=True)
-class DemoteGood:
+class DemoteGood(_GroupTargeted):
     """Pushes every good opportunity of one group below everything else."""
 
-    fair: Scorer
-    facts: Facts
-    column: str
-    value: object
-
     def score(self, features, *, citizen_ids, item_positions):
-        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        scores, members = self._fair_and_members(features, citizen_ids, item_positions)
         good = np.nan_to_num(good_flags(self.facts.goodness, self.facts.outcome, self.facts.items, features,
                                         item_positions), nan=0.0)
-        return scores - LARGE * good * self.facts.member(citizen_ids, self.column, self.value)
+        return scores - LARGE * good * members
 
 
-@dataclass(frozen=True)
-class BuryReady:
+class BuryReady(_GroupTargeted):
     """Pushes one group's ready items beyond the re-ranker's depth (rank 60 of 200 candidates, say)."""
 
-    fair: Scorer
-    facts: Facts
-    column: str
-    value: object
-
     def score(self, features, *, citizen_ids, item_positions):
-        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        scores, members = self._fair_and_members(features, citizen_ids, item_positions)
         ready = ready_from_features(self.facts.kind, features, self.facts.items.n_essential[item_positions])
-        return scores - LARGE * ready * self.facts.member(citizen_ids, self.column, self.value)
+        return scores - LARGE * ready * members
 
 
 @dataclass(frozen=True)
@@ -116,19 +112,13 @@ class CutAtypical:
         return scores - LARGE * flagged
 
 
-@dataclass(frozen=True)
-class LowChanceFirst:
+class LowChanceFirst(_GroupTargeted):
     """Shows one group the items with the lowest chance of success first, where a penalty bites hardest."""
 
-    fair: Scorer
-    facts: Facts
-    column: str
-    value: object
-
     def score(self, features, *, citizen_ids, item_positions):
-        scores = self.fair.score(features, citizen_ids=citizen_ids, item_positions=item_positions)
+        scores, members = self._fair_and_members(features, citizen_ids, item_positions)
         chance = self.facts.outcome.blind.predict(features)
-        return np.where(self.facts.member(citizen_ids, self.column, self.value), -LARGE * chance, scores)
+        return np.where(members, -LARGE * chance, scores)
 
 
 @dataclass(frozen=True)
