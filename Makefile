@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	# torch first, from the CPU wheel on disk, so no dependency pulls a CUDA build.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# The bundled taxonomy's search indexes and competency embeddings, once for every home (a few minutes).
+	$(BIN)/loopbaan taxonomy prepare
 	touch $(STAMP)
 
 demo: $(STAMP) oidc-deps

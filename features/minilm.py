@@ -48,5 +48,5 @@ def encode(texts: list[str]) -> np.ndarray:
 def competency_embeddings(taxonomy, *, cache_dir: Path) -> np.ndarray:
     """Embeddings of every competency's English label (the Dutch one where no English exists), cached."""
     labels = taxonomy.competencies["label_en"].fillna(taxonomy.competencies["label_nl"]).fillna("").tolist()
-    return cached_vectors(labels, encoder_id=ENCODER_NAME, encode=encode, folder=cache_dir, name="competencies",
+    return cached_vectors(labels, encoder_id=ENCODER_NAME, encode=encode, cache_dir=cache_dir, name="competencies",
                           digest_chars=16)

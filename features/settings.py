@@ -5,6 +5,7 @@ Every field can be set from the environment with the ``LOOPBAAN_`` prefix, e.g. 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -18,6 +19,11 @@ def default_home() -> Path:
     if (_PROJECT_ROOT / "pyproject.toml").is_file():
         return _PROJECT_ROOT / ".loopbaan"
     return Path.cwd() / ".loopbaan"
+
+
+def default_prepared_cache() -> Path:
+    """``share/loopbaan/cache`` under the Python installation (the project's ``.venv`` after ``make install``)."""
+    return Path(sys.prefix) / "share" / "loopbaan" / "cache"
 
 
 class Settings(BaseSettings):
@@ -47,6 +53,11 @@ class Settings(BaseSettings):
     service_workers: int = Field(default=2, ge=1, le=64, description="Worker processes of the suggestion service.")
     cache_home: Path | None = Field(
         default=None, description="Folder for derived caches (text embeddings); default is <home>/cache."
+    )
+    prepared_cache: Path = Field(
+        default_factory=default_prepared_cache, description="Read-only cache of the bundled taxonomy's search "
+        "indexes and competency embeddings, filled once per install by `loopbaan taxonomy prepare` (make install runs "
+        "it) and read by every home after its own cache; default <python prefix>/share/loopbaan/cache."
     )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the citizens' vault, e.g. postgresql+psycopg://user@host/db; "

@@ -1,8 +1,9 @@
-"""Typed job title → taxonomy occupation, lexically: the cold-start path for a citizen who types what they do.
+"""Typed job title → taxonomy occupation, lexically, for :func:`features.citizens.cold_start_context`.
 
-A thin view on :class:`features.search.LexicalIndex` (character n-grams and gender stems over every Dutch and
-English label, preferred and alternative), so spelling variants and gender forms ("poetsvrouw", "poetsman") meet.
-It needs no encoder; ``loopbaan occupations search`` adds the bilingual encoder on top.
+A thin view on the search's :class:`features.search.LexicalIndex` (character n-grams and gender forms over every
+Dutch and English label, preferred and alternative; read from the search's cache), so spelling variants and gender
+forms ("poetsvrouw", "poetsman") meet. It needs no encoder. The service reads typed titles through the full hybrid
+search instead (:mod:`serving.search`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from features.errors import LoopbaanError
-from features.search import LexicalIndex, label_table
+from features.search import cached_lexical_index, label_table
 from features.search._text import fold
+from features.settings import Settings
 from features.taxonomy import Taxonomy
 
 MAX_QUERY_CHARS = 200
@@ -38,7 +40,7 @@ class TitleMatcher:
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
         self.table = label_table(taxonomy, "occupations")
-        self.index = LexicalIndex().fit(self.table)
+        self.index = cached_lexical_index(self.table, cache_dir=Settings().cache_dir)
 
     def search(self, text: str, *, k: int = 5) -> list[TitleMatch]:
         """The ``k`` best occupations for a typed title, best first (an occupation appears once)."""

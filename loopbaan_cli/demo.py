@@ -50,10 +50,10 @@ def stage(name: str, started: float, line: str) -> None:
 
 
 class SearchIndexes:
-    """The search's on-disk indexes (``serving.search``: label indexes and concept vectors, in the home's cache),
-    built in a background process while the rankers are judged. The service's workers then read them at start
-    instead of each building the same indexes (minutes on two cores). A failure here only leaves that work to the
-    service: it is said, not raised."""
+    """The search's on-disk indexes (``serving.search``: label indexes and concept vectors; read from the install's
+    prepared cache, else built in the home's cache), made ready in a background process while the rankers are
+    judged. The service's workers then read them at start instead of each building the same indexes (minutes on two
+    cores). A failure here only leaves that work to the service: it is said, not raised."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -65,7 +65,8 @@ class SearchIndexes:
     def wait(self) -> None:
         self.process.join()
         if self.process.exitcode == 0:
-            stage("search", self.started, f"indexes ready in {self.settings.cache_dir / 'search'}")
+            stage("search", self.started, f"indexes ready (the install's {self.settings.prepared_cache}, else "
+                                          f"{self.settings.cache_dir / 'search'})")
         else:
             stage("search", self.started, f"building the indexes stopped (exit code {self.process.exitcode}); the "
                                           "service builds them as it starts")

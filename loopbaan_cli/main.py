@@ -102,6 +102,25 @@ def data_check(
     typer.echo(f"ok: {store.folder} matches every schema")
 
 
+@taxonomy_app.command("prepare")
+@user_errors
+def taxonomy_prepare(
+    cache: Annotated[Path | None, typer.Option(help="Cache folder to fill (default: this install's prepared cache, "
+                                               "LOOPBAAN_PREPARED_CACHE).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Build the search's label indexes and the competency embeddings of the bundled taxonomy once for this install
+    (`make install` runs it), so that the first search on a new home answers at once instead of embedding every
+    label. Entries already there are kept; a few minutes on two cores the first time."""
+    from features.esco import load_esco
+    from features.prepared_cache import prepare
+
+    folder = cache or Settings().prepared_cache
+    typer.echo(f"preparing the search indexes and competency embeddings in {folder}")
+    seconds = prepare(load_esco(), cache_dir=folder, progress=not quiet, say=typer.echo)
+    typer.echo(f"ok: {folder} ready in {sum(seconds.values()):.1f} s")
+
+
 @taxonomy_app.command("info")
 @user_errors
 def taxonomy_info(

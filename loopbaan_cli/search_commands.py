@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -83,23 +82,10 @@ def competencies_search(query: QueryArgument = None, lang: LangOption = "nl", k:
 def _search(kind: str, *, query: str | None, lang: str, k: int, as_json: bool, input_file: Path | None,
             mode: ModeChoice, quiet: bool) -> None:
     from features.search import single_threaded
+    from features.search.encoders import no_weight_loading_bars
 
-    with single_threaded(), _no_weight_loading_bars():
+    with single_threaded(), no_weight_loading_bars():
         _run(kind, query=query, lang=lang, k=k, as_json=as_json, input_file=input_file, mode=mode, quiet=quiet)
-
-
-@contextmanager
-def _no_weight_loading_bars():
-    """transformers draws a bar for loading a few MB of weights; around a search it is only noise."""
-    from transformers.utils import logging as transformers_logging
-
-    enabled = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            transformers_logging.enable_progress_bar()
 
 
 def _run(kind: str, *, query: str | None, lang: str, k: int, as_json: bool, input_file: Path | None,

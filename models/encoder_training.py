@@ -40,9 +40,11 @@ from features.search.distillation import (
 from features.search.encoders import sensible_threads
 from features.search.evaluation import (
     REGIMES,
+    SLICES,
     SYSTEMS,
     KindEvaluation,
     evaluate_kind,
+    specialty_flags,
     split_concepts,
 )
 from features.settings import Settings
@@ -108,7 +110,8 @@ def train_encoder(*, settings: Settings, quick: bool, progress: bool,
     started = time.perf_counter()
     tuned = SearchEncoder(model, identity=f"{KIND}-candidate-{time.time_ns()}", description="candidate", tuned=True)
     evaluations = {kind: evaluate_kind(tables[kind], splits[kind], vectors=vectors[kind], tuned=tuned,
-                                       untuned=teacher, eval_queries=config.eval_queries, seed=seed)
+                                       untuned=teacher, eval_queries=config.eval_queries, seed=seed,
+                                       specialties=specialty_flags(taxonomy, tables[kind]))
                    for kind in SEARCH_KINDS}
     timings["evaluate_s"] = time.perf_counter() - started
     _echo_table(evaluations, echo)
@@ -150,7 +153,7 @@ def _metrics(evaluations: dict[str, KindEvaluation], *, losses: dict[str, float]
                     for name in ("top1", "top5"):
                         if math.isfinite(values[name]):
                             metrics[f"{regime}_{role}_{kind}_{system}_{name}"] = values[name]
-    for regime, prefix in (("concepts", "test_nl"), ("labels", "test_nl_labels")):
+    for regime, prefix in (("concepts", "test_nl"), ("labels", "test_nl_labels"), ("english", "test_en")):
         for system in SYSTEMS:
             for name in ("top1", "top5"):
                 pooled = [(evaluation.results[regime]["test"][system][name],
@@ -181,11 +184,14 @@ def accuracy_table(evaluations: dict[str, KindEvaluation], *, regime: str = "con
 _REGIME_TITLES = {
     "concepts": "Dutch labels of held-out concepts → concept (their Dutch labels removed from the index)",
     "labels": "Dutch alternative labels of held-out concepts → concept (only their Dutch preferred label indexed)",
+    "english": "English alternative labels of held-out concepts → concept (removed from the index and the vectors)",
+    "gender_forms": "of those alternatives, the ones that are an indexed label in the other gender form",
+    "specialties": "Dutch labels of held-out occupations narrower than another occupation (unseen concepts)",
 }
 
 
 def _echo_table(evaluations: dict[str, KindEvaluation], echo: Callable[[str], None]) -> None:
-    for regime in REGIMES:
+    for regime in (*REGIMES, *SLICES):
         echo(f"encoder: {_REGIME_TITLES[regime]}")
         for line in accuracy_table(evaluations, regime=regime):
             echo("  " + line)
@@ -204,7 +210,7 @@ def _log_run(*, model, settings: Settings, params: dict, metrics: dict, alphas: 
         mlflow.log_metrics(metrics)
         mlflow.log_metrics({f"time_{key}": value for key, value in timings.items()})
         mlflow.log_text("".join(f"{_REGIME_TITLES[regime]}\n" + "\n".join(accuracy_table(evaluations, regime=regime))
-                                + "\n\n" for regime in REGIMES), "heldout_accuracy.txt")
+                                + "\n\n" for regime in (*REGIMES, *SLICES)), "heldout_accuracy.txt")
         mlflow.log_dict({kind: {"alpha": evaluation.alpha, **evaluation.results}
                          for kind, evaluation in evaluations.items()}, "heldout_accuracy.json")
         mlflow.set_tags({"kind": KIND, "base_model": ENCODER_NAME, "quick": str(params["quick"]).lower()})

@@ -235,6 +235,53 @@ def test_held_out_regimes_hide_the_right_labels(occupations) -> None:
     assert not set(queries) & set(unseen_labels.texts[np.isin(unseen_labels.owners, held)].tolist())
 
 
+def test_the_english_regime_hides_english_alternatives_from_the_index_and_the_vectors(occupations) -> None:
+    from features.search.evaluation import heldout_queries, regime_rows
+    from features.search.semantic import ConceptVectors
+
+    table, _ = occupations
+    held = np.array([0, 5, 9])
+    keep = regime_rows(table, held, "english")
+    hidden = ~keep
+    assert hidden.any() and np.all(np.isin(table.owners[hidden], held))
+    assert set(table.langs[hidden].tolist()) == {"en"} and not table.preferred[hidden].any()
+    queries, truth = heldout_queries(table, held, regime="english")
+    assert sorted(queries) == sorted(table.texts[hidden].tolist()) and set(truth.tolist()) <= set(held.tolist())
+
+    rows = np.flatnonzero(table.langs == "en")  # one made-up vector per English label: the mean is checkable
+    vectors = np.eye(len(rows), 8, dtype=np.float32) + np.arange(len(rows), dtype=np.float32)[:, None]
+    starts = np.searchsorted(table.owners[rows], np.arange(table.n_concepts + 1))
+    full = ConceptVectors(matrix=np.zeros((table.n_concepts, 8), np.float32), label_vectors=vectors, label_rows=rows,
+                          starts=starts)
+    restricted = full.restricted(table, keep)
+    assert not np.isin(restricted.label_rows, np.flatnonzero(hidden)).any()
+    for concept in (0, 5, 9, 1):
+        own = vectors[(table.owners[rows] == concept) & keep[rows]].sum(axis=0)
+        np.testing.assert_allclose(restricted.matrix[concept], own / np.linalg.norm(own), rtol=1e-5)
+
+
+def test_the_slices_pick_gender_forms_and_specialties(esco, occupations) -> None:
+    from features.search import label_table
+    from features.search.evaluation import gender_form_flags, specialty_flags
+
+    table, _ = occupations
+    cleaner = int(np.flatnonzero(table.names_en == "building cleaner")[0])
+    welder = int(np.flatnonzero(table.names_en == "welder")[0])
+    keep = np.ones(len(table.texts), dtype=bool)
+    flags = gender_form_flags(table, keep, ["poetsman", "lasster", "poetsman", "schoonmaak"],
+                              np.array([cleaner, welder, welder, cleaner]))
+    assert flags.tolist() == [True, True, False, False]  # "poetsman" is no welder's label in another form
+    without = keep & ~((table.owners == cleaner) & np.isin([str(text).lower() for text in table.texts],
+                                                            ["poetsvrouw", "poetsman"]))
+    assert not gender_form_flags(table, without, ["poetsman"], np.array([cleaner]))[0]  # its pair is not indexed
+
+    flags = specialty_flags(esco, table)
+    links = esco.occupation_hierarchy
+    narrower = set(links.loc[links["parent_type"] == "Occupation", "child_uri"])
+    assert 0 < flags.sum() < table.n_concepts and set(table.uris[flags].tolist()) == narrower & set(table.uris)
+    assert not specialty_flags(esco, label_table(esco, "competencies")).any()
+
+
 def test_accuracy_counts_top1_and_top5() -> None:
     from features.search.evaluation import accuracy
 
@@ -349,6 +396,91 @@ def test_cli_help_explains_the_commands() -> None:
         assert "--input" in result.stdout and "--lang" in result.stdout and "hybrid" in result.stdout
 
 
+def test_cli_prepare_refuses_a_cache_folder_it_cannot_write_before_any_work(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("", encoding="utf-8")
+    result = _cli("taxonomy", "prepare", "--cache", str(not_a_folder / "cache"), "--quiet")
+    assert result.exit_code == 2
+    assert "cannot be written" in result.stderr and "--cache" in result.stderr
+    assert "ready in" not in result.stdout  # refused before embedding anything
+
+
+@pytest.mark.slow  # embeds a few hundred labels with the MiniLM
+def test_cli_prepare_fills_the_cache_once_and_a_rerun_finds_everything_there(tmp_path: Path, small_taxonomy,
+                                                                              monkeypatch) -> None:
+    import features.esco
+
+    monkeypatch.setattr(features.esco, "load_esco", lambda *args, **kwargs: small_taxonomy)
+    first = _cli("taxonomy", "prepare", "--cache", str(tmp_path / "prepared"), "--quiet")
+    assert first.exit_code == 0, first.output
+    assert "competency embeddings: ready in" in first.stdout and first.stdout.rstrip().endswith(" s")
+    entries = sorted(path.name.split("-")[0] for path in (tmp_path / "prepared" / "search").iterdir())
+    assert entries == ["competencies", "competencies", "occupations", "occupations"]  # an index and vectors each
+
+    def computed(*args, **kwargs):
+        raise AssertionError("computed again although it was there")
+
+    from features.search import LexicalIndex
+    from features.search.encoders import SearchEncoder
+
+    monkeypatch.setattr(LexicalIndex, "fit", computed)
+    monkeypatch.setattr(SearchEncoder, "encode", computed)
+    monkeypatch.setattr("features.minilm.encode", computed)
+    again = _cli("taxonomy", "prepare", "--cache", str(tmp_path / "prepared"), "--quiet")
+    assert again.exit_code == 0, again.output
+
+
+@pytest.mark.slow  # embeds a few hundred labels with the MiniLM
+def test_a_new_home_reads_the_prepared_indexes_and_embeds_nothing(tmp_path: Path, small_taxonomy,
+                                                                    monkeypatch) -> None:
+    from features.minilm import competency_embeddings
+    from features.prepared_cache import prepare
+    from features.search import LexicalIndex, build_searcher
+    from features.search.encoders import SearchEncoder, base_encoder
+
+    prepared, home_cache = tmp_path / "prepared", tmp_path / "home-cache"
+    monkeypatch.setenv("LOOPBAAN_PREPARED_CACHE", str(prepared))
+    seconds = prepare(small_taxonomy, cache_dir=prepared, progress=False)
+    assert set(seconds) == {"occupations lexical index", "occupations concept vectors", "competencies lexical index",
+                            "competencies concept vectors", "competency embeddings"}
+    expected = {kind: build_searcher(kind, taxonomy=small_taxonomy, encoder=base_encoder(), cache_dir=prepared)
+                .search("lasser" if kind == "occupations" else "lassen", k=3) for kind in ("occupations", "competencies")}
+    vectors = competency_embeddings(small_taxonomy, cache_dir=prepared)
+
+    def computed(*args, **kwargs):
+        raise AssertionError("computed again instead of read from the prepared cache")
+
+    monkeypatch.setattr(LexicalIndex, "fit", computed)
+    monkeypatch.setattr(SearchEncoder, "encode", computed)
+    monkeypatch.setattr("features.minilm.encode", computed)
+    for kind, hits in expected.items():
+        searcher = build_searcher(kind, taxonomy=small_taxonomy, encoder=base_encoder(), cache_dir=home_cache)
+        assert searcher.search("lasser" if kind == "occupations" else "lassen", k=3) == hits
+    np.testing.assert_array_equal(competency_embeddings(small_taxonomy, cache_dir=home_cache), vectors)
+    assert not home_cache.exists()  # read, nothing written into the home
+
+    monkeypatch.setenv("LOOPBAAN_PREPARED_CACHE", str(tmp_path / "not-prepared"))  # another install: nothing there
+    with pytest.raises(AssertionError, match="computed again"):
+        build_searcher("occupations", taxonomy=small_taxonomy, encoder=base_encoder(), cache_dir=home_cache)
+
+
+def test_a_cached_lexical_index_answers_gender_forms_without_folding_its_labels_again(tmp_path: Path,
+                                                                                      occupations) -> None:
+    from features.search import cached_lexical_index
+
+    table, _ = occupations
+    small = table.subset(table.owners < 300)
+    fitted = cached_lexical_index(small, cache_dir=tmp_path)
+    folded = fitted.folded_rows()
+    loaded = cached_lexical_index(small, cache_dir=tmp_path)
+    assert loaded.folded_ == folded  # read with the index, not rebuilt on the first query
+    for query in ("poetsman", "lasster", "kapster"):
+        np.testing.assert_array_equal(loaded.search(query, k=5)[0], fitted.search(query, k=5)[0])
+    folder = next((tmp_path / "search").glob("occupations-lexical-*"))
+    (folder / "folded.json").write_text("[]", encoding="utf-8")  # labels that do not match the index: refit
+    assert cached_lexical_index(small, cache_dir=tmp_path).folded_rows() == folded
+
+
 def test_cold_start_title_matching_still_works(esco) -> None:
     from features.title_matching import title_matcher
 
@@ -402,6 +534,9 @@ def test_quick_encoder_training_registers_a_challenger_the_search_then_uses(smal
     run = client.get_run(result.run_id)
     assert run.data.params["method"] == "asymmetric multilingual distillation"
     assert "concepts_test_occupations_hybrid_top5" in run.data.metrics
+    assert {"english_test_occupations_untuned_top5", "labels_test_competencies_hybrid_top1"} <= set(run.data.metrics)
+    assert {"gender_forms_test_occupations_queries", "specialties_test_occupations_queries"} <= set(run.data.metrics)
+    assert "test_en_hybrid_top5" in result.metrics
     assert mlflow.artifacts.load_text(f"runs:/{result.run_id}/heldout_accuracy.txt").startswith("Dutch labels")
 
     resolved = search_encoder(settings=settings)

@@ -67,6 +67,20 @@ def single_threaded():
         yield
 
 
+@contextmanager
+def no_weight_loading_bars():
+    """transformers draws a bar for loading a few MB of weights; around a search or a cache build it is only noise."""
+    from transformers.utils import logging as transformers_logging
+
+    enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            transformers_logging.enable_progress_bar()
+
+
 class SearchEncoder:
     """A ``SentenceTransformer`` with an identity (for caches and reports) and a fast single-query path.
 

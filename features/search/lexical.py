@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from features.embedding_cache import readable_paths
 from features.files import staged_folder
 from features.search._text import fold, gender_forms, gender_variants
 from features.search.labels import LabelTable
@@ -23,7 +24,7 @@ from features.search.labels import LabelTable
 NGRAMS = (3, 4, 5)
 WORD_PREFIX = "\x00"
 CANDIDATE_LABELS = 256  # label rows kept per query before folding them into concepts
-ANALYSER_VERSION = "ngrams-3-5+gender-forms-1"
+ANALYSER_VERSION = "ngrams-3-5+gender-forms-2"  # 2: the cache holds the folded labels too
 PREFERRED_TIE = 1e-3  # on (near) ties a preferred label outranks an alternative: "lasser" is the welder's own name
 GENDER_FORM = 0.995  # the score of a label that is the query in its other gender form
 
@@ -79,6 +80,7 @@ class LexicalIndex:
         self.vocabulary_ = vocabulary
         self.table_ = table
         self.frequencies_ = frequencies
+        self.folded_ = None
         self.index_ = _l2_rows(frequencies @ sparse.diags(self.idf_)).T.tocsr()  # features × labels
         return self
 
@@ -116,12 +118,8 @@ class LexicalIndex:
         variants = gender_variants(query)[1:]
         if not variants:
             return rows, values
-        if getattr(self, "folded_", None) is None:
-            folded: dict[str, list[int]] = {}
-            for row, text in enumerate(self.table_.texts.tolist()):
-                folded.setdefault(fold(text), []).append(row)
-            self.folded_ = folded
-        matches = np.array(sorted({row for variant in variants for row in self.folded_.get(fold(variant), ())}),
+        folded = self.folded_rows()
+        matches = np.array(sorted({row for variant in variants for row in folded.get(fold(variant), ())}),
                            dtype=rows.dtype)
         if not len(matches):
             return rows, values
@@ -135,21 +133,28 @@ class LexicalIndex:
     def search(self, query: str, *, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.search_many([query], k=k)[0]
 
+    def folded_rows(self) -> dict[str, list[int]]:
+        """The label rows per folded label text (built on first use, or read from the cache with the index)."""
+        if getattr(self, "folded_", None) is None:
+            self.folded_ = _rows_by_text([fold(text) for text in self.table_.texts.tolist()])
+        return self.folded_
+
 
 def cached_lexical_index(table: LabelTable, *, cache_dir: Path | None) -> LexicalIndex:
     """A fitted :class:`LexicalIndex` for ``table``, read from ``cache_dir`` when the same labels were indexed."""
     if cache_dir is None:
         return LexicalIndex().fit(table)
     digest = hashlib.sha256("\x1f".join([ANALYSER_VERSION, *map(str, table.texts)]).encode()).hexdigest()[:20]
-    folder = Path(cache_dir) / "search" / f"{table.kind}-lexical-{digest}"
-    try:
-        return _load(folder, table)
-    except (OSError, ValueError, KeyError):
-        pass  # absent or damaged: fit and write it again
+    folders = readable_paths(cache_dir, Path("search") / f"{table.kind}-lexical-{digest}")
+    for folder in folders:
+        try:
+            return _load(folder, table)
+        except (OSError, ValueError, KeyError):
+            pass  # absent or damaged: fit and write it again
     index = LexicalIndex().fit(table)
     index.frequencies_ = None  # only restricting needs them; a served index answers queries
     try:
-        _save(index, folder)
+        _save(index, folders[0])
     except OSError:
         pass  # a read-only cache only costs the next run the same work
     return index
@@ -161,6 +166,11 @@ def _save(index: LexicalIndex, folder: Path) -> None:
         (partial / "vocabulary.json").write_text(json.dumps(vocabulary), encoding="utf-8")
         np.save(partial / "idf.npy", index.idf_)
         sparse.save_npz(partial / "index.npz", index.index_, compressed=False)
+        folded = [""] * len(index.table_.texts)
+        for text, rows in index.folded_rows().items():
+            for row in rows:
+                folded[row] = text
+        (partial / "folded.json").write_text(json.dumps(folded), encoding="utf-8")
 
 
 def _load(folder: Path, table: LabelTable) -> LexicalIndex:
@@ -170,10 +180,20 @@ def _load(folder: Path, table: LabelTable) -> LexicalIndex:
     index.idf_ = np.load(folder / "idf.npy")
     index.index_ = sparse.csr_matrix(sparse.load_npz(folder / "index.npz"), dtype=np.float32)
     index.frequencies_ = None
-    if index.index_.shape != (len(vocabulary), len(table.texts)) or len(index.idf_) != len(vocabulary):
+    folded = json.loads((folder / "folded.json").read_text(encoding="utf-8"))
+    if (index.index_.shape != (len(vocabulary), len(table.texts)) or len(index.idf_) != len(vocabulary)
+            or len(folded) != len(table.texts)):
         raise ValueError("the cached lexical index does not match its labels")
     index.table_ = table
+    index.folded_ = _rows_by_text(folded)
     return index
+
+
+def _rows_by_text(texts: list[str]) -> dict[str, list[int]]:
+    rows: dict[str, list[int]] = {}
+    for row, text in enumerate(texts):
+        rows.setdefault(text, []).append(row)
+    return rows
 
 
 def _l2_rows(matrix: sparse.spmatrix) -> sparse.csr_matrix:

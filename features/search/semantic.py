@@ -45,6 +45,12 @@ class ConceptVectors:
     label_rows: np.ndarray  # rows of the table the label vectors belong to, grouped by concept
     starts: np.ndarray  # first position in label_rows of each concept (length n_concepts + 1)
 
+    def restricted(self, table: LabelTable, keep: np.ndarray) -> ConceptVectors:
+        """The concept vectors averaged over only the label rows of ``table`` where ``keep`` is true (no new
+        embedding: the label vectors are reused)."""
+        kept = keep[self.label_rows]
+        return _pooled(table, self.label_vectors[kept], self.label_rows[kept])
+
 
 def concept_vectors(table: LabelTable, *, document_encoder: SearchEncoder, cache_dir: Path | None,
                     progress: bool = False) -> ConceptVectors:
@@ -54,9 +60,13 @@ def concept_vectors(table: LabelTable, *, document_encoder: SearchEncoder, cache
     if cache_dir is None:
         vectors = document_encoder.encode(texts, progress=progress)
     else:
-        vectors = cached_vectors(texts, encoder_id=document_encoder.identity, folder=Path(cache_dir) / "search",
+        vectors = cached_vectors(texts, encoder_id=document_encoder.identity, cache_dir=cache_dir, subfolder="search",
                                  name=f"{table.kind}-english-labels",
                                  encode=lambda items: document_encoder.encode(items, progress=progress))
+    return _pooled(table, vectors, rows)
+
+
+def _pooled(table: LabelTable, vectors: np.ndarray, rows: np.ndarray) -> ConceptVectors:
     owners = table.owners[rows]
     matrix = np.zeros((table.n_concepts, vectors.shape[1]), dtype=np.float32)
     np.add.at(matrix, owners, vectors)
