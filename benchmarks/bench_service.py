@@ -1,6 +1,7 @@
-"""Benchmark: latency of POST /suggestions (k=10, explanations on) and of adding a competency and getting the new
-list (POST /me/competencies) over HTTP against the in-process floor, and optionally against another checkout of the
-code, side by side in one run.
+"""Benchmark: latency of POST /suggestions (k=10, explanations on), of adding a competency and getting the new
+list (POST /me/competencies) and of the search endpoints (GET /search/competencies and /search/occupations, the
+typed queries of ``bench_search.py``, each embedded afresh) over HTTP against the in-process floor, and optionally
+against another checkout of the code, side by side in one run.
 
 A population with ``--vacancies`` vacancies is generated, a jobs ranker trained and the population imported into the
 home's vault (`loopbaan vault upgrade` and `vault import`; SQLite, or ``LOOPBAAN_DATABASE_URL``) (not timed); then
@@ -46,6 +47,7 @@ from serving.auth import mint_token
 from serving.core import ServiceCore
 from serving.errors import RequestError
 from serving.launch import ServiceStartError, start_service
+from bench_search import QUERIES  # noqa: E402 (this folder is on the path when the script runs)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,9 +92,10 @@ def _additions(chosen: np.ndarray, *, seed: int) -> list[tuple[int, str]]:
 
 
 def _http_round(home: Path, code: Path, key: bytes, chosen: np.ndarray, *, requests: int, clients: int,
-                additions: list[tuple[int, str]] | None) -> tuple[list[float], list[float], float, list[float]]:
-    """One service of ``code``: sequential latencies, concurrent latencies, concurrent requests/s, and the
-    latencies of additions (empty when ``additions`` is None: a checkout without them)."""
+                additions: list[tuple[int, str]] | None
+                ) -> tuple[list[float], list[float], float, list[float], dict[str, list[float]]]:
+    """One service of ``code``: sequential latencies, concurrent latencies, concurrent requests/s, the latencies of
+    additions (empty when ``additions`` is None: a checkout without the vault) and of searches per kind (likewise)."""
     port = _free_port()
     process = _start_service(home, port, code, home.parent / "service.log")
     try:
@@ -131,7 +134,18 @@ def _http_round(home: Path, code: Path, key: bytes, chosen: np.ndarray, *, reque
                 added.append(time.perf_counter() - started)
                 if response.status_code not in (201, 409):  # 409: held from an earlier round
                     raise SystemExit(f"HTTP {response.status_code}: {response.text[:300]}")
-        return sequential, concurrent, rate, added
+        searched: dict[str, list[float]] = {}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for kind, queries in QUERIES.items() if additions is not None else ():
+                for query in ("warm-up", "opwarmen"):  # not timed: the first forward passes of each worker
+                    client.get(f"/search/{kind}", params={"query": query, "k": 10})
+                for query in queries:  # a fresh service: every query embedded afresh
+                    started = time.perf_counter()
+                    response = client.get(f"/search/{kind}", params={"query": query, "language": "nl", "k": 10})
+                    searched.setdefault(kind, []).append(time.perf_counter() - started)
+                    if response.status_code != 200:
+                        raise SystemExit(f"HTTP {response.status_code}: {response.text[:300]}")
+        return sequential, concurrent, rate, added, searched
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -194,13 +208,21 @@ def main() -> None:
                     if error.status != 409:
                         raise
                 added_floor.append(time.perf_counter() - started)
+            searched_floor: dict[str, list[float]] = {}
+            for kind, queries in QUERIES.items():
+                for query in ("warm-up", "opwarmen"):
+                    core.search.find(kind, query, language="nl", k=10)
+                for query in queries:
+                    started = time.perf_counter()
+                    core.search.find(kind, query, language="nl", k=10)
+                    searched_floor.setdefault(kind, []).append(time.perf_counter() - started)
         core.close()
         del core
 
         codes = {"this checkout": PROJECT_ROOT}
         if args.baseline is not None:
             codes = {"baseline": args.baseline.resolve(), **codes}
-        results: dict[str, list[tuple[list[float], list[float], float, list[float]]]] = {name: [] for name in codes}
+        results: dict[str, list[tuple]] = {name: [] for name in codes}
         for index in range(rounds):
             for name, code in codes.items():
                 vault = name == "this checkout" or args.baseline_has_vault
@@ -218,9 +240,9 @@ def main() -> None:
     for name, runs in results.items():
         summary[name] = {
             "sequential": tuple(statistics.median(values) for values in zip(
-                *[(*_percentiles(seq), len(seq) / sum(seq)) for seq, _, _, _ in runs], strict=True)),
+                *[(*_percentiles(seq), len(seq) / sum(seq)) for seq, *_ in runs], strict=True)),
             "concurrent": tuple(statistics.median(values) for values in zip(
-                *[(*_percentiles(con), rate) for _, con, rate, _ in runs], strict=True)),
+                *[(*_percentiles(con), rate) for _, con, rate, *_ in runs], strict=True)),
         }
         for mode, label in (("sequential", "HTTP, 1 client sequential"),
                             ("concurrent", f"HTTP, {args.clients} concurrent clients")):
@@ -230,10 +252,20 @@ def main() -> None:
     p50, p99 = _percentiles(added_floor)
     print(f"{'in-process (floor), this checkout':48s} {p50:>8.1f} {p99:>8.1f} {len(added_floor) / sum(added_floor):>8.1f}")
     for name, runs in results.items():
-        added = [value for _, _, _, values in runs for value in values]
+        added = [value for _, _, _, values, _ in runs for value in values]
         if added:
             p50, p99 = _percentiles(added)
             print(f"{'HTTP, 1 client sequential, ' + name:48s} {p50:>8.1f} {p99:>8.1f} {len(added) / sum(added):>8.1f}")
+    for kind in QUERIES:
+        print(f"GET /search/{kind} (k=10, {len(QUERIES[kind])} typed queries, each embedded afresh)")
+        p50, p99 = _percentiles(searched_floor[kind])
+        print(f"{'in-process (floor), this checkout':48s} {p50:>8.1f} {p99:>8.1f} "
+              f"{len(searched_floor[kind]) / sum(searched_floor[kind]):>8.1f}")
+        for name, runs in results.items():
+            found = [value for *_, searched in runs for value in searched.get(kind, [])]
+            if found:
+                p50, p99 = _percentiles(found)
+                print(f"{'HTTP, 1 client sequential, ' + name:48s} {p50:>8.1f} {p99:>8.1f} {len(found) / sum(found):>8.1f}")
     print(f"HTTP / in-process p50 ratio (sequential, this checkout): "
           f"{summary['this checkout']['sequential'][0] / _percentiles(floor)[0]:.2f}")
     if "baseline" in summary:

@@ -1,10 +1,11 @@
 """`loopbaan demo`: the main job end to end on the embedded defaults, each stage reused when already done.
 
-population → three rankers (MLflow) → the fairness gate for each challenger (mitigation when it fails) →
-a demo board approval where the gate passed (recorded as such, never as a real board decision) → promotion →
-(meanwhile, in a background process, the search's indexes) → the vault (`loopbaan vault upgrade` and `loopbaan vault import` of the population) → sign-in (the local OpenID
-provider's demo accounts, linked in the vault with `loopbaan vault link-subjects`, and the provider serving them) →
-the service with the site, and where to look. Ctrl-C stops at any stage; what finished stays.
+population → three rankers (MLflow) → the search's bilingual query encoder (`loopbaan train --kind encoder`) →
+the fairness gate for each challenger (mitigation when it fails) → a demo board approval where the gate passed
+(recorded as such, never as a real board decision) → promotion → (meanwhile, in a background process, the search's
+indexes) → the vault (`loopbaan vault upgrade` and `loopbaan vault import` of the population) → sign-in (the local
+OpenID provider's demo accounts, linked in the vault with `loopbaan vault link-subjects`, and the provider serving
+them) → the service with the site, and where to look. Ctrl-C stops at any stage; what finished stays.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ READY_TIMEOUT_S = 600  # a start that finds no search indexes builds them first,
 WORKER_STOP_S = 10
 SIGN_IN_CITIZENS = 5
 ERR_PORT_BUSY = "port {port} on {host} is in use: stop what runs there or pass {option}"
+ENCODER_MODES = ("full", "quick", "none")
 
 
 @dataclass
@@ -88,6 +90,28 @@ def _build_search_indexes(settings: Settings) -> None:
     taxonomy = load_esco()
     with threadpool_limits(limits=1):
         Search(settings=settings, taxonomy=taxonomy, languages=LabelLanguages.of(taxonomy)).warm_up()
+
+
+def search_encoder(settings: Settings, *, mode: str) -> None:
+    """The search's tuned query encoder: the newest registered one, else trained now (``full``: the whole run of
+    `loopbaan train --kind encoder`, a few minutes; ``quick``: its small run); ``none`` leaves the search to the
+    untuned MiniLM, which reads Dutch poorly."""
+    from models import tracking
+    from models.encoder_training import KIND, train_encoder
+
+    started = time.perf_counter()
+    versions = tracking.model_versions(tracking.configure(settings), KIND)
+    if versions:
+        stage("encoder", started, f"reusing loopbaan-{KIND} v{versions[0]['version']}")
+        return
+    if mode == "none":
+        stage("encoder", started, "none trained (--encoder none): the search embeds queries with the untuned, "
+                                  "English-only MiniLM")
+        return
+    result = train_encoder(settings=settings, quick=mode == "quick", progress=True)
+    stage("encoder", started, f"trained loopbaan-{KIND} v{result.version} ({mode}): held-out Dutch top-5 "
+                              f"{result.metrics.get('test_nl_hybrid_top5', float('nan')):.3f}, lexical alone "
+                              f"{result.metrics.get('test_nl_lexical_top5', float('nan')):.3f}")
 
 
 def population(settings: Settings, *, citizens: int, seed: int):

@@ -164,22 +164,27 @@ def demo(
         "Start the OpenID provider, the service and the site at the end."))] = True,
     token_hours: Annotated[float, typer.Option(min=0.1, max=720, help=(
         "With --no-serve: hours the printed test token (`loopbaan token`) is valid."))] = 24.0,
+    encoder: Annotated[str, typer.Option(help=(
+        "The search's query encoder when none is registered yet: full (train it, a few minutes), quick (a small "
+        "run, for tests) or none (the untuned MiniLM)."))] = "full",
 ) -> None:
     """Run the main job on the embedded defaults, end to end, and open the citizen's site with sign-in.
 
-    Generates the synthetic population, trains the three rankers (MLflow), assesses each challenger with the
-    fairness gate (trying the fairness re-ranker when it fails), records a DEMO approval where the gate passed
-    (marked as automatic, never as a board decision), promotes, writes the reports, fills the vault, makes demo
-    sign-in accounts for five citizens at the local OpenID provider (`node oidc/provider.js`, in <home>/oidc; it
-    needs Node.js and `make oidc-deps`) and links them in the vault, starts the provider and the service with the
-    site "Mijn loopbaan", and prints where to look: the site, each demo citizen's login and password, a partner's
-    token request and the data register. Every stage reuses what an earlier run finished. Ctrl-C stops the service
-    and the provider.
+    Generates the synthetic population, trains the three rankers and the search's query encoder (MLflow), assesses
+    each challenger with the fairness gate (trying the fairness re-ranker when it fails), records a DEMO approval
+    where the gate passed (marked as automatic, never as a board decision), promotes, writes the reports, fills the
+    vault, makes demo sign-in accounts for five citizens at the local OpenID provider (`node oidc/provider.js`, in
+    <home>/oidc; it needs Node.js and `make oidc-deps`) and links them in the vault, starts the provider and the
+    service with the site "Mijn loopbaan", and prints where to look: the site, each demo citizen's login and
+    password, a partner's token request and the data register. Every stage reuses what an earlier run finished.
+    Ctrl-C stops the service and the provider.
     """
     from assessments.policy import load_policy
     from loopbaan_cli import demo as steps
     from loopbaan_cli import oidc_provider
 
+    if encoder not in steps.ENCODER_MODES:
+        raise LoopbaanError(f"unknown --encoder {encoder!r}: choose one of {', '.join(steps.ENCODER_MODES)}")
     if serve:
         oidc_provider.node()  # before the long stages: sign-in needs Node.js and the provider's packages
     settings = Settings()
@@ -191,6 +196,8 @@ def demo(
             store = steps.population(settings, citizens=citizens, seed=seed)
             current = "train"
             versions = steps.rankers(settings, store)
+            current = "encoder"
+            steps.search_encoder(settings, mode=encoder)
             current = "gate"
             if serve:
                 search = steps.SearchIndexes(settings)  # after training: it reads the registry for a search encoder

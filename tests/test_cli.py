@@ -130,6 +130,13 @@ def test_token_prints_the_token_and_says_on_stderr_what_it_is_for(isolated_home:
     assert "test and script token" in result.stderr and "LOOPBAAN_OIDC_ISSUER" in result.stderr
 
 
+def test_demo_refuses_an_unknown_encoder_mode_before_any_stage(isolated_home: Path) -> None:
+    result = run("demo", "--encoder", "huge", "--no-serve", home=isolated_home)
+    assert result.returncode == 2
+    assert "unknown --encoder 'huge'" in result.stderr and "full, quick, none" in result.stderr
+    assert not (isolated_home / "data").exists()  # nothing generated
+
+
 def test_demo_without_node_says_to_install_it_before_any_long_stage(isolated_home: Path, tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
@@ -229,10 +236,13 @@ def test_demo_runs_end_to_end_then_reuses_everything_signs_in_and_stops_cleanly(
     from tests.oidc_fixtures import require_provider
 
     require_provider()
-    first = run("demo", "--citizens", "1500", "--seed", "3", "--no-serve", home=isolated_home, timeout=1800)
+    first = run("demo", "--citizens", "1500", "--seed", "3", "--no-serve", "--encoder", "quick", home=isolated_home,
+                timeout=1800)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
     assert sum(line.startswith("[train]") and "trained loopbaan-" in line for line in lines) == 3
+    assert any(line.startswith("[encoder] trained loopbaan-encoder v1 (quick): held-out Dutch top-5 0.")
+               for line in lines), first.stdout
     gate = [line for line in lines if line.startswith("[gate]")]
     assert len(gate) == 3
     passed = [line for line in gate if "passed the fairness gate" in line]
@@ -257,7 +267,8 @@ def test_demo_runs_end_to_end_then_reuses_everything_signs_in_and_stops_cleanly(
             if "Ctrl-C stops the service" in line:
                 break
         text = "".join(output)
-        assert "population] reusing" in text and text.count("reusing loopbaan-") == 3, text
+        assert "population] reusing" in text and text.count("reusing loopbaan-") == 4, text  # the rankers, the encoder
+        assert "[encoder] reusing loopbaan-encoder v1" in text  # the site's search embeds with it
         assert text.count("[gate]") == 3 and text.count("still champion") == len(passed)
         assert f"the OpenID provider is ready on {issuer}" in text
         assert "[search] indexes ready" in text  # built beside the gates, before the service starts
