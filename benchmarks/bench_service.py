@@ -47,7 +47,8 @@ from serving.auth import mint_token
 from serving.core import ServiceCore
 from serving.errors import RequestError
 from serving.launch import ServiceStartError, start_service
-from bench_search import QUERIES  # noqa: E402 (this folder is on the path when the script runs)
+
+from bench_search import QUERIES  # this folder is on the path when the script runs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
