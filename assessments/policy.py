@@ -28,7 +28,7 @@ from assessments.metric_catalogue import CATALOGUE_METRICS, METRIC_BY_NAME
 from features.errors import LoopbaanError
 from features.population.schema import SENSITIVE_COLUMNS
 from features.settings import Settings
-from features.vocabulary import KINDS
+from features.vocabulary import ERR_UNKNOWN_KIND, KINDS
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policy.yaml"
 RELEASES = Path(__file__).resolve().parent / "policy_releases.json"
@@ -93,7 +93,7 @@ class Check(_Strict):
     def _known_kinds(cls, value: dict[str, float]) -> dict[str, float]:
         unknown = sorted(set(value) - set(KINDS))
         if unknown:
-            raise ValueError(f"unknown kind(s) {unknown}; choose from {', '.join(KINDS)}")
+            raise ValueError("; ".join(ERR_UNKNOWN_KIND.format(kind=kind) for kind in unknown))
         return value
 
     @model_validator(mode="after")

@@ -228,6 +228,8 @@ def test_shipped_policy_is_valid_released_and_judges_the_model_against_the_refer
     (lambda data: data["checks"][0].update(threshold=1.5), "a ratio floor must be in (0, 1]"),
     (lambda data: data["checks"][0].update(metric="happiness"), "unknown metric 'happiness'"),
     (lambda data: data["checks"][0].update(breakdowns=["shoe_size"]), "unknown breakdown(s) ['shoe_size']"),
+    (lambda data: data["checks"][0].update(kind_thresholds={"jobz": 0.9}),
+     "unknown kind 'jobz': choose one of jobs, trainings, careers"),
     (lambda data: data["checks"][0].update(rule="min_ratio"), "is enforced with the absolute rule min_ratio"),
     (lambda data: data.update(min_group_size="many"), "min_group_size"),
     (lambda data: data.update(multiplicity="sometimes"), "multiplicity"),
