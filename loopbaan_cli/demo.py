@@ -94,8 +94,8 @@ def _build_search_indexes(settings: Settings) -> None:
 
 def search_encoder(settings: Settings, *, mode: str) -> None:
     """The search's tuned query encoder: the newest registered one, else trained now (``full``: the whole run of
-    `loopbaan train --kind encoder`, a few minutes; ``quick``: its small run); ``none`` leaves the search to the
-    untuned MiniLM, which reads Dutch poorly."""
+    `loopbaan train --kind encoder`, about 12 minutes on 2 cores; ``quick``: its small run); ``none`` leaves
+    the search to the untuned MiniLM, which reads Dutch poorly."""
     from models import tracking
     from models.encoder_training import KIND, train_encoder
 

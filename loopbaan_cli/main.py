@@ -165,8 +165,8 @@ def demo(
     token_hours: Annotated[float, typer.Option(min=0.1, max=720, help=(
         "With --no-serve: hours the printed test token (`loopbaan token`) is valid."))] = 24.0,
     encoder: Annotated[str, typer.Option(help=(
-        "The search's query encoder when none is registered yet: full (train it, a few minutes), quick (a small "
-        "run, for tests) or none (the untuned MiniLM)."))] = "full",
+        "The search's query encoder when none is registered yet: full (train it, about 12 minutes on 2 "
+        "cores), quick (a small run, for tests) or none (the untuned MiniLM)."))] = "full",
 ) -> None:
     """Run the main job on the embedded defaults, end to end, and open the citizen's site with sign-in.
 
