@@ -69,10 +69,14 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="Also measure a new home without the prepared cache.")
     parser.add_argument("--repeats", type=int, default=3, help="Fresh processes per scenario (medians are shown).")
     args = parser.parse_args()
-    scenarios: list[tuple[str, Path | None, int]] = [("prepared", None, args.repeats)]
-    if args.cold:
-        empty = Path(tempfile.mkdtemp(prefix="loopbaan-not-prepared-"))
-        scenarios.append(("nothing prepared", empty, 1))
+    with tempfile.TemporaryDirectory(prefix="loopbaan-not-prepared-") as empty:
+        scenarios: list[tuple[str, Path | None, int]] = [("prepared", None, args.repeats)]
+        if args.cold:
+            scenarios.append(("nothing prepared", Path(empty), 1))
+        _report(scenarios)
+
+
+def _report(scenarios: list[tuple[str, Path | None, int]]) -> None:
     for name, prepared, repeats in scenarios:
         runs = [_run(prepared) for _ in range(repeats)]  # the new home's own cache goes with it
         load = os.getloadavg()[0]

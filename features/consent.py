@@ -263,10 +263,11 @@ def consent_store(settings: Settings) -> ConsentStore:
     legacy = JsonlConsentStore(settings.consent_log, key=pseudonym_key(settings))
     if not has_vault(settings):
         return legacy
-    from features.esco import load_esco
+    from features.imported_labels import home_taxonomy
     from features.vault import Vault
 
-    return VaultConsentStore(Vault.open(url=settings.vault_url, taxonomy=load_esco(), pseudonym_key=legacy.key),
+    return VaultConsentStore(Vault.open(url=settings.vault_url, taxonomy=home_taxonomy(settings),
+                                        pseudonym_key=legacy.key),
                              legacy=legacy)
 
 

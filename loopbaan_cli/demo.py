@@ -83,18 +83,18 @@ def _build_search_indexes(settings: Settings) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"  # one core, beside the gate's work on the other
     from threadpoolctl import threadpool_limits
 
-    from features.esco import load_esco
+    from features.imported_labels import home_taxonomy
     from features.label_languages import LabelLanguages
     from serving.search import Search
 
-    taxonomy = load_esco()
+    taxonomy = home_taxonomy(settings)
     with threadpool_limits(limits=1):
         Search(settings=settings, taxonomy=taxonomy, languages=LabelLanguages.of(taxonomy)).warm_up()
 
 
 def search_encoder(settings: Settings, *, mode: str) -> None:
     """The search's tuned query encoder: the newest registered one, else trained now (``full``: the whole run of
-    `loopbaan train --kind encoder`, about 12 minutes on 2 cores; ``quick``: its small run); ``none`` leaves
+    `loopbaan train --kind encoder`, timed in docs/search.md; ``quick``: its small run); ``none`` leaves
     the search to the untuned MiniLM, which reads Dutch poorly."""
     from models import tracking
     from models.encoder_training import KIND, train_encoder

@@ -30,7 +30,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Generate and check the synthetic population (citizens, career data, outcomes).",
                        no_args_is_help=True)
-taxonomy_app = typer.Typer(help="Inspect the competency taxonomy (ESCO) or import a Competent export.",
+taxonomy_app = typer.Typer(help="Inspect the competency taxonomy (ESCO), import its complete Dutch labels, or read a "
+                                "Competent export.",
                            no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(taxonomy_app, name="taxonomy")
@@ -121,6 +122,31 @@ def taxonomy_prepare(
     typer.echo(f"ok: {folder} ready in {sum(seconds.values()):.1f} s")
 
 
+@taxonomy_app.command("import-labels")
+@user_errors
+def taxonomy_import_labels(
+    folder: Annotated[Path, typer.Argument(help="Folder of the unpacked ESCO CSV package of the language (it holds "
+                                           "occupations_nl.csv and skills_nl.csv).")],
+    lang: Annotated[str, typer.Option(help="Language of the package; only nl (English comes with the bundle).")],
+) -> None:
+    """Show every occupation and competency in Dutch: import the labels of the complete Dutch ESCO CSV package
+    (downloaded from the ESCO portal) into this home. The package is checked whole first (files, columns, concept
+    types, known concepts, language); a failed or interrupted import keeps the previous labels. The service, its
+    search and the CLI's search use them from their next start; training keeps the bundled labels. Delete
+    <home>/taxonomy/labels-nl to return to the bundled ones."""
+    from features.imported_labels import home_taxonomy, import_labels, index_labels
+
+    settings = Settings()
+    found = import_labels(folder, lang=lang, settings=settings)
+    for kind, counts in found.items():
+        typer.echo(f"{kind}: {counts.known:,} Dutch labels imported ({counts.unknown:,} concepts of the package are "
+                   f"not in the bundle and were left out); concepts with a Dutch label {counts.dutch_before:,} -> "
+                   f"{counts.dutch_after:,}")
+    seconds = index_labels(home_taxonomy(settings), settings=settings)
+    typer.echo(f"ok: the search's indexes of the new labels ready in {seconds:.1f} s; restart the service "
+               "(`loopbaan serve`) to show them")
+
+
 @taxonomy_app.command("info")
 @user_errors
 def taxonomy_info(
@@ -131,12 +157,18 @@ def taxonomy_info(
     if competent is not None:
         from features.competent import CompetentSource
 
-        taxonomy = CompetentSource(competent).load()
+        taxonomy, imported = CompetentSource(competent).load(), None
     else:
-        from features.esco import ATTRIBUTION, load_esco
+        from features.esco import ATTRIBUTION
+        from features.imported_labels import home_taxonomy, imported_summary
 
-        taxonomy = load_esco()
+        settings = Settings()
+        taxonomy = home_taxonomy(settings)
+        imported = imported_summary(settings)
     summary = {"source": taxonomy.source, **taxonomy.summary()}
+    if imported is not None:
+        summary["dutch_labels_imported_from"] = imported["package"]
+        summary["dutch_labels_imported_at"] = imported["imported_at"]
     if as_json:
         typer.echo(json.dumps(summary))
         return
@@ -165,8 +197,8 @@ def demo(
     token_hours: Annotated[float, typer.Option(min=0.1, max=720, help=(
         "With --no-serve: hours the printed test token (`loopbaan token`) is valid."))] = 24.0,
     encoder: Annotated[str, typer.Option(help=(
-        "The search's query encoder when none is registered yet: full (train it, about 12 minutes on 2 "
-        "cores), quick (a small run, for tests) or none (the untuned MiniLM)."))] = "full",
+        "The search's query encoder when none is registered yet: full (train it; docs/search.md gives the "
+        "time), quick (a small run, for tests) or none (the untuned MiniLM)."))] = "full",
 ) -> None:
     """Run the main job on the embedded defaults, end to end, and open the citizen's site with sign-in.
 

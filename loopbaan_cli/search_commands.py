@@ -120,7 +120,7 @@ def _run(kind: str, *, query: str | None, lang: str, k: int, as_json: bool, inpu
 
 
 def _searcher(kind: str, *, mode: ModeChoice, quiet: bool):
-    from features.esco import load_esco
+    from features.imported_labels import home_taxonomy
     from features.search import build_searcher
     from features.search.fusion import ALPHA
 
@@ -133,7 +133,7 @@ def _searcher(kind: str, *, mode: ModeChoice, quiet: bool):
         encoder, alpha = resolved.encoder, resolved.alphas.get(kind, ALPHA)
         if resolved.note and not quiet:
             typer.secho(resolved.note, err=True, fg=typer.colors.YELLOW)
-    return build_searcher(kind, taxonomy=load_esco(), encoder=encoder, cache_dir=settings.cache_dir, alpha=alpha,
+    return build_searcher(kind, taxonomy=home_taxonomy(settings), encoder=encoder, cache_dir=settings.cache_dir, alpha=alpha,
                         progress=not quiet)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from features.citizens import QueryContext, anonymous_context
 from features.consent import Consent, JsonlConsentStore, VaultConsentStore
 from features.errors import LoopbaanError
-from features.esco import load_esco
+from features.imported_labels import home_taxonomy
 from features.keys import pseudonym_key, signing_key
 from features.label_languages import LabelLanguages
 from features.population.store import PopulationStore
@@ -90,7 +90,7 @@ class ServiceCore:
         self.store = store or PopulationStore(self.settings.population_dir)
         self.as_of = date.fromisoformat(self.store.manifest["config"]["as_of"])
         self.key = signing_key(self.settings)
-        self.taxonomy = load_esco()
+        self.taxonomy = home_taxonomy(self.settings)
         self.languages = LabelLanguages.of(self.taxonomy)
         self.vault = service_vault(self.settings, store=self.store)  # raises with the command to run when not ready
         choices = VaultConsentStore(self.vault, legacy=JsonlConsentStore(self.settings.consent_log,

@@ -14,7 +14,7 @@ import threading
 from sqlalchemy import Engine
 
 from features.errors import LoopbaanError
-from features.esco import load_esco
+from features.imported_labels import home_taxonomy
 from features.keys import key_id, pseudonym_key
 from features.population.store import PopulationStore
 from features.settings import Settings
@@ -55,7 +55,7 @@ def service_vault(settings: Settings, *, store: PopulationStore | None = None) -
     with _lock:
         if identity not in _opened:
             store = store or PopulationStore(settings.population_dir)
-            vault = Vault.open(url=settings.vault_url, taxonomy=load_esco(), pseudonym_key=key,
+            vault = Vault.open(url=settings.vault_url, taxonomy=home_taxonomy(settings), pseudonym_key=key,
                                catalogue=RecordCatalogue.of(store))
             try:
                 check_imported(vault.engine, store)

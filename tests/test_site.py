@@ -169,8 +169,12 @@ def test_tabs_work_from_the_keyboard(page) -> None:
     assert page.get_attribute("#tab-jobs", "tabindex") == "-1"
     page.keyboard.press("End")
     page.wait_for_function("document.activeElement.id === 'tab-careers'")
-    labelled = page.eval_on_selector_all("input, select", "nodes => nodes.filter(n => !n.labels.length).map(n => n.id)")
-    assert labelled == []
+    # `labels` alone came back empty once for radios wrapped in a <label> built before insertion (a Chromium quirk):
+    # the wrapping label and a label[for] count too, so only an input with no label at all fails.
+    unlabelled = page.eval_on_selector_all("input, select", """nodes => nodes.filter(n => !(n.labels.length
+        || n.closest("label") || (n.id && document.querySelector(`label[for="${CSS.escape(n.id)}"]`))))
+        .map(n => n.id || n.name)""")
+    assert unlabelled == []
 
 
 def test_the_opt_out_switch_gives_a_general_list_and_back(page, service, token, citizen) -> None:

@@ -39,7 +39,7 @@ class EncoderConfig:
     english_per_concept: int = 1  # English label anchors per training concept and epoch
     descriptions: bool = True
     max_examples: int | None = None  # per epoch
-    max_fit_minutes: float | None = 6.5  # stop early (and say so) on a machine too busy to finish in time
+    max_fit_minutes: float | None = None  # stop early (and say so) on a machine too busy to finish in time
     final_pass: bool = True  # after the evaluation, one pass that adds the held-out concepts (the registered model)
     final_learning_rate: float = 1e-4
     final_max_minutes: float | None = 2.5
