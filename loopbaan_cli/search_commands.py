@@ -133,8 +133,8 @@ def _searcher(kind: str, *, mode: ModeChoice, quiet: bool):
         encoder, alpha = resolved.encoder, resolved.alphas.get(kind, ALPHA)
         if resolved.note and not quiet:
             typer.secho(resolved.note, err=True, fg=typer.colors.YELLOW)
-    return build_searcher(kind, taxonomy=home_taxonomy(settings), encoder=encoder, cache_dir=settings.cache_dir, alpha=alpha,
-                        progress=not quiet)
+    return build_searcher(kind, taxonomy=home_taxonomy(settings), encoder=encoder, cache_dir=settings.cache_dir,
+                          alpha=alpha, progress=not quiet)
 
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
