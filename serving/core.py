@@ -92,6 +92,9 @@ class ServiceCore:
         self.key = signing_key(self.settings)
         self.taxonomy = home_taxonomy(self.settings)
         self.languages = LabelLanguages.of(self.taxonomy)
+        self.taxonomy_info = schemas.TaxonomyInfo(
+            source=self.taxonomy.source, **{name: count for name, count in self.taxonomy.summary().items()
+                                            if name in schemas.TaxonomyInfo.model_fields})
         self.vault = service_vault(self.settings, store=self.store)  # raises with the command to run when not ready
         choices = VaultConsentStore(self.vault, legacy=JsonlConsentStore(self.settings.consent_log,
                                                                          key=pseudonym_key(self.settings)))
@@ -382,6 +385,7 @@ class ServiceCore:
         return schemas.MetadataResponse(
             population=schemas.PopulationInfo(as_of=self.as_of.isoformat(),
                                               citizens=int(self.store.manifest["config"]["citizens"]), synthetic=True),
+            taxonomy=self.taxonomy_info,
             registry=schemas.RegistryInfo(uri=self.settings.mlflow_tracking_uri if self.settings.tracking_uri
                                           else "local", reachable=refreshed and served_models.registry_reachable,
                                           checked_at=served_models.checked_at,

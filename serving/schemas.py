@@ -309,9 +309,19 @@ class WithdrawalInfo(BaseModel):
     at: str | None
 
 
+class TaxonomyInfo(BaseModel):
+    source: str = Field(description="The taxonomy served: the bundled ESCO version, followed by +labels-nl-<digest> "
+                                    "when the home imported Dutch labels (`loopbaan taxonomy import-labels`).")
+    occupations: int
+    occupations_with_dutch_label: int
+    competencies: int
+    competencies_with_dutch_label: int = Field(description="The rest are shown in English, marked lang=\"en\".")
+
+
 class MetadataResponse(BaseModel):
     population: PopulationInfo
     registry: RegistryInfo
+    taxonomy: TaxonomyInfo
     models: dict[str, ServedModel] = Field(description="The kinds served now, by kind.")
     unavailable: dict[str, str] = Field(description="The kinds not served now, with the reason.")
     withdrawn: dict[str, WithdrawalInfo] = Field(description="Kinds the fairness gate withdrew (answered with 503).")

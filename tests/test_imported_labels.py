@@ -209,5 +209,8 @@ def test_the_service_shows_and_searches_the_imported_labels(package: Path, train
         assert (found.uri, found.label, found.label_lang) == (FORKLIFT, "heftruck besturen", "nl")
         assert core.languages.competency(MUSICAL_STAFF, "nl") == "nl"
         assert core.vault.taxonomy is core.taxonomy
+        served = core.metadata().taxonomy
+        assert served.source == home_taxonomy(settings).source != load_esco().source
+        assert served.competencies_with_dutch_label == int(load_esco().competencies["label_nl"].notna().sum()) + 2
     finally:
         core.close()
