@@ -55,19 +55,29 @@ def _manifest(bundle_dir: Path) -> dict:
         raise LoopbaanError(ERR_UNREADABLE.format(path=path, reason=exc)) from None
 
 
+class ChecksumMismatch(ValueError):
+    """A file's bytes differ from the SHA-256 its manifest recorded."""
+
+
+def read_checked_parquet(path: Path, sha256: str) -> pd.DataFrame:
+    """A Parquet table whose SHA-256 a manifest recorded. Raises FileNotFoundError, :class:`ChecksumMismatch`, or
+    ``pa.ArrowException``/``OSError`` for bytes that are not Parquet; each caller words them for its own files."""
+    payload = path.read_bytes()
+    if hashlib.sha256(payload).hexdigest() != sha256:
+        raise ChecksumMismatch(f"{path.name} does not match its checksum")
+    return pq.read_table(pa.BufferReader(payload)).to_pandas()
+
+
 def _read_table(bundle_dir: Path, name: str, expected_sha256: str) -> pd.DataFrame:
     path = bundle_dir / f"{name}.parquet"
     try:
-        payload = path.read_bytes()
+        return read_checked_parquet(path, expected_sha256)
     except FileNotFoundError:
         raise LoopbaanError(ERR_MISSING.format(path=path)) from None
-    if hashlib.sha256(payload).hexdigest() != expected_sha256:
-        raise LoopbaanError(ERR_CORRUPT.format(path=path))
-    try:
-        table = pq.read_table(pa.BufferReader(payload))
+    except ChecksumMismatch:
+        raise LoopbaanError(ERR_CORRUPT.format(path=path)) from None
     except (pa.ArrowException, OSError) as exc:
         raise LoopbaanError(ERR_UNREADABLE.format(path=path, reason=exc)) from None
-    return table.to_pandas()
 
 
 @lru_cache(maxsize=4)

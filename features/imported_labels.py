@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.errors import LoopbaanError
-from features.esco import load_esco
+from features.esco import load_esco, read_checked_parquet
 from features.files import staged_folder
 from features.settings import Settings
-from features.taxonomy import Taxonomy
+from features.taxonomy import Taxonomy, has_label, split_labels
 from features.vocabulary import SEARCH_KINDS
 
 LANGUAGE = "nl"  # the one importable language; English is the bundle's reference
@@ -166,22 +166,14 @@ def _package_labels(path: Path, *, kind: str, concept_type: str, concepts: pd.Da
     table = pd.DataFrame({
         "uri": labels["conceptUri"].to_numpy(),
         "label_nl": labels["preferredLabel"].to_numpy(),
-        "alt_labels_nl": labels["altLabels"].map(_split).to_numpy(),
+        "alt_labels_nl": labels["altLabels"].map(split_labels).to_numpy(),
         "description_nl": labels["description"].str.strip().replace("", None).to_numpy(),
     })
-    before = _has_dutch(concepts)
+    before = has_label(concepts["label_nl"])
     after = before | concepts["uri"].isin(table["uri"]).to_numpy()
     return table, ImportedKind(rows=rows, known=int(known.sum()),
                                unknown=int((~known).sum()), dutch_before=int(before.sum()),
                                dutch_after=int(after.sum()))
-
-
-def _split(cell: str) -> list[str]:
-    return [part.strip() for part in cell.split("\n") if part.strip()]
-
-
-def _has_dutch(concepts: pd.DataFrame):
-    return (concepts["label_nl"].notna() & (concepts["label_nl"] != "")).to_numpy()
 
 
 def _write(out: Path, tables: dict[str, pd.DataFrame], found: dict[str, ImportedKind], *, package: Path) -> None:
@@ -213,10 +205,7 @@ def _with_labels(folder: Path, manifest: bytes) -> Taxonomy:
 
 
 def _read(path: Path, sha256: str) -> pd.DataFrame:
-    payload = path.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != sha256:
-        raise ValueError(f"{path.name} does not match its checksum")
-    table = pq.read_table(pa.BufferReader(payload)).to_pandas()
+    table = read_checked_parquet(path, sha256)
     if tuple(table.columns) != LABEL_COLUMNS:
         raise ValueError(f"{path.name} has columns {list(table.columns)}")
     return table

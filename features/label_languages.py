@@ -15,11 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.taxonomy import Taxonomy
-
-
-def _present(column: pd.Series) -> np.ndarray:
-    return (column.notna() & (column.astype(str) != "")).to_numpy()
+from features.taxonomy import Taxonomy, has_label
 
 
 @dataclass(frozen=True)
@@ -44,10 +40,10 @@ class LabelLanguages:
     def _derive(cls, taxonomy: Taxonomy) -> LabelLanguages:
         competencies, occupations = taxonomy.competencies, taxonomy.occupations
         return cls(
-            competency_nl=dict(zip(competencies["uri"], _present(competencies["label_nl"]), strict=True)),
-            competency_en=dict(zip(competencies["uri"], _present(competencies["label_en"]), strict=True)),
-            occupation_nl=dict(zip(occupations["uri"], _present(occupations["label_nl"]), strict=True)),
-            occupation_en=dict(zip(occupations["uri"], _present(occupations["label_en"]), strict=True)))
+            competency_nl=dict(zip(competencies["uri"], has_label(competencies["label_nl"]), strict=True)),
+            competency_en=dict(zip(competencies["uri"], has_label(competencies["label_en"]), strict=True)),
+            occupation_nl=dict(zip(occupations["uri"], has_label(occupations["label_nl"]), strict=True)),
+            occupation_en=dict(zip(occupations["uri"], has_label(occupations["label_en"]), strict=True)))
 
     def competency(self, uri: str, language: str) -> str:
         """The language of the competency's label shown in ``language``."""

@@ -198,6 +198,16 @@ class Taxonomy:
         }
 
 
+def has_label(column: pd.Series) -> np.ndarray:
+    """Per row, whether a label column holds a label (a missing label is null or empty)."""
+    return (column.notna() & (column.astype(str) != "")).to_numpy()
+
+
+def split_labels(cell: str) -> list[str]:
+    """The alternative labels of an ESCO CSV cell, which lists them one per line."""
+    return [part.strip() for part in cell.split("\n") if part.strip()]
+
+
 def _label(row: pd.Series, lang: Language) -> str:
     if lang == "nl" and isinstance(row["label_nl"], str) and row["label_nl"]:
         return row["label_nl"]
@@ -207,7 +217,7 @@ def _label(row: pd.Series, lang: Language) -> str:
 def _labels(frame: pd.DataFrame, lang: Language) -> pd.Series:
     labels = frame["label_en"]
     if lang == "nl":
-        labels = frame["label_nl"].where(frame["label_nl"].notna() & (frame["label_nl"] != ""), frame["label_en"])
+        labels = frame["label_nl"].where(has_label(frame["label_nl"]), frame["label_en"])
     return pd.Series(labels.to_numpy(), index=frame["uri"].to_numpy(), name=f"label_{lang}")
 
 

@@ -60,7 +60,7 @@ ERR_NO_DUTCH = "the taxonomy sample has no Dutch labels to train on; the encoder
 
 
 # Every training text, four times: far better held-out Dutch accuracy than two capped epochs (docs/search.md).
-FULL = EncoderConfig(epochs=4, max_examples=None, max_fit_minutes=11.0, eval_queries=2_000)
+FULL = EncoderConfig(epochs=4, max_fit_minutes=11.0, eval_queries=2_000)
 QUICK = EncoderConfig(epochs=1, batch_size=32, max_examples=480, concept_sample=150, eval_queries=150,
                       max_fit_minutes=2.0, final_max_minutes=1.0)
 

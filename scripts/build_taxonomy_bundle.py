@@ -18,15 +18,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-ATTRIBUTION = "This service uses the ESCO classification of the European Commission."
+from features.esco import ATTRIBUTION
+from features.taxonomy import split_labels
 
 
 def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
-
-
-def _split_labels(cell: str) -> list[str]:
-    return [part.strip() for part in cell.split("\n") if part.strip()]
 
 
 def _first_by_uri(frame: pd.DataFrame, column: str = "conceptUri") -> pd.DataFrame:
@@ -80,8 +77,8 @@ def build(source: Path, out: Path) -> dict[str, int]:
             "isco_group": occ_en["iscoGroup"],
             "label_en": occ_en["preferredLabel"],
             "label_nl": occ_en["conceptUri"].map(occ_nl["preferredLabel"]).replace("", None),
-            "alt_labels_en": occ_en["altLabels"].map(_split_labels),
-            "alt_labels_nl": occ_en["conceptUri"].map(occ_nl["altLabels"]).fillna("").map(_split_labels),
+            "alt_labels_en": occ_en["altLabels"].map(split_labels),
+            "alt_labels_nl": occ_en["conceptUri"].map(occ_nl["altLabels"]).fillna("").map(split_labels),
             "description_en": occ_en["description"],
             "description_nl": occ_en["conceptUri"].map(occ_nl["description"]).replace("", None),
         }
@@ -111,8 +108,8 @@ def build(source: Path, out: Path) -> dict[str, int]:
             "reuse_level": skills_en["reuseLevel"],
             "label_en": skills_en["preferredLabel"],
             "label_nl": skills_en["conceptUri"].map(skills_nl["preferredLabel"]).replace("", None),
-            "alt_labels_en": skills_en["altLabels"].map(_split_labels),
-            "alt_labels_nl": skills_en["conceptUri"].map(skills_nl["altLabels"]).fillna("").map(_split_labels),
+            "alt_labels_en": skills_en["altLabels"].map(split_labels),
+            "alt_labels_nl": skills_en["conceptUri"].map(skills_nl["altLabels"]).fillna("").map(split_labels),
             "description_en": skills_en["description"],
             "description_nl": skills_en["conceptUri"].map(skills_nl["description"]).replace("", None),
             "group_uri": group_uri,

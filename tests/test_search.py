@@ -527,6 +527,7 @@ def test_quick_encoder_training_registers_a_challenger_the_search_then_uses(smal
         assert 0.0 <= result.metrics[f"test_nl_{system}_top5"] <= 1.0
         assert result.metrics[f"test_nl_{system}_top1"] <= result.metrics[f"test_nl_{system}_top5"]
     assert any("held-out concepts" in line for line in lines)
+    assert result.params["bfloat16"] is True and result.metrics["fit_bfloat16"] in (0.0, 1.0)
 
     client = tracking.configure(settings)
     version = client.get_model_version_by_alias("loopbaan-encoder", tracking.CHALLENGER)
@@ -588,3 +589,33 @@ def test_training_examples_come_from_training_concepts_only(esco) -> None:
     assert data.classes.shape == (len(split.train), 8)
     assert max(example.concept for example in data.dutch) < len(split.train)
     assert {example.source for example in data.dutch} == {"nl-label"}  # no descriptions were given
+
+
+def test_bfloat16_training_follows_float32_and_says_which_ran(esco) -> None:
+    from dataclasses import replace
+
+    from features.search import label_table
+    from features.search.distillation import EncoderConfig, fit, sampled, student, training_data
+    from features.search.encoders import native_bfloat16
+    from features.search.evaluation import split_concepts
+    from features.search.semantic import ConceptVectors
+
+    table = sampled(label_table(esco, "occupations"), sample=40, seed=3)
+    split = split_concepts(table.n_concepts, seed=3)
+    rows = np.arange(len(table.texts))
+    matrix = np.random.default_rng(3).normal(size=(table.n_concepts, 384)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    vectors = ConceptVectors(matrix=matrix, label_vectors=matrix[table.owners], label_rows=rows,
+                             starts=np.searchsorted(table.owners, np.arange(table.n_concepts + 1)))
+    data = training_data({"occupations": table}, {"occupations": vectors}, {"occupations": split.train},
+                         {"occupations": {}})
+    config = EncoderConfig(epochs=1, batch_size=16, max_examples=64, final_pass=False)
+    losses = {}
+    for bfloat16 in (False, True):
+        result = fit(student(layers=1, max_tokens=16), data, config=replace(config, bfloat16=bfloat16), seed=3,
+                     progress=False, echo=lambda line: None)
+        assert result["fit_steps"] == 4 and result["fit_stopped_early"] == 0.0
+        assert result["fit_bfloat16"] == float(bfloat16 and native_bfloat16())
+        losses[bfloat16] = result["fit_loss_epoch_1"]
+    # the same batches from the same start: bfloat16 products may round, not change what is learned
+    assert np.isfinite(losses[True]) and losses[True] == pytest.approx(losses[False], rel=0.01)

@@ -39,6 +39,14 @@ def sensible_threads() -> int:
     return 1 if busy else cores
 
 
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (AVX-512 BF16 or AMX); elsewhere torch emulates
+    them, slower than float32."""
+    import torch
+
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 @contextmanager
 def torch_threads(count: int):
     """Run the block with ``count`` torch threads, restoring the previous number afterwards."""
