@@ -568,20 +568,27 @@ def test_search_encoder_on_an_empty_home_is_the_untuned_minilm_and_creates_nothi
     assert not (isolated_home / "mlflow.db").exists()
 
 
-def test_training_examples_come_from_training_concepts_only(esco) -> None:
+def _occupation_training_data(esco, *, sample: int, seed: int, matrix, label_vectors):
+    """Training data of a seeded sample of occupations, with the given concept and label vectors (no descriptions)."""
     from features.search import label_table
     from features.search.distillation import sampled, training_data
     from features.search.evaluation import split_concepts
     from features.search.semantic import ConceptVectors
 
-    table = sampled(label_table(esco, "occupations"), sample=60, seed=1)
-    split = split_concepts(table.n_concepts, seed=1)
-    rows = np.arange(len(table.texts))
-    vectors = ConceptVectors(matrix=np.eye(table.n_concepts, 8, dtype=np.float32),
-                             label_vectors=np.ones((len(rows), 8), dtype=np.float32), label_rows=rows,
+    table = sampled(label_table(esco, "occupations"), sample=sample, seed=seed)
+    split = split_concepts(table.n_concepts, seed=seed)
+    vectors = ConceptVectors(matrix=matrix(table), label_vectors=label_vectors(table),
+                             label_rows=np.arange(len(table.texts)),
                              starts=np.searchsorted(table.owners, np.arange(table.n_concepts + 1)))
     data = training_data({"occupations": table}, {"occupations": vectors}, {"occupations": split.train},
                          {"occupations": {}})
+    return table, split, data
+
+
+def test_training_examples_come_from_training_concepts_only(esco) -> None:
+    table, split, data = _occupation_training_data(
+        esco, sample=60, seed=1, matrix=lambda table: np.eye(table.n_concepts, 8, dtype=np.float32),
+        label_vectors=lambda table: np.ones((len(table.texts), 8), dtype=np.float32))
     held_out_dutch = set(table.dutch_labels(split.held_out)[0].tolist()) - set(
         table.dutch_labels(split.train)[0].tolist())
     texts = {example.text for example in [*data.dutch, *data.english]}
@@ -594,21 +601,15 @@ def test_training_examples_come_from_training_concepts_only(esco) -> None:
 def test_bfloat16_training_follows_float32_and_says_which_ran(esco) -> None:
     from dataclasses import replace
 
-    from features.search import label_table
-    from features.search.distillation import EncoderConfig, fit, sampled, student, training_data
+    from features.search.distillation import EncoderConfig, fit, student
     from features.search.encoders import native_bfloat16
-    from features.search.evaluation import split_concepts
-    from features.search.semantic import ConceptVectors
 
-    table = sampled(label_table(esco, "occupations"), sample=40, seed=3)
-    split = split_concepts(table.n_concepts, seed=3)
-    rows = np.arange(len(table.texts))
-    matrix = np.random.default_rng(3).normal(size=(table.n_concepts, 384)).astype(np.float32)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    vectors = ConceptVectors(matrix=matrix, label_vectors=matrix[table.owners], label_rows=rows,
-                             starts=np.searchsorted(table.owners, np.arange(table.n_concepts + 1)))
-    data = training_data({"occupations": table}, {"occupations": vectors}, {"occupations": split.train},
-                         {"occupations": {}})
+    def unit_rows(table):
+        matrix = np.random.default_rng(3).normal(size=(table.n_concepts, 384)).astype(np.float32)
+        return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+    _, _, data = _occupation_training_data(esco, sample=40, seed=3, matrix=unit_rows,
+                                           label_vectors=lambda table: unit_rows(table)[table.owners])
     config = EncoderConfig(epochs=1, batch_size=16, max_examples=64, final_pass=False)
     losses = {}
     for bfloat16 in (False, True):

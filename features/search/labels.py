@@ -10,7 +10,7 @@ import pandas as pd
 
 from features.errors import LoopbaanError
 from features.search._text import fold
-from features.taxonomy import Taxonomy
+from features.taxonomy import Taxonomy, has_label
 from features.vocabulary import SEARCH_KINDS, Language, SearchKind
 
 ERR_UNKNOWN_SEARCH_KIND = "unknown search kind {kind!r}: choose one of " + ", ".join(SEARCH_KINDS)
@@ -112,7 +112,7 @@ def label_table(taxonomy: Taxonomy, kind: SearchKind) -> LabelTable:
                 preferred.append(is_preferred)
                 owners.append(position)
     names_en = frame["label_en"].fillna(frame["label_nl"]).fillna("").astype(str).to_numpy()
-    dutch = frame["label_nl"].where(frame["label_nl"].notna() & (frame["label_nl"] != ""), frame["label_en"])
+    dutch = frame["label_nl"].where(has_label(frame["label_nl"]), frame["label_en"])
     return LabelTable(kind=kind, uris=frame["uri"].astype(str).to_numpy(),
                       names_nl=dutch.fillna("").astype(str).to_numpy(), names_en=names_en,
                       texts=np.array(texts, dtype=object), langs=np.array(langs, dtype=object),
