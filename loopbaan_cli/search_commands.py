@@ -82,9 +82,8 @@ def competencies_search(query: QueryArgument = None, lang: LangOption = "nl", k:
 def _search(kind: str, *, query: str | None, lang: str, k: int, as_json: bool, input_file: Path | None,
             mode: ModeChoice, quiet: bool) -> None:
     from features.search import single_threaded
-    from features.search.encoders import no_weight_loading_bars
 
-    with single_threaded(), no_weight_loading_bars():
+    with single_threaded():
         _run(kind, query=query, lang=lang, k=k, as_json=as_json, input_file=input_file, mode=mode, quiet=quiet)
 
 
@@ -127,7 +126,7 @@ def _searcher(kind: str, *, mode: ModeChoice, quiet: bool):
     settings = Settings()
     encoder, alpha = None, ALPHA
     if mode is not ModeChoice.lexical:
-        from models.encoder_training import search_encoder
+        from models.encoder_registry import search_encoder
 
         resolved = search_encoder(settings=settings)
         encoder, alpha = resolved.encoder, resolved.alphas.get(kind, ALPHA)

@@ -1,6 +1,7 @@
 """The bilingual search encoder as a tracked model: distil it (:mod:`features.search.distillation`), evaluate it on
 held-out concepts against the lexical matcher and the untuned MiniLM (:mod:`features.search.evaluation`), log the
-run to MLflow and register ``loopbaan-encoder`` (alias challenger); and find the encoder the search should use.
+run to MLflow and register ``loopbaan-encoder`` (alias challenger). Which encoder the search uses is
+:mod:`models.encoder_registry`.
 
 Only training concepts are seen until the evaluation; validation and test concepts are held out entirely, and the
 figures logged are those of that model. A final pass then adds the held-out concepts (with as many rehearsed ones),
@@ -13,19 +14,16 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from features.minilm import ENCODER_NAME
 from features.errors import LoopbaanError
 from features.esco import load_esco
-from features.files import staged_folder
 from features.search import (
     SearchEncoder,
     base_encoder,
     concept_vectors,
-    encoder_from_folder,
     label_table,
 )
 from features.search.distillation import (
@@ -50,11 +48,9 @@ from features.search.evaluation import (
 from features.settings import Settings
 from features.vocabulary import SEARCH_KINDS
 from models import tracking
+from models.encoder_registry import ALPHA_TAG, KIND, MODEL_SUBFOLDER
 
-KIND = "encoder"
 PIP_REQUIREMENTS = ["sentence-transformers==6.2.0", "transformers==5.24.0", "torch==2.13.0"]
-MODEL_SUBFOLDER = "model.sentence_transformer"  # where the sentence-transformers flavour keeps the weights
-ALPHA_TAG = "search_alpha_"  # model-version tag prefix: the fusion weight chosen for each kind
 
 ERR_NO_DUTCH = "the taxonomy sample has no Dutch labels to train on; the encoder needs ESCO's Dutch labels."
 
@@ -109,7 +105,8 @@ def train_encoder(*, settings: Settings, quick: bool, progress: bool,
     timings["fit_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    tuned = SearchEncoder(model, identity=f"{KIND}-candidate-{time.time_ns()}", description="candidate", tuned=True)
+    tuned = SearchEncoder.from_model(model, identity=f"{KIND}-candidate-{time.time_ns()}", description="candidate",
+                                     tuned=True)
     evaluations = {kind: evaluate_kind(tables[kind], splits[kind], vectors=vectors[kind], tuned=tuned,
                                        untuned=teacher, eval_queries=config.eval_queries, seed=seed,
                                        specialties=specialty_flags(taxonomy, tables[kind]))
@@ -226,75 +223,3 @@ def _log_run(*, model, settings: Settings, params: dict, metrics: dict, alphas: 
         for kind, alpha in alphas.items():
             client.set_model_version_tag(name, version, f"{ALPHA_TAG}{kind}", f"{alpha:g}")
         return run.info.run_id, version
-
-
-# --- the encoder the search uses ------------------------------------------------------------------------------------
-
-NOTE_NO_ENCODER = ("note: no loopbaan-encoder is registered yet, so the untuned, English-only MiniLM embeds the "
-                   "queries (Dutch queries rely on the lexical matcher); train one with `loopbaan train --kind "
-                   "encoder`")
-NOTE_REGISTRY_FAILED = ("note: the encoder registered at {uri} could not be loaded ({reason}); searching with the "
-                        "untuned, English-only MiniLM; retrain with `loopbaan train --kind encoder`")
-
-
-@dataclass(frozen=True)
-class ResolvedEncoder:
-    """The query encoder the search should use, the fusion weight per kind, and a note when it is a fallback."""
-
-    encoder: SearchEncoder
-    alphas: dict[str, float]
-    note: str | None = None
-    version: str | None = None
-    alias: str | None = None
-
-
-def search_encoder(*, settings: Settings) -> ResolvedEncoder:
-    """The registered encoder holding ``champion``, else the newest version; else the untuned MiniLM, with a note.
-
-    Never touches the network: the registry is the local store (or the configured tracking server) and the weights
-    are copied once into ``<cache>/encoders/``. An empty or absent registry is not an error.
-    """
-    from mlflow.exceptions import MlflowException
-
-    if settings.tracking_uri is None and not (settings.home / "mlflow.db").is_file():
-        return ResolvedEncoder(encoder=base_encoder(), alphas={}, note=NOTE_NO_ENCODER)  # do not create a store
-    try:
-        client = tracking.configure(settings)
-        name = tracking.registered_name(KIND)
-        found, alias = None, None
-        try:
-            found, alias = client.get_model_version_by_alias(name, tracking.CHAMPION), tracking.CHAMPION
-        except MlflowException:
-            versions = client.search_model_versions(f"name = '{name}'")
-            if versions:
-                found = max(versions, key=lambda version: int(version.version))
-        if found is None:
-            return ResolvedEncoder(encoder=base_encoder(), alphas={}, note=NOTE_NO_ENCODER)
-        folder = _local_copy(name=name, version=str(found.version), run_id=found.run_id or "", settings=settings)
-    except (MlflowException, OSError) as error:
-        reason = error.message if isinstance(error, MlflowException) else str(error)
-        return ResolvedEncoder(encoder=base_encoder(), alphas={}, note=NOTE_REGISTRY_FAILED.format(
-            uri=settings.mlflow_tracking_uri, reason=(reason.splitlines() or ["unknown"])[0][:200]))
-    description = f"{name} version {found.version}" + (f" ({alias})" if alias else " (newest; no champion yet)")
-    encoder = encoder_from_folder(folder / MODEL_SUBFOLDER, identity=f"{name}/{found.version}/{found.run_id}",
-                                  description=description)
-    alphas = {}
-    for key, value in (found.tags or {}).items():
-        if key.startswith(ALPHA_TAG):
-            try:
-                alphas[key.removeprefix(ALPHA_TAG)] = float(value)
-            except ValueError:
-                continue
-    return ResolvedEncoder(encoder=encoder, alphas=alphas, version=str(found.version), alias=alias)
-
-
-def _local_copy(*, name: str, version: str, run_id: str, settings: Settings) -> Path:
-    """The registered version's files under ``<cache>/encoders/``, downloaded once, atomically."""
-    import mlflow.artifacts
-
-    folder = settings.cache_dir / "encoders" / f"{name}-v{version}-{run_id[:12]}"
-    if (folder / MODEL_SUBFOLDER / "modules.json").is_file():
-        return folder
-    with staged_folder(folder, durable=False, replace=False) as partial:  # another process may copy it first
-        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(partial))
-    return folder

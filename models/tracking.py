@@ -16,14 +16,15 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from features.errors import LoopbaanError
 from features.model_tags import TAG_WITHDRAWN_AT, TAG_WITHDRAWN_REASON
 from features.settings import Settings
-from models.ranker import ScoringModel
-from models.rerank import ARTIFACT as RERANKER_ARTIFACT
-from models.rerank import Reranker
+
+if TYPE_CHECKING:  # imported where a ranker is loaded: a process that only looks up the search's encoder needs neither
+    from models.ranker import ScoringModel
+    from models.rerank import Reranker
 
 MODEL_PREFIX = "loopbaan-"
 CHALLENGER = "challenger"
@@ -92,6 +93,9 @@ def is_mitigated(tags: dict) -> bool:
 
 def load_reranker(client, run_id: str) -> Reranker:
     """The re-ranker stored with a mitigated version's run."""
+    from models.rerank import ARTIFACT as RERANKER_ARTIFACT
+    from models.rerank import Reranker
+
     switch = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
     before = os.environ.get(switch)
     os.environ[switch] = "false"  # one small file: no progress bar on the user's terminal
@@ -130,6 +134,8 @@ def resolve_alias(client, kind: str, alias: str) -> str:
 def load_version(kind: str, *, version: str, alias: str, settings: Settings) -> LoadedModel:
     """Version ``version`` of ``loopbaan-<kind>`` by its number (``alias``: the alias it was resolved from)."""
     import mlflow.lightgbm
+
+    from models.ranker import ScoringModel
 
     client = configure(settings)
     name = registered_name(kind)

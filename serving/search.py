@@ -4,7 +4,7 @@ Everything the service asks of the search goes through :class:`Search`: the endp
 and ``GET /search/occupations`` (the site's search-as-you-type) and the cold start of an anonymous profile (its
 typed ``job_title``). Another search drops in by changing this module only. Today it builds
 ``features.search.build_searcher`` per kind, with the query encoder that ``loopbaan train --kind encoder`` registered
-(else the untuned MiniLM; :func:`models.encoder_training.search_encoder` says which), and reads
+(else the untuned MiniLM; :func:`models.encoder_registry.search_encoder` says which), and reads
 ``KindSearcher.search(query, lang=, k=)``. The hits do not say which language their label is in, so that comes from
 the taxonomy (:class:`features.label_languages.LabelLanguages`).
 
@@ -86,7 +86,7 @@ class Search:
     def _build(self, kind: str):
         from features.search import build_searcher
         from features.search.fusion import ALPHA
-        from models.encoder_training import search_encoder
+        from models.encoder_registry import search_encoder
 
         if self._resolved is None:
             self._resolved = search_encoder(settings=self.settings)

@@ -192,6 +192,38 @@ def test_competency_labels_joined_by_pipes_are_split(esco) -> None:
     assert not any("|" in text for text in table.texts.tolist())
 
 
+def _concepts(**columns):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"uri": [f"u{row}" for row in range(len(columns["label_nl"]))], **columns})
+    return SimpleNamespace(occupations=frame)
+
+
+def test_label_table_keeps_the_first_of_each_folded_label_per_language_in_source_order() -> None:
+    from features.search import label_table
+
+    taxonomy = _concepts(label_nl=["Kapper", None, "Café-uitbater"], label_en=["hairdresser", "cook", "café owner"],
+                         alt_labels_nl=[["kapster | KAPPER", "  ", "kapster"], None, ["cafe uitbater", "Uitbaatster"]],
+                         alt_labels_en=[["Hairdresser", "barber"], np.array(["chef", "Cook"], dtype=object), []])
+    table = label_table(taxonomy, "occupations")
+    rows = list(zip(table.owners.tolist(), table.langs.tolist(), table.texts.tolist(), table.preferred.tolist(),
+                    strict=True))
+    assert rows == [(0, "nl", "Kapper", True), (0, "en", "hairdresser", True), (0, "nl", "kapster", False),
+                    (0, "en", "barber", False), (1, "en", "cook", True), (1, "en", "chef", False),
+                    (2, "nl", "Café-uitbater", True), (2, "en", "café owner", True), (2, "nl", "Uitbaatster", False)]
+    assert table.names_nl.tolist() == ["Kapper", "cook", "Café-uitbater"]
+
+
+def test_label_table_refuses_a_label_column_that_is_not_text() -> None:
+    from features.search import label_table
+
+    taxonomy = _concepts(label_nl=["kok"], label_en=["cook"], alt_labels_nl=[[3, 4]], alt_labels_en=[[]])
+    with pytest.raises(LoopbaanError, match="'alt_labels_nl' of the occupations holds values that are not text"):
+        label_table(taxonomy, "occupations")
+
+
 def test_score_fusion_keeps_exact_matches_on_top_and_floors_the_unlisted() -> None:
     from features.search.fusion import score_fusion
 
@@ -464,16 +496,18 @@ def test_a_new_home_reads_the_prepared_indexes_and_embeds_nothing(tmp_path: Path
         build_searcher("occupations", taxonomy=small_taxonomy, encoder=base_encoder(), cache_dir=home_cache)
 
 
-def test_a_cached_lexical_index_answers_gender_forms_without_folding_its_labels_again(tmp_path: Path,
-                                                                                      occupations) -> None:
-    from features.search import cached_lexical_index
+def test_a_cached_lexical_index_answers_gender_forms_without_folding_its_labels_again(tmp_path: Path, occupations,
+                                                                                      monkeypatch) -> None:
+    from features.search import cached_lexical_index, lexical
 
     table, _ = occupations
     small = table.subset(table.owners < 300)
     fitted = cached_lexical_index(small, cache_dir=tmp_path)
     folded = fitted.folded_rows()
     loaded = cached_lexical_index(small, cache_dir=tmp_path)
-    assert loaded.folded_ == folded  # read with the index, not rebuilt on the first query
+    with monkeypatch.context() as patched:
+        patched.setattr(lexical, "fold", lambda text: pytest.fail(f"folded {text!r} again"))
+        assert loaded.folded_rows() == folded  # read with the index, not folded again on the first query
     for query in ("poetsman", "lasster", "kapster"):
         np.testing.assert_array_equal(loaded.search(query, k=5)[0], fitted.search(query, k=5)[0])
     folder = next((tmp_path / "search").glob("occupations-lexical-*"))
@@ -515,7 +549,8 @@ def test_quick_encoder_training_registers_a_challenger_the_search_then_uses(smal
     from features.search import build_searcher
     from features.settings import Settings
     from models import tracking
-    from models.encoder_training import QUICK, search_encoder, train_encoder
+    from models.encoder_registry import search_encoder
+    from models.encoder_training import QUICK, train_encoder
 
     settings = Settings()
     assert settings.home == isolated_home
@@ -543,6 +578,11 @@ def test_quick_encoder_training_registers_a_challenger_the_search_then_uses(smal
     resolved = search_encoder(settings=settings)
     assert resolved.note is None and resolved.version == "1" and resolved.encoder.tuned
     assert set(resolved.alphas) == {"occupations", "competencies"}
+    # the registered folder answers queries on the NumPy forward, with the vectors sentence-transformers gives
+    assert resolved.encoder._forward is not None and resolved.encoder._model is None
+    queries = ["lasser", "schoonmaker gebouwen"]
+    sentence_transformers = resolved.encoder.model.encode(queries, normalize_embeddings=True)
+    assert np.abs(resolved.encoder.encode_queries(queries) - sentence_transformers).max() < 1e-5
     searcher = build_searcher("occupations", taxonomy=small_taxonomy, encoder=resolved.encoder,
                           cache_dir=settings.cache_dir, alpha=resolved.alphas["occupations"])
     assert searcher.search("lasser", lang="en", k=3)[0].label == "welder"
@@ -560,10 +600,10 @@ def test_quick_encoder_training_registers_a_challenger_the_search_then_uses(smal
 def test_search_encoder_on_an_empty_home_is_the_untuned_minilm_and_creates_nothing(isolated_home: Path,
                                                                                   monkeypatch) -> None:
     from features.settings import Settings
-    from models import encoder_training
+    from models import encoder_registry
 
-    monkeypatch.setattr(encoder_training, "base_encoder", lambda: "untuned")
-    resolved = encoder_training.search_encoder(settings=Settings())
+    monkeypatch.setattr(encoder_registry, "base_encoder", lambda: "untuned")
+    resolved = encoder_registry.search_encoder(settings=Settings())
     assert resolved.encoder == "untuned" and "no loopbaan-encoder is registered" in resolved.note
     assert not (isolated_home / "mlflow.db").exists()
 

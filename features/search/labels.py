@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.errors import LoopbaanError
 from features.search._text import fold
@@ -27,12 +29,10 @@ def concepts_of(taxonomy: Taxonomy, kind: SearchKind) -> pd.DataFrame:
     return taxonomy.occupations if check_kind(kind) == "occupations" else taxonomy.competencies
 
 
-def _texts(value) -> list[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    values = [value] if isinstance(value, str) else [text for text in value if isinstance(text, str)]
-    # some Dutch alternative labels hold several labels joined by " | "
-    return [part for text in values for part in text.split("|")]
+# Where a concept's labels come from, in the order a concept's rows are kept: (language, preferred, column).
+_SOURCES = (("nl", True, "label_nl"), ("en", True, "label_en"), ("nl", False, "alt_labels_nl"),
+            ("en", False, "alt_labels_en"))
+ERR_NOT_TEXT = "taxonomy column {column!r} of the {kind} holds values that are not text or lists of text ({reason})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,26 +94,63 @@ class LabelTable:
 
 
 def label_table(taxonomy: Taxonomy, kind: SearchKind) -> LabelTable:
-    """Every preferred and alternative label of every concept of ``kind``, in both languages, deduplicated."""
+    """Every preferred and alternative label of every concept of ``kind``, in both languages, deduplicated.
+
+    Per concept: Dutch preferred, English preferred, Dutch alternatives, English alternatives, each in its order; a
+    label whose folded text the concept already has in that language is dropped, and labels joined by " | " (some
+    Dutch alternatives) are split. Vectorised over Arrow, since a search's start-up builds this for every label.
+    """
     frame = concepts_of(taxonomy, kind)
-    texts, langs, preferred, owners = [], [], [], []
-    for position, row in enumerate(frame[["label_nl", "label_en", "alt_labels_nl", "alt_labels_en"]]
-                                   .itertuples(index=False)):
-        seen: set[tuple[str, str]] = set()
-        for lang, is_preferred, values in (("nl", True, row.label_nl), ("en", True, row.label_en),
-                                           ("nl", False, row.alt_labels_nl), ("en", False, row.alt_labels_en)):
-            for text in _texts(values):
-                key = (lang, fold(text))
-                if not key[1] or key in seen:
-                    continue
-                seen.add(key)
-                texts.append(text.strip())
-                langs.append(lang)
-                preferred.append(is_preferred)
-                owners.append(position)
+    owners, texts, sources = [], [], []
+    for order, (_, _, column) in enumerate(_SOURCES):
+        column_owners, column_texts = _column_texts(frame[column], column=column, kind=kind)
+        owners.append(column_owners)
+        texts.append(column_texts)
+        sources.append(np.full(len(column_owners), order, dtype=np.int8))
+    owner, source = np.concatenate(owners), np.concatenate(sources)
+    text = pa.concat_arrays(texts)
+    folded = _folded(text)
+    row = np.lexsort((np.arange(len(owner)), source, owner))  # by concept, then source, then the label's order
+    lang = np.array([lang for lang, _, _ in _SOURCES], dtype=object)[source]
+    rows = pd.DataFrame({"owner": owner[row], "lang": lang[row], "folded": folded[row]})
+    kept = row[(~rows.duplicated(["owner", "lang", "folded"]) & (rows["folded"] != "")).to_numpy()]
     names_en = frame["label_en"].fillna(frame["label_nl"]).fillna("").astype(str).to_numpy()
     dutch = frame["label_nl"].where(has_label(frame["label_nl"]), frame["label_en"])
     return LabelTable(kind=kind, uris=frame["uri"].astype(str).to_numpy(),
                       names_nl=dutch.fillna("").astype(str).to_numpy(), names_en=names_en,
-                      texts=np.array(texts, dtype=object), langs=np.array(langs, dtype=object),
-                      preferred=np.array(preferred, dtype=bool), owners=np.array(owners, dtype=np.int64))
+                      texts=np.array([value.strip() for value in text.take(kept).to_pylist()], dtype=object),
+                      langs=lang[kept], preferred=np.array([_SOURCES[int(value)][1] for value in source[kept]],
+                                                           dtype=bool),
+                      owners=owner[kept].astype(np.int64))
+
+
+def _column_texts(series: pd.Series, *, column: str, kind: str) -> tuple[np.ndarray, pa.Array]:
+    """The labels of a column of text or of lists of text, split at "|", with the row each came from."""
+    try:
+        array = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise LoopbaanError(ERR_NOT_TEXT.format(column=column, kind=kind, reason=str(error)[:200])) from None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    owners = np.arange(len(array), dtype=np.int64)
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        owners = pc.list_parent_indices(array).to_numpy()
+        array = pc.list_flatten(array)
+    if pa.types.is_null(array.type):
+        return np.zeros(0, dtype=np.int64), pa.array([], type=pa.string())
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        raise LoopbaanError(ERR_NOT_TEXT.format(column=column, kind=kind, reason=f"Arrow type {array.type}"))
+    parts = pc.split_pattern(array.cast(pa.string()), "|")
+    owners = owners[pc.list_parent_indices(parts).to_numpy()]
+    texts = pc.list_flatten(parts)
+    present = pc.is_valid(texts).to_numpy(zero_copy_only=False)
+    return owners[present], texts.filter(pa.array(present))
+
+
+def _folded(texts: pa.Array) -> np.ndarray:
+    """:func:`features.search._text.fold` of every text: in Arrow for ASCII ones (the same rule), else one by one."""
+    folded = pc.utf8_trim(pc.replace_substring_regex(pc.ascii_lower(texts), "[^0-9a-z]+", " "), " ")
+    folded = folded.to_numpy(zero_copy_only=False).astype(object)
+    for row in np.flatnonzero(~pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)):
+        folded[row] = fold(texts[int(row)].as_py())
+    return folded

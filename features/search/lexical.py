@@ -81,6 +81,7 @@ class LexicalIndex:
         self.table_ = table
         self.frequencies_ = frequencies
         self.folded_ = None
+        self.folded_texts_ = None
         self.index_ = _l2_rows(frequencies @ sparse.diags(self.idf_)).T.tocsr()  # features × labels
         return self
 
@@ -136,7 +137,8 @@ class LexicalIndex:
     def folded_rows(self) -> dict[str, list[int]]:
         """The label rows per folded label text (built on first use, or read from the cache with the index)."""
         if getattr(self, "folded_", None) is None:
-            self.folded_ = _rows_by_text([fold(text) for text in self.table_.texts.tolist()])
+            texts = getattr(self, "folded_texts_", None) or [fold(text) for text in self.table_.texts.tolist()]
+            self.folded_ = _rows_by_text(texts)
         return self.folded_
 
 
@@ -185,7 +187,7 @@ def _load(folder: Path, table: LabelTable) -> LexicalIndex:
             or len(folded) != len(table.texts)):
         raise ValueError("the cached lexical index does not match its labels")
     index.table_ = table
-    index.folded_ = _rows_by_text(folded)
+    index.folded_texts_ = folded  # grouped into rows per text at the first gender form asked (a tenth of a second)
     return index
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from features.embedding_cache import cached_vectors
 from features.search.encoders import SearchEncoder
@@ -68,8 +69,9 @@ def concept_vectors(table: LabelTable, *, document_encoder: SearchEncoder, cache
 
 def _pooled(table: LabelTable, vectors: np.ndarray, rows: np.ndarray) -> ConceptVectors:
     owners = table.owners[rows]
-    matrix = np.zeros((table.n_concepts, vectors.shape[1]), dtype=np.float32)
-    np.add.at(matrix, owners, vectors)
+    membership = sparse.csr_matrix((np.ones(len(owners), dtype=np.float32), (owners, np.arange(len(owners)))),
+                                   shape=(table.n_concepts, len(owners)))
+    matrix = np.asarray(membership @ vectors, dtype=np.float32)  # each concept's label vectors summed
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     matrix /= np.where(norms > 0, norms, 1.0)
     starts = np.searchsorted(owners, np.arange(table.n_concepts + 1))
